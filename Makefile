@@ -1,0 +1,69 @@
+# Threadline: `make run` starts everything, `make test` checks everything.
+# Both set up the environment first when needed. See README.md.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(PY) -m rasa
+export RASA_TELEMETRY_ENABLED ?= false
+export PYTHONDONTWRITEBYTECODE = 1
+
+.PHONY: setup train run test validate nlu-report test-unit test-stories freeze clean help \
+        bench-tracker bench-identity bench-webhooks bench-crm-timeline
+
+help:
+	@echo "make run           set up, train if data changed, start everything (Ctrl-C stops it)"
+	@echo "make test          set up, validate data, run every test"
+	@echo "make validate      rasa data validate --fail-on-warnings"
+	@echo "make test-unit     pytest only"
+	@echo "make nlu-report    5-fold cross-validation: F1 figures and worst-confused intents (results/nlu)"
+	@echo "make test-stories  conversation tests only (tests/test_*.yml)"
+	@echo "make bench-tracker per-turn tracker store cost vs history length (results/bench/tracker.*)"
+	@echo "make bench-identity identity resolution cost per message (results/bench/identity.*)"
+	@echo "make bench-crm-timeline how far the CRM timeline trails the conversation (results/bench/crm_timeline.*)"
+	@echo "make bench-webhooks  webhook acknowledgement latency at 200 req/s for 30 s"
+
+setup:
+	@bash scripts/setup.sh
+
+train: setup
+	@$(PY) -m threadline.training
+
+run: train
+	@$(PY) -m threadline.launcher
+
+validate: setup
+	$(RASA) data validate --fail-on-warnings
+
+# 5 trainings (~4 min with config.yml's pipeline): run after changing data/nlu.
+nlu-report: setup
+	$(PY) -m threadline.nlu.report --config config.yml --nlu data/nlu --folds 5 --out results/nlu
+
+test-unit: setup
+	$(PY) -m pytest
+
+test-stories: train
+	$(RASA) test core --stories tests/ --model models/threadline.tar.gz --out results/stories --fail-on-prediction-errors
+
+test: validate train test-unit test-stories
+
+bench-tracker: setup
+	@$(PY) -W ignore -m bench.tracker
+
+bench-identity: setup
+	@$(PY) -W ignore -m bench.identity
+
+bench-crm-timeline: setup
+	@$(PY) -W ignore -m bench.crm_timeline
+
+bench-webhooks: train
+	$(PY) -m bench.webhooks
+
+# After editing requirements*.txt: refresh the frozen tree in constraints.txt.
+freeze: setup
+	@{ echo "# Full frozen dependency tree (pip freeze), applied as constraints by scripts/setup.sh."; \
+	   echo "# Regenerate after changing requirements*.txt: make freeze"; \
+	   $(PY) -m pip freeze | grep -v -E "^(pip|setuptools|wheel)=="; } > constraints.txt
+
+clean:
+	rm -rf models/*.tar.gz models/*.fingerprint results/stories .pytest_cache

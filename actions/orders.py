@@ -1,0 +1,69 @@
+"""Order journey: real order status from the order book; a late order opens a case and a promise."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.crm_context import CRM_UNAVAILABLE, add_business_days, channel_of, say_date, services
+from threadline.crm.interface import CrmUnavailable, OrderInfo
+
+LATE_ORDER_UPDATE_DAYS = 1
+
+
+def describe(order: OrderInfo, today: date) -> str:
+    item = f"order {order.id} ({order.quantity} × {order.product_name})"
+    if order.status == "delivered" and order.delivered_on:
+        return f"Your {item} was delivered on {say_date(order.delivered_on)}."
+    if order.status == "cancelled":
+        return f"Your {item} was cancelled."
+    carrier = f" with {order.carrier}" if order.carrier else ""
+    if order.is_late(today):
+        due = f"; it was due on {say_date(order.estimated_delivery)}, so it is late"
+    elif order.estimated_delivery:
+        due = f" and should arrive by {say_date(order.estimated_delivery)}"
+    else:
+        due = ""
+    if order.status == "shipped":
+        return f"Your {item} has shipped{carrier}{due}."
+    return f"Your {item} is being prepared{due}."
+
+
+class ActionOrderStatus(Action):
+    def name(self) -> Text:
+        return "action_order_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        order_id = tracker.get_slot("order_id")
+        try:
+            crm = await services()
+            order = await crm.orders.order(order_id) if order_id else None
+        except CrmUnavailable:
+            dispatcher.utter_message(text=CRM_UNAVAILABLE)
+            return []
+        if order is None:
+            dispatcher.utter_message(text=f"I couldn't find order {order_id}. Could you check the number? "
+                                          "It starts with TL, like TL-48213.")
+            return [SlotSet("order_id", None)]
+        today = date.today()
+        if not order.is_late(today):
+            dispatcher.utter_message(text=describe(order, today))
+            return []
+        update_by = add_business_days(today, LATE_ORDER_UPDATE_DAYS)
+        try:
+            case, created = await crm.crm.open_case(
+                tracker.sender_id, "late_order", order.id, channel_of(tracker))
+            if created:
+                await crm.crm.make_promise(
+                    tracker.sender_id, f"Update on late order {order.id}", update_by, case.id)
+        except CrmUnavailable:
+            dispatcher.utter_message(text=describe(order, today))
+            return []
+        dispatcher.utter_message(text=(
+            f"{describe(order, today)} I've opened case #{case.id} with our delivery team and "
+            f"we'll update you by {say_date(update_by)}."))
+        return []

@@ -1,0 +1,63 @@
+"""Sales journey: the qualification and plan forms end here; the lead becomes qualified."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.crm_context import add_business_days, channel_of, services
+from threadline.crm.interface import CrmUnavailable
+
+CONTACT_WITHIN_DAYS = 1
+WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "ten": 10, "a dozen": 12}
+
+
+def parse_quantity(value: Optional[str]) -> Optional[int]:
+    if not value:
+        return None
+    text = str(value).strip().lower()
+    if text.isdigit():
+        return int(text)
+    return WORDS.get(text)
+
+
+class ActionRegisterLead(Action):
+    def name(self) -> Text:
+        return "action_register_lead"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        product_name, plan_name = tracker.get_slot("product"), tracker.get_slot("plan")
+        email = tracker.get_slot("email") or tracker.get_slot("phone")
+        quantity = parse_quantity(tracker.get_slot("quantity"))
+        try:
+            crm = await services()
+            # The plan form runs without a product: a plan lead is about the plan.
+            about_plan = plan_name is not None and _last_form(tracker) == "plan_form"
+            item = await crm.orders.product(plan_name if about_plan else (product_name or plan_name))
+            value: Optional[Decimal] = None
+            if item is not None and not about_plan:
+                value = item.price * (quantity or 1)
+            due = add_business_days(date.today(), CONTACT_WITHIN_DAYS)
+            opportunity = await crm.crm.touch_opportunity(
+                tracker.sender_id,
+                product=None if about_plan else (item.name if item else product_name),
+                plan=(item.name if item else plan_name) if about_plan else None,
+                stage="qualified", quantity=None if about_plan else quantity, value=value,
+                next_step=f"contact {email} with a quote", channel=channel_of(tracker))
+            await crm.crm.make_promise(
+                tracker.sender_id, f"Contact {email} about opportunity #{opportunity.id}", due)
+        except CrmUnavailable:
+            pass  # utter_lead_registered still follows; the team sees the conversation
+        return []
+
+
+def _last_form(tracker: Tracker) -> Optional[str]:
+    """The form that ran last in this session (plan_form or sales_qualification_form)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name"):
+            return event["name"]
+    return None

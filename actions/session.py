@@ -1,0 +1,93 @@
+"""Session start: carry slots over, load what the CRM knows, greet returning customers with it.
+
+Slots the CRM can answer (order number, product, plan, email, phone) are filled when empty,
+so forms never ask for them again. While a handoff is open the bot stays paused: a new session
+would otherwise silently un-pause it (docs/rasa-3.6-notes.md).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.crm_context import say_channel, say_date, say_money, services
+from threadline.crm.backends import CrmServices
+from threadline.crm.interface import CrmUnavailable, ProductInfo, Profile
+
+log = logging.getLogger(__name__)
+
+
+def known_slots(profile: Profile) -> Dict[str, Any]:
+    slots: Dict[str, Any] = {}
+    case = next((c for c in profile.cases if c.order_id), None)
+    if case:
+        slots["order_id"] = case.order_id
+    opportunity = profile.opportunities[0] if profile.opportunities else None
+    if opportunity and opportunity.product:
+        slots["product"] = opportunity.product
+    if opportunity and opportunity.plan:
+        slots["plan"] = opportunity.plan
+    if profile.email:
+        slots["email"] = profile.email
+    if profile.phone:
+        slots["phone"] = profile.phone
+    return slots
+
+
+def product_news(product: ProductInfo) -> str:
+    price = say_money(product.price, product.currency)
+    if product.in_stock:
+        return f"It's in stock, at {price}."
+    back = f"; more arrive by {say_date(product.restock_date)}" if product.restock_date else ""
+    return f"It's still out of stock{back}."
+
+
+async def welcome_back(profile: Profile, crm: CrmServices) -> Optional[str]:
+    """One sentence about the most relevant open item, or None for a new customer."""
+    if profile.cases:
+        case = profile.cases[0]
+        promise = next((p for p in profile.promises if p.case_id == case.id), None)
+        due = f"; we'll update you by {say_date(promise.due_date)}" if promise else ""
+        about = f" about order {case.order_id}" if case.order_id else ""
+        return f"Your case #{case.id}{about} is still open{due}."
+    if profile.opportunities:
+        opportunity = profile.opportunities[0]
+        where = f", on {say_channel(opportunity.channel)}," if opportunity.channel else ""
+        if opportunity.product:
+            product = await crm.orders.product(opportunity.product)
+            news = f" {product_news(product)}" if product else ""
+            return f"Last time{where} you asked about the {opportunity.product}.{news}"
+        return f"Last time{where} you asked about {opportunity.plan}."
+    return None
+
+
+class ActionSessionStart(Action):
+    def name(self) -> Text:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        events: List[Dict[Text, Any]] = [SessionStarted()]
+        carried: Dict[str, Any] = {}
+        if (domain.get("session_config") or {}).get("carry_over_slots_to_new_session", True):
+            carried = {name: value for name, value in tracker.slots.items()
+                       if value is not None and name != "requested_slot"}
+            events += [SlotSet(name, value) for name, value in carried.items()]
+        try:
+            crm = await services()
+            profile = await crm.crm.profile(tracker.sender_id)
+            events += [SlotSet(name, value) for name, value in known_slots(profile).items()
+                       if name not in carried and name in (domain.get("slots") or {})]
+            line = await welcome_back(profile, crm)
+            if line:
+                dispatcher.utter_message(text=f"Welcome back! {line}")
+            if await crm.crm.has_open_handoff(tracker.sender_id):
+                events.append(ConversationPaused())
+        except CrmUnavailable as error:
+            # Without the CRM the conversation goes on, just without the customer's context.
+            log.warning("session start without CRM context: %s", error)
+        events.append(ActionExecuted("action_listen"))
+        return events

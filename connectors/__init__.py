@@ -1,0 +1,1 @@
+"""Rasa-side plug-ins: channel connectors and the customer-keyed stores."""

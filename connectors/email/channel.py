@@ -1,0 +1,292 @@
+"""`EmailInput`: the email channel in the Rasa server (credentials.yml key
+`connectors.email.channel.EmailInput`), built on the shared inbox pipeline.
+
+IMAP reader (server loop) → `parse_email` → inbox (dedupe by Message-ID, Redis stream; the
+event carries the mail's details) → consumer (bot loop), in order per sender → conversation
+(thread headers, else identity resolver) → robots are recorded, never answered →
+`UserMessage` with the new text only → Rasa → one threaded reply per turn over SMTP
+(`EmailOutput`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any, Callable, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from sanic import Blueprint
+from sanic.request import Request
+
+from connectors.email.compose import Part, Style, build_reply, options_of
+from connectors.email.config import EmailSettings
+from connectors.email.imap import ImapReader
+from connectors.email.mailgun import MailgunRejected, verified_mime
+from connectors.email.message import ParsedEmail, parse_email, thread_ids
+from connectors.email.smtp import SmtpSender, SmtpSendFailed
+from connectors.email.state import EmailState, ThreadParent
+from connectors.webhook import events as kinds
+from connectors.webhook.channel import MEDIA_INTENT, OnNewMessage, Rejected, WebhookInput
+from connectors.webhook.events import InboundEvent
+from connectors.webhook.runtime import ChannelRuntime
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "email"
+SEND_RETRY_DELAYS_S = (1.0, 5.0, 20.0)
+MAX_FULL_TEXT = 200_000  # characters of the original kept for agents (newsletters can be huge)
+
+
+def event_for(mail: ParsedEmail) -> InboundEvent:
+    """The inbox event: new text for the bot, the rest of the mail in `details["email"]`."""
+    full = mail.full_text if len(mail.full_text) <= MAX_FULL_TEXT else mail.full_text[:MAX_FULL_TEXT] + "\n[…]"
+    return InboundEvent(
+        channel=CHANNEL, kind=kinds.MESSAGE, event_id=mail.event_id, address=mail.sender,
+        provider_message_id=mail.message_id, timestamp=mail.timestamp, text=mail.new_text,
+        message_type="email", media=mail.attachments, profile_name=mail.sender_name,
+        details={"email": {"subject": mail.subject, "in_reply_to": mail.in_reply_to,
+                           "references": mail.references, "full_text": full,
+                           "authenticated": mail.authenticated, "robot": mail.robot}},
+    )
+
+
+class EmailInput(WebhookInput):
+    # IMAP may show a mail again (UIDVALIDITY reset, restored backup): remember ids a while.
+    dedupe_ttl_s = 60 * 24 * 3600
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL
+
+    def __init__(self, settings: Optional[EmailSettings], *, style: Style = Style(),
+                 reply_limit: int = 10, reply_window_s: int = 3600, idle_s: float = 300,
+                 backfill: bool = False, imap_ssl_context: Optional[ssl.SSLContext] = None,
+                 smtp_tls_context: Optional[ssl.SSLContext] = None,
+                 send_retry_delays_s: tuple = SEND_RETRY_DELAYS_S, **kwargs: Any) -> None:
+        super().__init__(sandbox=False, **kwargs)
+        self.settings = settings
+        self.style = style
+        self.reply_limit = reply_limit
+        self.reply_window_s = reply_window_s
+        self.idle_s = idle_s
+        self.backfill = backfill
+        self.imap_ssl_context = imap_ssl_context
+        self.smtp_tls_context = smtp_tls_context
+        self.send_retry_delays_s = send_retry_delays_s
+        self.sender: Optional[SmtpSender] = None
+        self.reader: Optional[ImapReader] = None
+        self._reader_task: Optional[asyncio.Task] = None
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "EmailInput":
+        credentials = credentials or {}
+        style = Style(**{k: str(credentials[k]) for k in ("from_name", "greeting", "sign_off",
+                                                          "choose_hint", "default_subject")
+                         if credentials.get(k)})
+        return cls(
+            EmailSettings.from_credentials(credentials) if EmailSettings.configured(credentials) else None,
+            style=style,
+            reply_limit=int(credentials.get("reply_limit_per_hour") or 10),
+            idle_s=float(credentials.get("idle_seconds") or 300),
+            backfill=str(credentials.get("backfill") or "").lower() in ("1", "true", "yes"),
+        )
+
+    # --- the shared pipeline's hooks: the optional Mailgun webhook ------------------------
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        bp = super().blueprint(on_new_message)
+
+        @bp.route("/mailgun/mime", methods=["POST"])
+        async def mailgun(request: Request):
+            return await self.receive(request)
+
+        return bp
+
+    def state(self) -> str:
+        return "disabled" if self.settings is None else super().state()
+
+    def verify(self, request: Request) -> None:
+        key = self.settings.mailgun_signing_key if self.settings else ""
+        if not key:
+            raise Rejected(404, "no inbound email webhook configured (EMAIL_MAILGUN_SIGNING_KEY)")
+        try:
+            request.ctx.mime = verified_mime(request.form, key)
+        except MailgunRejected as rejected:
+            raise Rejected(rejected.status, rejected.reason)
+
+    def parse(self, request: Request) -> List[InboundEvent]:
+        return [self.mail_event(request.ctx.mime)]
+
+    def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> "EmailOutput":
+        # No address: Rasa's HTTP API (agent messages), each message is sent at once.
+        return EmailOutput(self, runtime or self.runtime, address, immediate=address is None)
+
+    async def start(self, on_new_message: OnNewMessage, is_ready: Callable[[], bool]) -> None:
+        if self.settings is None:
+            log.warning("email channel not configured (EMAIL_ADDRESS, EMAIL_IMAP_HOST, EMAIL_SMTP_HOST "
+                        "unset): no mailbox is read")
+            return
+        await super().start(on_new_message, is_ready)
+        self.sender = SmtpSender(self.settings.smtp, tls_context=self.smtp_tls_context)
+        if self.settings.imap is None:
+            log.info("email: no IMAP server configured; mail arrives through the Mailgun webhook only")
+            return
+        # The reader runs on the server loop, like webhook requests; the bot's turns run on
+        # the shared bot loop with their own Redis clients (see connectors/webhook/botloop.py).
+        self.reader = ImapReader(self.settings.imap, self.settings.mailbox, self.settings.mailbox_key,
+                                 EmailState(self.runtime.redis), self.accept_mail, ssl_context=self.imap_ssl_context,
+                                 idle_s=self.idle_s, backfill=self.backfill)
+        self._reader_task = asyncio.create_task(self.reader.run())
+
+    async def stop(self) -> None:
+        if self.reader:
+            self.reader.stop()
+        if self._reader_task:
+            self._reader_task.cancel()
+            await asyncio.gather(self._reader_task, return_exceptions=True)
+        await super().stop()
+
+    # --- IMAP → inbox -------------------------------------------------------------------
+    def mail_event(self, raw: bytes) -> InboundEvent:
+        mail = parse_email(raw)
+        if mail.sender == self.settings.address:
+            mail.robot = "our own address"
+        return event_for(mail)
+
+    async def accept_mail(self, uid: int, raw: bytes) -> None:
+        new = await self.inbox.accept([self.mail_event(raw)])
+        log.info("email: UID %d %s", uid, "queued" if new else "already seen (duplicate Message-ID)")
+
+    # --- inbox → conversation (runs on the bot loop, with its `runtime`) -----------------
+    async def customer_for(self, event: InboundEvent, runtime: ChannelRuntime) -> tuple[str, bool]:
+        """The conversation a mail belongs to: its thread's, else its sender's."""
+        email = event.details.get("email", {})
+        ids = thread_ids(email.get("in_reply_to", []), email.get("references", []))
+        threaded = await EmailState(runtime.redis).thread_customer(ids)
+        if threaded:
+            return threaded, True
+        customer_id = await runtime.resolver.resolve(CHANNEL, event.address, profile_name=event.profile_name)
+        return customer_id, False
+
+    async def handle_event(self, event: InboundEvent, on_new_message: OnNewMessage,
+                           runtime: ChannelRuntime) -> None:
+        state, records = EmailState(runtime.redis), runtime.records
+        email = event.details.get("email", {})
+        customer_id, threaded = await self.customer_for(event, runtime)
+        if event.provider_message_id:
+            await state.remember_thread(event.provider_message_id, customer_id)
+        if email.get("robot"):
+            log.info("email: automatic mail (%s) recorded for %s, not answered", email["robot"], customer_id)
+            await records.activity(customer_id, event)
+            return
+        await records.inbound_seen(CHANNEL, event.address, event.timestamp)
+        if event.provider_message_id:
+            await state.set_last_inbound(customer_id, ThreadParent(
+                message_id=event.provider_message_id, references=email.get("references", []),
+                subject=email.get("subject", ""), address=event.address, name=event.profile_name or ""))
+        text = await self.text_for_bot(event, runtime)
+        if text is None:
+            await records.activity(customer_id, event)
+            return
+        output = self.output_channel(event.address, runtime)
+        await on_new_message(UserMessage(
+            text=text, output_channel=output, sender_id=customer_id, input_channel=CHANNEL,
+            message_id=event.event_id,
+            metadata={**event.metadata(), "customer_id": customer_id, "thread_matched": threaded},
+        ))
+        await output.flush(customer_id)
+
+    async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime) -> Optional[str]:
+        """What NLU sees: the chosen option, else the new text; None when there is nothing."""
+        text = (event.text or "").strip()
+        if text:
+            chosen = await EmailState(runtime.redis).chosen_option(event.address, text)
+            return chosen or text.lstrip("/") or None  # typed text never triggers "/intent"
+        return MEDIA_INTENT if event.media else None
+
+
+class EmailOutput(OutputChannel):
+    """Collects a bot turn into one mail (`immediate=False`), or sends each message at once
+    (agent messages through Rasa's HTTP API)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL
+
+    def __init__(self, channel: EmailInput, runtime: ChannelRuntime, address: Optional[str], *,
+                 immediate: bool) -> None:
+        self.channel = channel
+        self.runtime = runtime
+        self.state = EmailState(runtime.redis)
+        self.address = address
+        self.immediate = immediate
+        self.parts: List[Part] = []
+
+    async def _add(self, recipient_id: str, part: Part) -> None:
+        self.parts.append(part)
+        if self.immediate:
+            await self.flush(recipient_id)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self._add(recipient_id, Part(text=text))
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
+                                     **kwargs: Any) -> None:
+        await self._add(recipient_id, Part(text=text, buttons=buttons))
+
+    async def send_quick_replies(self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]],
+                                 **kwargs: Any) -> None:
+        await self._add(recipient_id, Part(text=text, buttons=quick_replies))
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self._add(recipient_id, Part(image=image))
+
+    async def send_attachment(self, recipient_id: Text, attachment: Text, **kwargs: Any) -> None:
+        await self._add(recipient_id, Part(text=attachment))
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        log.warning("email: custom payloads have no email rendering; not sent")
+
+    async def flush(self, customer_id: str) -> Optional[str]:
+        """Send what the turn produced as one threaded mail; returns its Message-ID."""
+        parts, self.parts = self.parts, []
+        if not parts:
+            return None
+        channel, records, state = self.channel, self.runtime.records, self.state
+        address = self.address or await self.runtime.resolver.reply_address(customer_id, CHANNEL)
+        if not address:
+            await records.failed(CHANNEL, customer_id, "", "no_address", "no email address for customer")
+            return None
+        if not await state.allow_reply(address, channel.reply_limit, channel.reply_window_s):
+            log.warning("email: reply rate limit reached for customer %s; held for an agent", customer_id)
+            await records.held(CHANNEL, customer_id, address, "email reply rate limit",
+                               {"text": "\n\n".join(p.text for p in parts if p.text)})
+            return None
+        parent = await state.last_inbound(customer_id)
+        if parent and parent.address != address:
+            parent = None  # never thread onto someone else's mail
+        message = build_reply(sender=channel.settings.address, sender_name=channel.style.from_name,
+                              to=address, to_name=parent.name if parent else None, parts=parts,
+                              parent=parent, style=channel.style)
+        options = options_of(parts)
+        if options:
+            await state.offer_options(address, options)
+        message_id = message["Message-ID"]
+        await state.remember_thread(message_id, customer_id)  # before sending: replies may be fast
+        if await self._send(customer_id, address, message):
+            await records.sent(CHANNEL, message_id, customer_id, address, subject=message["Subject"])
+            return message_id
+        return None
+
+    async def _send(self, customer_id: str, address: str, message: Any) -> bool:
+        delays = self.channel.send_retry_delays_s
+        for attempt in range(len(delays) + 1):
+            try:
+                await self.channel.sender.send(message)
+                return True
+            except SmtpSendFailed as error:
+                if error.permanent or attempt == len(delays):
+                    log.error("email: send to customer %s failed: %s", customer_id, error.reason)
+                    await self.runtime.records.failed(CHANNEL, customer_id, address, "smtp", error.reason)
+                    return False
+                await asyncio.sleep(delays[attempt])
+        return False

@@ -1,0 +1,117 @@
+"""Our replies: one mail per bot turn, threaded, marked as automatic, text plus simple HTML.
+
+Buttons become a short numbered list; the customer answers with the number or the words
+(`EmailState.chosen_option`). Pure functions: no I/O here.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+from typing import Dict, List, Optional
+
+from connectors.email.robots import AUTO_SUBMITTED_VALUE
+from connectors.email.state import ThreadParent
+
+MAX_REFERENCES = 20  # long threads: keep the first and the latest ids (RFC 5322 §3.6.4)
+_REPLY_PREFIX = re.compile(r"^\s*((re|res|aw|sv|fwd?|enc|tr)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+@dataclass
+class Part:
+    """One bot message of the turn."""
+    text: str = ""
+    buttons: List[Dict[str, str]] = field(default_factory=list)
+    image: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Style:
+    from_name: str = "Customer service"
+    greeting: str = "Hello{name},"
+    sign_off: str = "Best regards,\nThe support team"
+    choose_hint: str = "Reply with the number or the words of your choice."
+    default_subject: str = "Your message"
+
+
+def reply_subject(subject: str, default: str) -> str:
+    """"Re: " exactly once, whatever the customer's client put in front."""
+    bare = _REPLY_PREFIX.sub("", subject or "").strip()
+    return f"Re: {bare or default}"
+
+
+def reply_references(parent: ThreadParent) -> List[str]:
+    chain = [*parent.references, parent.message_id]
+    if len(chain) > MAX_REFERENCES:
+        chain = [chain[0], *chain[-(MAX_REFERENCES - 1):]]
+    return chain
+
+
+def options_of(parts: List[Part]) -> List[Dict[str, str]]:
+    """Every button of the turn, numbered in order of appearance."""
+    return [{"title": b.get("title", ""), "payload": b.get("payload") or b.get("title", "")}
+            for part in parts for b in part.buttons]
+
+
+def _plain(parts: List[Part], greeting: str, style: Style) -> str:
+    blocks = [greeting]
+    number = 0
+    for part in parts:
+        if part.text:
+            blocks.append(part.text.strip())
+        if part.buttons:
+            lines = []
+            for button in part.buttons:
+                number += 1
+                lines.append(f"{number}. {button.get('title', '')}")
+            blocks.append("\n".join(lines))
+        if part.image:
+            blocks.append(part.image)
+    if number:
+        blocks.append(style.choose_hint)
+    blocks.append(style.sign_off)
+    return "\n\n".join(blocks) + "\n"
+
+
+def _html(parts: List[Part], greeting: str, style: Style) -> str:
+    out = [f"<p>{html.escape(greeting)}</p>"]
+    number = 0
+    for part in parts:
+        if part.text:
+            out.append("<p>" + html.escape(part.text.strip()).replace("\n", "<br>") + "</p>")
+        if part.buttons:
+            items = "".join(f"<li>{html.escape(b.get('title', ''))}</li>" for b in part.buttons)
+            out.append(f'<ol start="{number + 1}">{items}</ol>')
+            number += len(part.buttons)
+        if part.image:
+            url = html.escape(part.image, quote=True)
+            out.append(f'<p><a href="{url}">{url}</a></p>')
+    if number:
+        out.append(f"<p>{html.escape(style.choose_hint)}</p>")
+    out.append("<p>" + html.escape(style.sign_off).replace("\n", "<br>") + "</p>")
+    return "<!DOCTYPE html><html><body>" + "".join(out) + "</body></html>"
+
+
+def build_reply(*, sender: str, sender_name: str, to: str, to_name: Optional[str],
+                parts: List[Part], parent: Optional[ThreadParent], style: Style = Style()) -> EmailMessage:
+    first_name = (to_name or "").split()[0] if (to_name or "").strip() else ""
+    greeting = style.greeting.format(name=f" {first_name}" if first_name else "")
+    msg = EmailMessage()
+    msg["From"] = Address(display_name=sender_name, addr_spec=sender)
+    msg["To"] = Address(display_name=to_name or "", addr_spec=to)
+    msg["Subject"] = reply_subject(parent.subject if parent else "", style.default_subject)
+    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    if parent and parent.message_id:
+        msg["In-Reply-To"] = parent.message_id
+        msg["References"] = " ".join(reply_references(parent))
+    # RFC 3834: tells well-behaved auto-responders not to answer us (no mail loops).
+    msg["Auto-Submitted"] = AUTO_SUBMITTED_VALUE
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(_plain(parts, greeting, style))
+    msg.add_alternative(_html(parts, greeting, style), subtype="html")
+    return msg

@@ -1,0 +1,93 @@
+"""What the email channel remembers in Redis (namespace `tl:email:`).
+
+- `thread:<message-id>` → customer id, for every mail we sent or received: a reply whose
+  In-Reply-To/References name one of them belongs to that customer's conversation.
+- `last:<customer id>` → the customer's latest mail (id, references, subject, address): what
+  our next reply threads onto.
+- `options:<address>` → the numbered options we offered, to read "2" or "Pix" back.
+- `rate:<address>:<window>` → replies sent to an address in the current window.
+- `imap:<account>/<mailbox>` → UIDVALIDITY and the last UID processed.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from redis.asyncio import Redis
+
+PREFIX = "tl:email:"
+THREAD_TTL_S = 180 * 24 * 3600
+LAST_TTL_S = 90 * 24 * 3600
+OPTIONS_TTL_S = 7 * 24 * 3600
+
+
+@dataclass
+class ThreadParent:
+    """The mail our reply answers."""
+    message_id: str
+    references: List[str] = field(default_factory=list)
+    subject: str = ""
+    address: str = ""
+    name: str = ""  # the customer's display name, for the greeting
+
+
+class EmailState:
+    def __init__(self, redis: Redis, prefix: str = PREFIX) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    # --- threads ------------------------------------------------------------------------
+    async def remember_thread(self, message_id: str, customer_id: str) -> None:
+        await self.redis.set(f"{self.prefix}thread:{message_id}", customer_id, ex=THREAD_TTL_S)
+
+    async def thread_customer(self, message_ids: List[str]) -> Optional[str]:
+        """The customer whose conversation any of these ids belongs to (first match wins)."""
+        if not message_ids:
+            return None
+        found = await self.redis.mget([f"{self.prefix}thread:{mid}" for mid in message_ids])
+        return next((value.decode() for value in found if value), None)
+
+    async def set_last_inbound(self, customer_id: str, parent: ThreadParent) -> None:
+        await self.redis.set(f"{self.prefix}last:{customer_id}", json.dumps(asdict(parent)), ex=LAST_TTL_S)
+
+    async def last_inbound(self, customer_id: str) -> Optional[ThreadParent]:
+        raw = await self.redis.get(f"{self.prefix}last:{customer_id}")
+        return ThreadParent(**json.loads(raw)) if raw else None
+
+    # --- numbered options ---------------------------------------------------------------
+    async def offer_options(self, address: str, options: List[Dict[str, str]]) -> None:
+        await self.redis.set(f"{self.prefix}options:{address}", json.dumps(options), ex=OPTIONS_TTL_S)
+
+    async def chosen_option(self, address: str, answer: str) -> Optional[str]:
+        """The payload of the option answered by number ("2", "2.") or by its title."""
+        raw = await self.redis.get(f"{self.prefix}options:{address}")
+        options = json.loads(raw) if raw else []
+        first_line = answer.strip().split("\n", 1)[0].strip().rstrip(".)!").strip().lower()
+        if first_line.isdigit():
+            index = int(first_line) - 1
+            return options[index]["payload"] if 0 <= index < len(options) else None
+        return next((o["payload"] for o in options if o["title"].strip().lower() == first_line), None)
+
+    # --- reply rate limit ---------------------------------------------------------------
+    async def allow_reply(self, address: str, limit: int, window_s: int) -> bool:
+        """Count one reply to `address`; False once `limit` were sent in this window."""
+        window = int(time.time() // window_s)
+        key = f"{self.prefix}rate:{address}:{window}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, window_s * 2)
+            count, _ = await pipe.execute()
+        return count <= limit
+
+    # --- IMAP position ------------------------------------------------------------------
+    async def imap_cursor(self, mailbox_key: str) -> Optional[Tuple[int, int]]:
+        raw = await self.redis.hgetall(f"{self.prefix}imap:{mailbox_key}")
+        if not raw:
+            return None
+        return int(raw[b"uidvalidity"]), int(raw[b"last_uid"])
+
+    async def set_imap_cursor(self, mailbox_key: str, uidvalidity: int, last_uid: int) -> None:
+        await self.redis.hset(f"{self.prefix}imap:{mailbox_key}",
+                              mapping={"uidvalidity": uidvalidity, "last_uid": last_uid})

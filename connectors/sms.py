@@ -1,0 +1,182 @@
+"""SMS channel through Twilio (credentials.yml key `connectors.sms.SmsInput`).
+
+Webhook: POST /webhooks/sms/webhook (form-encoded, `X-Twilio-Signature` over
+TWILIO_WEBHOOK_URL, the public URL Twilio calls). Delivery status callbacks arrive on the same
+URL. Replies: POST {TWILIO_API_URL}/2010-04-01/Accounts/{sid}/Messages.json.
+STOP-style keywords opt the number out (nothing more is sent), START-style ones opt it in.
+Buttons become numbered options; a reply of "2" is understood as the second option.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+from urllib.parse import parse_qs
+
+import aiohttp
+from rasa.core.channels.channel import OutputChannel
+from sanic import response
+from sanic.request import Request, RequestParameters
+from sanic.response import HTTPResponse
+
+from connectors.webhook import config, events as kinds
+from connectors.webhook.channel import Rejected, WebhookInput
+from connectors.webhook.events import InboundEvent
+from connectors.webhook.output import Payload, WebhookOutput
+from connectors.webhook.runtime import ChannelRuntime
+from connectors.webhook.sender import ProviderClient, RetryPolicy
+from connectors.webhook.signatures import TWILIO_HEADER, twilio_signature_valid
+from connectors.webhook.text import sms_segments
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.twilio.com"
+MAX_CHARS = 1600
+MAX_SEGMENTS = 10  # longer concatenated SMS are delivered unreliably by carriers
+MAX_MEDIA = 10
+OPT_OUT_WORDS = {"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
+OPT_IN_WORDS = {"START", "UNSTOP", "YES"}
+RECIPIENT_OPTED_OUT = 21610
+POLICY = RetryPolicy(rate_limit_codes=frozenset({20429}))
+
+
+class SmsInput(WebhookInput):
+    dedupe_ttl_s = 3 * 24 * 3600  # Twilio retries once; keep ids a few days anyway
+
+    @classmethod
+    def name(cls) -> Text:
+        return "sms"
+
+    def __init__(self, *, account_sid: str, auth_token: str, from_number: str,
+                 api_url: str = DEFAULT_API_URL, webhook_url: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.from_number = from_number
+        self.api_url = api_url.rstrip("/")
+        self.webhook_url = webhook_url
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SmsInput":
+        get = lambda key, env, default="": config.value(credentials, key, env, default)  # noqa: E731
+        sid = get("account_sid", "TWILIO_ACCOUNT_SID")
+        sandbox = config.sandbox_mode("sms", has_credentials=bool(sid))
+        webhook_url = get("webhook_url", "TWILIO_WEBHOOK_URL")
+        if not webhook_url and not sandbox:
+            raise config.ChannelNotConfigured(
+                "sms: TWILIO_WEBHOOK_URL is not set; Twilio signs the public URL it calls, so "
+                "requests could not be verified behind a proxy. Set it (or SANDBOX=1).")
+        return cls(
+            account_sid=sid,
+            auth_token=config.require_secret("sms", "TWILIO_AUTH_TOKEN",
+                                             get("auth_token", "TWILIO_AUTH_TOKEN"), sandbox),
+            from_number=get("from_number", "TWILIO_FROM_NUMBER"),
+            api_url=get("api_url", "TWILIO_API_URL", DEFAULT_API_URL),
+            webhook_url=webhook_url,
+            sandbox=sandbox,
+        )
+
+    def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> OutputChannel:
+        return SmsOutput(runtime or self.runtime, address, self)
+
+    def acknowledgement(self) -> HTTPResponse:
+        return response.text("<Response/>", content_type="text/xml")
+
+    def verify(self, request: Request) -> None:
+        header = request.headers.get(TWILIO_HEADER)
+        if not header:
+            raise Rejected(401, "missing X-Twilio-Signature")
+        request.ctx.form = self._form(request)
+        # Sandbox (loopback) only: Twilio signs the public URL, configured in TWILIO_WEBHOOK_URL.
+        url = self.webhook_url or request.url
+        if not twilio_signature_valid(self.auth_token, url, request.ctx.form, header):
+            raise Rejected(403, "invalid X-Twilio-Signature")
+
+    def _form(self, request: Request) -> RequestParameters:
+        if (request.content_type or "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+            raise Rejected(415, f"content type {request.content_type!r} is not a form")
+        try:
+            text = (request.body or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            raise Rejected(400, "body is not valid UTF-8")
+        return RequestParameters(parse_qs(text, keep_blank_values=True))
+
+    def parse(self, request: Request) -> List[InboundEvent]:
+        form: RequestParameters = request.ctx.form
+        sid = form.get("MessageSid") or form.get("SmsSid")
+        if not sid:
+            raise Rejected(400, "no MessageSid")
+        if form.get("MessageStatus") and form.get("Body") is None:
+            status = form.get("MessageStatus")
+            code = form.get("ErrorCode")
+            return [InboundEvent(channel="sms", kind=kinds.STATUS, event_id=f"{sid}:{status}",
+                                 address=form.get("To", ""), target_message_id=sid, status=status,
+                                 errors=[{"code": code}] if code else None)]
+        address = form.get("From")
+        if not address:
+            raise Rejected(400, "no From")
+        media = []
+        count = min(_int(form.get("NumMedia")), MAX_MEDIA)
+        for index in range(count):
+            media.append({"type": form.get(f"MediaContentType{index}", ""),
+                          "url": form.get(f"MediaUrl{index}", "")})
+        return [InboundEvent(
+            channel="sms", kind=kinds.MESSAGE, event_id=sid, address=address,
+            provider_message_id=sid, text=form.get("Body"), media=media,
+            message_type="media" if media else "text",
+            details={"segments": _int(form.get("NumSegments"))} if form.get("NumSegments") else {},
+        )]
+
+    async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime) -> Optional[str]:
+        keyword = (event.text or "").strip().upper()
+        if keyword in OPT_OUT_WORDS or keyword in OPT_IN_WORDS:
+            # Twilio itself confirms these on long codes; we record the consent, no bot reply.
+            await runtime.records.set_opt_out("sms", event.address, keyword in OPT_OUT_WORDS)
+            log.info("sms: opt-%s recorded", "out" if keyword in OPT_OUT_WORDS else "in")
+            return None
+        return await super().text_for_bot(event, runtime)
+
+
+class SmsOutput(WebhookOutput):
+    @classmethod
+    def name(cls) -> Text:
+        return "sms"
+
+    def __init__(self, runtime: ChannelRuntime, address: Optional[str], channel: SmsInput) -> None:
+        super().__init__(runtime, address)
+        self.channel = channel
+        self.url = f"{channel.api_url}/2010-04-01/Accounts/{channel.account_sid}/Messages.json"
+        self.client = ProviderClient(runtime.session, POLICY, lambda body: body.get("code"),
+                                     auth=aiohttp.BasicAuth(channel.account_sid, channel.auth_token))
+
+    def fits(self, text: str) -> bool:
+        return len(text) <= MAX_CHARS and sms_segments(text)[1] <= MAX_SEGMENTS
+
+    def text_payload(self, address: str, text: str, kwargs: Dict[str, Any]) -> Payload:
+        form = {"To": address, "From": self.channel.from_number, "Body": text}
+        if self.channel.webhook_url:
+            form["StatusCallback"] = self.channel.webhook_url
+        return form
+
+    def image_payload(self, address: str, url: str, kwargs: Dict[str, Any]) -> Payload:
+        return {**self.text_payload(address, "", kwargs), "MediaUrl": url}
+
+    async def deliver(self, payload: Payload) -> tuple[str, Dict[str, Any]]:
+        body = await self.client.post(self.url, form=payload)
+        encoding, segments = sms_segments(payload.get("Body", ""))
+        return body["sid"], {"encoding": encoding, "segments": segments}
+
+    async def hold_reason(self, address: str, kwargs: Dict[str, Any]) -> Optional[str]:
+        if await self.records.opted_out("sms", address):
+            return "sms recipient opted out (STOP)"
+        return None
+
+    async def on_failed(self, customer_id: str, address: str, error: Any) -> None:
+        if error.code == RECIPIENT_OPTED_OUT:
+            await self.records.set_opt_out("sms", address, True)
+
+
+def _int(raw: Optional[str]) -> int:
+    try:
+        return max(0, int(raw or 0))
+    except ValueError:
+        return 0

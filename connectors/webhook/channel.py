@@ -1,0 +1,248 @@
+"""`WebhookInput`: the Rasa input channel every provider connector builds on.
+
+Request path (milliseconds, whatever the bot is doing):
+size check → signature on the raw bytes → parse every event → inbox (dedupe + stream) → ack.
+Consumer path (inside the Rasa server, started with it): inbox entry → identity → record or
+`UserMessage(sender_id=customer id)` → Rasa → reply through this channel's output.
+
+A connector subclass provides `verify`, `parse`, `output_channel`, and optionally
+`handshake`, `acknowledgement` and `text_for_bot`.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import gc
+import logging
+import os
+from typing import Any, Awaitable, Callable, List, Optional
+
+from redis.exceptions import RedisError
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors.webhook import events as kinds
+from connectors.webhook.botloop import BotLoop
+from connectors.webhook.events import InboundEvent
+from connectors.webhook.inbox import Inbox, InboxConsumer, ensure_group
+from connectors.webhook import runtime as channel_runtime
+from connectors.webhook.runtime import ChannelRuntime, ResolverFactory, default_consumer_name
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024  # real deliveries are a few KB; Meta batches stay far below this
+
+# What Rasa sees for input that has no words of its own (domain.yml intents).
+MEDIA_INTENT = "/share_media"
+UNSUPPORTED_INTENT = "/unsupported_message"
+WELCOME_INTENT = "/greet"
+
+
+class Rejected(Exception):
+    """A request we refuse: `status` is 4xx (503 while starting), `reason` goes to the log."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+class WebhookInput(InputChannel):
+    # Seconds a provider event id is remembered; at least the provider's retry window.
+    dedupe_ttl_s: int = 7 * 24 * 3600
+
+    def __init__(self, *, sandbox: bool, resolver_factory: Optional[ResolverFactory] = None,
+                 redis_url: Optional[str] = None, consumer_name: Optional[str] = None) -> None:
+        self.sandbox = sandbox
+        self.resolver_factory = resolver_factory
+        self.redis_url = redis_url
+        self.consumer_name = consumer_name or default_consumer_name()
+        self.runtime: Optional[ChannelRuntime] = None
+        self.inbox: Optional[Inbox] = None  # set by `start`, after the server began listening
+        self.consumer: Optional[InboxConsumer] = None
+        self._consumer_task: Optional[asyncio.Task] = None
+        self._consumer_future: Optional[concurrent.futures.Future] = None
+
+    # --- provider-specific parts -------------------------------------------------------
+    def verify(self, request: Request) -> None:
+        """Raise `Rejected(401|403, ...)` unless the request is signed by the provider."""
+        raise NotImplementedError
+
+    def parse(self, request: Request) -> List[InboundEvent]:
+        """Every event of the delivery; raise `Rejected(400|415, ...)` for malformed ones."""
+        raise NotImplementedError
+
+    def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> OutputChannel:
+        """An output channel using `runtime` (default: the server loop's resources)."""
+        raise NotImplementedError
+
+    def handshake(self, request: Request) -> HTTPResponse:
+        return response.text("", status=405)
+
+    def acknowledgement(self) -> HTTPResponse:
+        return response.text("EVENT_RECEIVED")
+
+    async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime) -> Optional[str]:
+        """What Rasa gets as the user's text; None = record only, don't answer."""
+        if event.kind == kinds.UNSUPPORTED:
+            return UNSUPPORTED_INTENT
+        if event.payload:  # our own button/quick reply/postback payload: may be an intent
+            return event.payload
+        if event.text and event.text.strip():
+            chosen = await runtime.records.chosen_option(event.channel, event.address, event.text)
+            # Typed text never reaches Rasa as "/intent": customers must not trigger intents.
+            return chosen or event.text.strip().lstrip("/") or MEDIA_INTENT
+        if event.message_type == "request_welcome":
+            return WELCOME_INTENT
+        return MEDIA_INTENT
+
+    # --- Rasa plumbing -----------------------------------------------------------------
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        """Used by Rasa's HTTP API (`output_channel=<name>`): the address is looked up."""
+        return self.output_channel(None) if self.runtime else None
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        bp = Blueprint(f"threadline_{self.name()}")
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            # 503 until `start` has run: Sanic serves requests while listeners still run.
+            state = self.state()
+            return response.json({"status": state, "sandbox": self.sandbox}, status=200 if state == "ok" else 503)
+
+        @bp.route("/webhook", methods=["GET"])
+        async def handshake(request: Request) -> HTTPResponse:
+            return self.handshake(request)
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.receive(request)
+
+        @bp.listener("after_server_start")
+        async def start(app: Any, _loop: Any) -> None:
+            await self.start(on_new_message, lambda: _agent_ready(app))
+
+        @bp.listener("before_server_stop")
+        async def stop(_app: Any, _loop: Any) -> None:
+            await self.stop()
+
+        return bp
+
+    def state(self) -> str:
+        """"ok" once webhooks are accepted (the inbox is open), else "starting"."""
+        return "ok" if self.inbox is not None else "starting"
+
+    async def start(self, on_new_message: OnNewMessage, is_ready: Callable[[], bool]) -> None:
+        factory = self.resolver_factory or channel_runtime.default_resolver_factory
+        # This loop's resources serve the webhook and Rasa's HTTP API (agent messages).
+        self.runtime = ChannelRuntime.open(factory, self.redis_url)
+        self.inbox = Inbox(self.runtime.redis, self.name(), self.dedupe_ttl_s)
+        await ensure_group(self.runtime.redis, self.name())
+        self.bot_loop = BotLoop.shared()
+        # The model is loaded by now: move its millions of long-lived objects out of the
+        # garbage collector's reach, or each full collection pauses every webhook for
+        # hundreds of milliseconds.
+        gc.freeze()
+        self._consumer_future = self.bot_loop.submit(self._consume(factory, on_new_message, is_ready))
+        self._consumer_future.add_done_callback(self._consumer_ended)
+        log.info("%s channel started (consumer %s%s)", self.name(), self.consumer_name,
+                 ", sandbox" if self.sandbox else "")
+
+    async def _consume(self, factory: ResolverFactory, on_new_message: OnNewMessage,
+                       is_ready: Callable[[], bool]) -> None:
+        """Runs on the bot loop, with resources of its own."""
+        bot_runtime = ChannelRuntime.open(factory, self.redis_url)
+
+        async def handle(event: InboundEvent) -> None:
+            await self.handle_event(event, on_new_message, bot_runtime)
+
+        # Idle time after which another consumer's unacknowledged entries are taken over.
+        claim_idle_ms = int(os.environ.get("THREADLINE_INBOX_CLAIM_IDLE_MS") or 120_000)
+        self.consumer = InboxConsumer(bot_runtime.redis, self.name(), self.consumer_name, handle,
+                                      is_ready=is_ready, claim_idle_ms=claim_idle_ms)
+        self._consumer_task = asyncio.current_task()
+        try:
+            await self.consumer.run()
+        finally:
+            await bot_runtime.close()
+
+    def _consumer_ended(self, future: concurrent.futures.Future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            # Webhooks still store messages; nothing is processed until the server restarts.
+            log.error("%s inbox consumer stopped: %r", self.name(), future.exception(),
+                      exc_info=future.exception())
+
+    async def _stop_consumer(self) -> None:
+        """Runs on the bot loop: let running turns finish, then end the consumer."""
+        if self.consumer:
+            await self.consumer.stop()
+        if self._consumer_task:
+            self._consumer_task.cancel()
+            await asyncio.gather(self._consumer_task, return_exceptions=True)
+
+    async def stop(self) -> None:
+        if self._consumer_future:
+            await self.bot_loop.run(self._stop_consumer())
+        if self.runtime:
+            await self.runtime.close()
+
+    async def receive(self, request: Request) -> HTTPResponse:
+        size = len(request.body or b"")
+        try:
+            if size > MAX_BODY_BYTES:
+                raise Rejected(413, "body too large")
+            self.verify(request)
+            events = self.parse(request)
+            if self.inbox is None:
+                # The server listens before the channel's start-up listener has run.
+                raise Rejected(503, "channel starting")
+        except Rejected as rejected:
+            log.warning("%s webhook rejected with %d: %s (%d bytes from %s)", self.name(),
+                        rejected.status, rejected.reason, size, request.remote_addr or request.ip)
+            return response.text(rejected.reason, status=rejected.status)
+        try:
+            new = await self.inbox.accept(events)
+        except RedisError as error:
+            # Not stored: a 503 makes the provider deliver it again later.
+            log.error("%s webhook: inbox unavailable (%s); asked the provider to retry", self.name(), error)
+            return response.text("inbox unavailable", status=503)
+        log.info("%s webhook: %d events, %d new", self.name(), len(events), new)
+        return self.acknowledgement()
+
+    async def handle_event(self, event: InboundEvent, on_new_message: OnNewMessage,
+                           runtime: ChannelRuntime) -> None:
+        records = runtime.records
+        if event.kind == kinds.STATUS:
+            await records.delivery_status(event)
+            return
+        customer_id = await runtime.resolver.resolve(
+            event.channel, event.address, profile_name=event.profile_name,
+            attributes=event.attributes or None,
+        )
+        if event.kind in kinds.RECORDED_ONLY:
+            await records.activity(customer_id, event)
+            return
+        await records.inbound_seen(event.channel, event.address, event.timestamp)
+        text = await self.text_for_bot(event, runtime)
+        if text is None:
+            await records.activity(customer_id, event)
+            return
+        await on_new_message(UserMessage(
+            text=text,
+            output_channel=self.output_channel(event.address, runtime),
+            sender_id=customer_id,
+            input_channel=self.name(),
+            message_id=event.provider_message_id,
+            metadata={**event.metadata(), "customer_id": customer_id},
+        ))
+
+
+def _agent_ready(app: Any) -> bool:
+    # Rasa's agent.handle_message silently drops messages while no model is loaded: wait.
+    agent = getattr(app.ctx, "agent", None)
+    return agent is not None and agent.is_ready()

@@ -1,0 +1,123 @@
+"""What the channels remember in Redis besides the inbox.
+
+- `tl:out:msg:<channel>:<provider id>`: every message we sent, with its delivery status
+  (sent < delivered < read; failed wins), kept 30 days.
+- `tl:out:failed`, `tl:out:held`: permanent send errors and messages held back (closed
+  24-hour window, opt-out); the agent console reads these streams.
+- `tl:out:window:<channel>:<address>`: time of the customer's last inbound message.
+- `tl:out:optout:<channel>`: addresses that sent STOP.
+- `tl:out:options:<channel>:<address>`: numbered options we offered, to map "2" back.
+- `tl:inbox:activity:<customer id>`: reactions, reads, edits, deletes and echoes, recorded
+  but never shown to the bot.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Dict, List, Optional
+
+from redis.asyncio import Redis
+
+from connectors.webhook.events import InboundEvent
+
+MESSAGE_TTL_S = 30 * 24 * 3600
+WINDOW_KEY_TTL_S = 8 * 24 * 3600
+OPTIONS_TTL_S = 24 * 3600
+ACTIVITY_MAXLEN = 1000
+STATUS_RANK = {"accepted": 0, "queued": 0, "sending": 0, "sent": 1, "delivered": 2,
+               "read": 3, "played": 3, "undelivered": 4, "failed": 4}
+
+# Keep the highest status reached: provider receipts may arrive out of order.
+_STATUS = """
+local rank = tonumber(ARGV[2])
+local current = tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1')
+if rank >= current then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'status_rank', rank)
+end
+redis.call('HSET', KEYS[1], 'at_' .. ARGV[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'errors', ARGV[4]) end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return current
+"""
+
+
+class ChannelRecords:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._status = redis.register_script(_STATUS)
+
+    # --- outbound messages -------------------------------------------------------------
+    async def sent(self, channel: str, provider_id: str, customer_id: str, address: str,
+                   **details: Any) -> None:
+        key = f"tl:out:msg:{channel}:{provider_id}"
+        fields = {"channel": channel, "customer_id": customer_id, "address": address,
+                  "sent_at": time.time(), **{k: str(v) for k, v in details.items()}}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)
+            pipe.hsetnx(key, "status", "accepted")
+            pipe.expire(key, MESSAGE_TTL_S)
+            await pipe.execute()
+
+    async def delivery_status(self, event: InboundEvent) -> None:
+        key = f"tl:out:msg:{event.channel}:{event.target_message_id}"
+        status = (event.status or "unknown").lower()
+        errors = json.dumps(event.errors) if event.errors else ""
+        await self._status(keys=[key], args=[status, STATUS_RANK.get(status, 0),
+                                             event.timestamp or time.time(), errors, MESSAGE_TTL_S])
+
+    async def message(self, channel: str, provider_id: str) -> Dict[str, str]:
+        raw = await self.redis.hgetall(f"tl:out:msg:{channel}:{provider_id}")
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def failed(self, channel: str, customer_id: str, address: str, code: Any, reason: str) -> None:
+        await self.redis.xadd("tl:out:failed", {"channel": channel, "customer_id": customer_id,
+                                                "address": address, "code": str(code), "reason": reason},
+                              maxlen=10_000, approximate=True)
+
+    async def held(self, channel: str, customer_id: str, address: str, reason: str,
+                   message: Dict[str, Any]) -> None:
+        """A message we may not send now; the agent console shows it to a person."""
+        await self.redis.xadd("tl:out:held", {"channel": channel, "customer_id": customer_id,
+                                              "address": address, "reason": reason,
+                                              "message": json.dumps(message, ensure_ascii=False)},
+                              maxlen=10_000, approximate=True)
+
+    # --- conversation windows and consent -----------------------------------------------
+    async def inbound_seen(self, channel: str, address: str, at: Optional[float]) -> None:
+        await self.redis.set(f"tl:out:window:{channel}:{address}", at or time.time(), ex=WINDOW_KEY_TTL_S)
+
+    async def last_inbound(self, channel: str, address: str) -> Optional[float]:
+        raw = await self.redis.get(f"tl:out:window:{channel}:{address}")
+        return float(raw) if raw else None
+
+    async def set_opt_out(self, channel: str, address: str, opted_out: bool) -> None:
+        key = f"tl:out:optout:{channel}"
+        if opted_out:
+            await self.redis.sadd(key, address)
+        else:
+            await self.redis.srem(key, address)
+
+    async def opted_out(self, channel: str, address: str) -> bool:
+        return bool(await self.redis.sismember(f"tl:out:optout:{channel}", address))
+
+    # --- numbered options (channels without native buttons) -----------------------------
+    async def offer_options(self, channel: str, address: str, payloads: List[str]) -> None:
+        await self.redis.set(f"tl:out:options:{channel}:{address}", json.dumps(payloads), ex=OPTIONS_TTL_S)
+
+    async def chosen_option(self, channel: str, address: str, answer: str) -> Optional[str]:
+        answer = answer.strip().rstrip(".)")
+        if not answer.isdigit():
+            return None
+        raw = await self.redis.get(f"tl:out:options:{channel}:{address}")
+        payloads = json.loads(raw) if raw else []
+        index = int(answer) - 1
+        return payloads[index] if 0 <= index < len(payloads) else None
+
+    # --- recorded-only events -----------------------------------------------------------
+    async def activity(self, customer_id: str, event: InboundEvent) -> None:
+        await self.redis.xadd(f"tl:inbox:activity:{customer_id}", {"event": event.to_json()},
+                              maxlen=ACTIVITY_MAXLEN, approximate=True)
+
+    async def recent_activity(self, customer_id: str, count: int = 50) -> List[InboundEvent]:
+        entries = await self.redis.xrevrange(f"tl:inbox:activity:{customer_id}", count=count)
+        return [InboundEvent.from_json(fields[b"event"]) for _, fields in entries]

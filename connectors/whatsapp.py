@@ -1,0 +1,219 @@
+"""WhatsApp Cloud API channel (credentials.yml key `connectors.whatsapp.WhatsAppInput`).
+
+Webhook: POST /webhooks/whatsapp/webhook (GET for Meta's verification handshake).
+Replies: POST {WHATSAPP_API_URL}/{WHATSAPP_PHONE_NUMBER_ID}/messages.
+Outside the 24-hour customer-service window a free-form message is held for an agent; when
+WHATSAPP_TEMPLATE_NAME is set, that approved template is sent to invite the customer back.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Dict, Iterable, List, Optional, Text
+
+from rasa.core.channels.channel import OutputChannel
+
+from connectors.webhook import config, events as kinds
+from connectors.webhook.events import InboundEvent
+from connectors.webhook.meta import MetaWebhookInput, graph_error_code, items
+from connectors.webhook.output import Payload, WebhookOutput
+from connectors.webhook.runtime import ChannelRuntime
+from connectors.webhook.sender import ProviderClient, RetryPolicy
+
+DEFAULT_API_URL = "https://graph.facebook.com/v23.0"
+WINDOW_S = 24 * 3600
+TEXT_LIMIT = 4096
+INTERACTIVE_BODY_LIMIT = 1024
+MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+POLICY = RetryPolicy(rate_limit_codes=frozenset({130429, 131056, 80007, 4}))
+REENGAGEMENT_ERROR = 131047
+
+
+class WhatsAppInput(MetaWebhookInput):
+    object_name = "whatsapp_business_account"
+    dedupe_ttl_s = 7 * 24 * 3600  # Meta retries webhooks for up to 7 days
+
+    @classmethod
+    def name(cls) -> Text:
+        return "whatsapp"
+
+    def __init__(self, *, access_token: str, phone_number_id: str, api_url: str = DEFAULT_API_URL,
+                 template_name: str = "", template_language: str = "en", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.access_token = access_token
+        self.phone_number_id = phone_number_id
+        self.api_url = api_url.rstrip("/")
+        self.template_name = template_name
+        self.template_language = template_language
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WhatsAppInput":
+        get = lambda key, env, default="": config.value(credentials, key, env, default)  # noqa: E731
+        token = get("access_token", "WHATSAPP_ACCESS_TOKEN")
+        sandbox = config.sandbox_mode("whatsapp", has_credentials=bool(token))
+        return cls(
+            app_secret=config.require_secret("whatsapp", "WHATSAPP_APP_SECRET",
+                                             get("app_secret", "WHATSAPP_APP_SECRET"), sandbox),
+            verify_token=get("verify_token", "WHATSAPP_VERIFY_TOKEN"),
+            access_token=token,
+            phone_number_id=get("phone_number_id", "WHATSAPP_PHONE_NUMBER_ID"),
+            api_url=get("api_url", "WHATSAPP_API_URL", DEFAULT_API_URL),
+            template_name=os.environ.get("WHATSAPP_TEMPLATE_NAME", ""),
+            template_language=os.environ.get("WHATSAPP_TEMPLATE_LANGUAGE", "en"),
+            sandbox=sandbox,
+        )
+
+    def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> OutputChannel:
+        return WhatsAppOutput(runtime or self.runtime, address, self)
+
+    # --- parsing ----------------------------------------------------------------------
+    def parse_entry(self, entry: dict) -> Iterable[InboundEvent]:
+        for change in items(entry, "changes"):
+            value = change.get("value") or {}
+            if change.get("field") != "messages" or not isinstance(value, dict):
+                continue  # template/account updates share the URL: acknowledged, ignored
+            number_id = (value.get("metadata") or {}).get("phone_number_id")
+            if self.phone_number_id and number_id and number_id != self.phone_number_id:
+                continue  # another number of the same business account
+            contacts = {c.get("wa_id") or c.get("user_id"): c for c in items(value, "contacts")}
+            yield from self.each(items(value, "messages"), lambda m: [self._message(m, contacts)])
+            yield from self.each(items(value, "statuses"), lambda s: [self._status(s)])
+
+    def _message(self, message: dict, contacts: Dict[str, dict]) -> InboundEvent:
+        address = message.get("from") or message["from_user_id"]
+        contact = contacts.get(address) or {}
+        mtype = message.get("type", "unknown")
+        body = message.get(mtype) if isinstance(message.get(mtype), dict) else {}
+        event = InboundEvent(
+            channel="whatsapp", kind=kinds.MESSAGE, event_id=message["id"], address=address,
+            provider_message_id=message["id"], timestamp=_seconds(message.get("timestamp")),
+            message_type=mtype, profile_name=(contact.get("profile") or {}).get("name"),
+            attributes={k: v for k, v in {"wa_id": contact.get("wa_id"),
+                                           "user_id": contact.get("user_id") or message.get("from_user_id"),
+                                           }.items() if v},
+        )
+        context = message.get("context")
+        if isinstance(context, dict) and context.get("id"):
+            event.reply_to = {"message_id": context["id"], "from": context.get("from")}
+        if isinstance(message.get("referral"), dict):
+            event.referral = message["referral"]
+        if mtype == "text":
+            event.text = body.get("body")
+        elif mtype == "interactive":
+            reply = body.get("button_reply") or body.get("list_reply") or {}
+            event.payload, event.text = reply.get("id"), reply.get("title")
+        elif mtype == "button":
+            event.payload, event.text = body.get("payload"), body.get("text")
+        elif mtype in MEDIA_TYPES:
+            event.media = [{"type": mtype, **{k: v for k, v in body.items() if k != "caption"}}]
+            event.text = body.get("caption")
+        elif mtype == "location":
+            event.location = body
+        elif mtype == "contacts":
+            event.contacts = message.get("contacts") if isinstance(message.get("contacts"), list) else []
+        elif mtype == "order":
+            event.details["order"] = body
+            event.text = body.get("text")
+        elif mtype == "reaction":
+            event.kind, event.target_message_id = kinds.REACTION, body.get("message_id")
+            event.emoji = body.get("emoji") or ""  # empty: reaction removed
+        elif mtype == "edit":
+            event.kind = kinds.EDIT
+            event.target_message_id = body.get("original_message_id") or (context or {}).get("id")
+            event.text = (body.get("message") or {}).get("text", {}).get("body")
+        elif mtype == "revoke":
+            event.kind = kinds.DELETE
+            event.target_message_id = body.get("original_message_id") or (context or {}).get("id")
+        elif mtype == "system":
+            event.kind = kinds.SYSTEM  # e.g. "customer changed number": recorded for agents
+            event.text = body.get("body")
+        elif mtype != "request_welcome":
+            event.kind = kinds.UNSUPPORTED
+            event.errors = message.get("errors")
+        return event
+
+    def _status(self, status: dict) -> InboundEvent:
+        return InboundEvent(
+            channel="whatsapp", kind=kinds.STATUS, event_id=f"{status['id']}:{status['status']}",
+            address=status.get("recipient_id", ""), target_message_id=status["id"],
+            status=status["status"], timestamp=_seconds(status.get("timestamp")),
+            errors=status.get("errors"),
+        )
+
+
+class WhatsAppOutput(WebhookOutput):
+    @classmethod
+    def name(cls) -> Text:
+        return "whatsapp"
+
+    def __init__(self, runtime: ChannelRuntime, address: Optional[str], channel: WhatsAppInput) -> None:
+        super().__init__(runtime, address)
+        self.channel = channel
+        self.url = f"{channel.api_url}/{channel.phone_number_id}/messages"
+        self.client = ProviderClient(runtime.session, POLICY, graph_error_code,
+                                     headers={"Authorization": f"Bearer {channel.access_token}"})
+
+    def fits(self, text: str) -> bool:
+        return len(text) <= TEXT_LIMIT
+
+    def _envelope(self, address: str, kind: str, body: Dict[str, Any]) -> Payload:
+        # Business-scoped user ids (no phone) are addressed with "recipient" instead of "to".
+        target = "to" if address.isdigit() else "recipient"
+        return {"messaging_product": "whatsapp", "recipient_type": "individual", target: address,
+                "type": kind, kind: body}
+
+    def text_payload(self, address: str, text: str, kwargs: Dict[str, Any]) -> Payload:
+        return self._envelope(address, "text", {"body": text, "preview_url": False})
+
+    def buttons_payload(self, address: str, text: str, buttons: List[Dict[str, Any]],
+                        kwargs: Dict[str, Any]) -> Optional[Payload]:
+        if len(text) > INTERACTIVE_BODY_LIMIT or not buttons:
+            return None
+        ids = [str(b.get("payload") or b.get("title"))[:256] for b in buttons]
+        titles = [str(b.get("title", "")) for b in buttons]
+        if len(buttons) <= 3 and all(len(t) <= 20 for t in titles):
+            action = {"buttons": [{"type": "reply", "reply": {"id": i, "title": t}}
+                                  for i, t in zip(ids, titles)]}
+            return self._envelope(address, "interactive", {"type": "button", "body": {"text": text},
+                                                           "action": action})
+        if len(buttons) <= 10 and all(len(t) <= 24 for t in titles):
+            rows = [{"id": i, "title": t} for i, t in zip(ids, titles)]
+            action = {"button": "Options", "sections": [{"title": "Options", "rows": rows}]}
+            return self._envelope(address, "interactive", {"type": "list", "body": {"text": text},
+                                                           "action": action})
+        return None
+
+    def image_payload(self, address: str, url: str, kwargs: Dict[str, Any]) -> Payload:
+        return self._envelope(address, "image", {"link": url})
+
+    def custom_payload(self, address: str, custom: Dict[str, Any]) -> Payload:
+        kind = custom.get("type", "text")
+        return self._envelope(address, kind, custom.get(kind, {}))
+
+    async def deliver(self, payload: Payload) -> tuple[str, Dict[str, Any]]:
+        body = await self.client.post(self.url, json_body=payload)
+        return body["messages"][0]["id"], {"type": payload["type"]}
+
+    async def hold_reason(self, address: str, kwargs: Dict[str, Any]) -> Optional[str]:
+        last = await self.records.last_inbound("whatsapp", address)
+        if last is None or time.time() - last > WINDOW_S:
+            return "whatsapp 24-hour window closed"
+        return None
+
+    async def on_held(self, customer_id: str, address: str, reason: str) -> None:
+        if self.channel.template_name:
+            template = {"name": self.channel.template_name,
+                        "language": {"code": self.channel.template_language}}
+            await self._deliver(customer_id, address, self._envelope(address, "template", template))
+
+    async def on_failed(self, customer_id: str, address: str, error: Any) -> None:
+        if error.code == REENGAGEMENT_ERROR:  # our window record was wrong: Meta's wins
+            await self.records.held("whatsapp", customer_id, address, "whatsapp 24-hour window closed",
+                                    {"error": error.code})
+
+
+def _seconds(raw: Any) -> Optional[float]:
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,83 @@
+"""A Rasa-shaped server for channel tests: the real connectors, registered exactly as Rasa
+registers them (`rasa.core.channels.channel.register`), with the real identity resolver
+(REDIS_URL, CRM_DATABASE_URL), in front of a scripted bot.
+
+The bot records every `UserMessage` it handles in Redis (`test:handled`) and answers through
+the message's output channel, like Rasa's processor does. Environment:
+BOT_PORT, BOT_DELAY_S (seconds per turn, to keep the bot busy), BOT_BLOCK=1 (never finish a
+turn: for crash tests), BOT_START_DELAY_S (seconds the server listens before the channels
+start, like Rasa loading its model), plus the channel variables and REDIS_URL.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+
+from redis.asyncio import Redis
+from rasa.core.channels.channel import UserMessage, register
+from sanic import Sanic
+
+from connectors.instagram import InstagramInput
+from connectors.sms import SmsInput
+from connectors.whatsapp import WhatsAppInput
+
+LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer about your order." for n in range(120))
+
+
+class ScriptedAgent:
+    def __init__(self) -> None:
+        self.redis: Redis | None = None  # created on the loop that runs the turns
+        self.delay = float(os.environ.get("BOT_DELAY_S") or 0)
+        self.block = os.environ.get("BOT_BLOCK") == "1"
+
+    def is_ready(self) -> bool:
+        return True
+
+    async def handle_message(self, message: UserMessage) -> None:
+        if self.block:
+            await asyncio.sleep(3600)
+        await asyncio.sleep(self.delay)
+        if self.redis is None:
+            self.redis = Redis.from_url(os.environ["REDIS_URL"])
+        await self.redis.rpush("test:handled", json.dumps(
+            {"sender_id": message.sender_id, "text": message.text, "input_channel": message.input_channel,
+             "message_id": message.message_id, "metadata": message.metadata}))
+        out, who, text = message.output_channel, message.sender_id, message.text or ""
+        if text == "/share_media":
+            await out.send_text_message(who, "Thanks, I received it.")
+        elif text == "/unsupported_message":
+            await out.send_text_message(who, "Sorry, I can't open that kind of message yet.")
+        elif text.startswith("menu"):
+            count = int(text.split()[1]) if len(text.split()) > 1 else 2
+            buttons = [{"title": f"Option {n}", "payload": f"/choose{{\"n\":{n}}}"} for n in range(1, count + 1)]
+            await out.send_text_with_buttons(who, "Pick one:", buttons)
+        elif text == "long":
+            await out.send_text_message(who, LONG_TEXT)
+        else:
+            await out.send_text_message(who, f"You said: {text}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    app = Sanic("threadline_test_bot")
+    start_delay = float(os.environ.get("BOT_START_DELAY_S") or 0)
+
+    @app.listener("after_server_start")  # registered first, so it runs before the channels'
+    async def slow_start(_app: Sanic, _loop) -> None:
+        await asyncio.sleep(start_delay)
+
+    channels = [WhatsAppInput.from_credentials(None), InstagramInput.from_credentials(None),
+                SmsInput.from_credentials(None)]
+    register(channels, app, route="/webhooks/")
+
+    @app.listener("before_server_start")
+    async def load_agent(app_: Sanic, _loop) -> None:
+        app_.ctx.agent = ScriptedAgent()
+
+    app.run(host="127.0.0.1", port=int(os.environ["BOT_PORT"]), access_log=False, workers=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Fixtures for channel tests: the scripted bot server (real connectors and the real identity
+resolver, subprocess) and the sandbox provider (in the test's event loop), both on loopback,
+sharing a private Redis and a CRM database on SQLite in a temporary folder."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+import aiohttp
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+
+from threadline.crm import Database
+from threadline.identity.index import IdentityIndex
+from threadline.identity.resolver import IdentityResolver
+from threadline.sandbox.config import SandboxConfig, sandbox_env
+from threadline.sandbox.payloads import Delivery
+from threadline.sandbox.provider import Sandbox
+from tests.support.redis_server import free_port
+
+PROJECT = Path(__file__).resolve().parents[2]
+CHANNELS = ("whatsapp", "instagram", "sms")
+
+
+class BotServer:
+    def __init__(self, env: Dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.port = int(env["BOT_PORT"])
+        self.base = f"http://127.0.0.1:{self.port}/webhooks"
+        self.process: Optional[subprocess.Popen] = None
+
+    def start(self, wait: bool = True, **extra: str) -> None:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "tests.channels.bot_server"], cwd=PROJECT,
+                                        env={**self.env, **extra}, stdout=log, stderr=log)
+        if wait:
+            self.wait_until(lambda: all(self.health(channel) == 200 for channel in CHANNELS), "start")
+
+    def health(self, channel: str) -> Optional[int]:
+        """Status of the channel's health route; None while nothing listens."""
+        try:
+            with urllib.request.urlopen(f"{self.base}/{channel}/", timeout=1) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return None
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bot server exited; see {self.log_path}")
+            if condition():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"bot server did not {what} in {timeout}s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks run, like a crash."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def channel_env(redis_server, tmp_path_factory) -> Dict[str, str]:
+    bot_port, sandbox_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHATSAPP_", "INSTAGRAM_", "TWILIO_"))}
+    env.pop("SANDBOX", None)
+    env.update(sandbox_env(env, sandbox_port, bot_port))
+    crm = tmp_path_factory.mktemp("crm") / "crm.sqlite3"
+    env.update(REDIS_URL=redis_server.url, CRM_DATABASE_URL=f"sqlite:///{crm}", BOT_PORT=str(bot_port),
+               RASA_PORT=str(bot_port), THREADLINE_INBOX_CONSUMER="test-consumer", PYTHONPATH=str(PROJECT))
+    return env
+
+
+@pytest.fixture(scope="module")
+def bot(channel_env, tmp_path_factory):
+    server = BotServer(channel_env, tmp_path_factory.mktemp("bot") / "bot.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def sandbox(channel_env, redis_server):
+    redis_server.flush()
+    provider = Sandbox(SandboxConfig.from_env(channel_env))
+    runner = web.AppRunner(provider.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", int(channel_env["THREADLINE_SANDBOX_PORT"]), reuse_address=True)
+    await site.start()
+    yield provider
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def identity(channel_env):
+    """The real resolver on the bot server's CRM database and Redis, to look customers up."""
+    resolver = IdentityResolver(Database(channel_env["CRM_DATABASE_URL"]), IdentityIndex.from_url(channel_env["REDIS_URL"]))
+    yield resolver
+    await resolver.close()
+
+
+@pytest.fixture
+async def store(channel_env):
+    client = Redis.from_url(channel_env["REDIS_URL"])
+    yield client
+    await client.close()
+
+
+async def post(url: str, delivery: Delivery) -> int:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=delivery.body, headers=delivery.headers) as response:
+            await response.read()
+            return response.status
+

@@ -1,0 +1,111 @@
+"""Output channels against the sandbox: windows, retries, permanent errors, human tags."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from connectors.instagram import InstagramInput
+from connectors.sms import SmsInput
+from connectors.webhook.runtime import ChannelRuntime, default_resolver_factory
+from connectors.whatsapp import WhatsAppInput
+
+WA_ID, IGSID, PHONE = "5511987654321", "1784140512345678", "+5511987654321"
+
+
+@pytest.fixture
+async def channels(channel_env, sandbox, monkeypatch):
+    for name, value in channel_env.items():
+        monkeypatch.setenv(name, value)
+    made = {"whatsapp": WhatsAppInput.from_credentials(None), "instagram": InstagramInput.from_credentials(None),
+            "sms": SmsInput.from_credentials(None)}
+    for channel in made.values():
+        channel.runtime = ChannelRuntime.open(default_resolver_factory)  # the real resolver, from the env
+    yield made
+    for channel in made.values():
+        await channel.runtime.close()
+
+
+async def customer(channel, address, last_inbound_age_s):
+    """A customer known on `channel`, whose last message came `last_inbound_age_s` ago."""
+    customer_id = await channel.runtime.resolver.resolve(channel.name(), address)
+    if last_inbound_age_s is not None:
+        await channel.runtime.records.inbound_seen(channel.name(), address, time.time() - last_inbound_age_s)
+    return customer_id
+
+
+async def test_whatsapp_outside_24h_holds_the_message_and_sends_the_template(channels, sandbox, store, monkeypatch):
+    whatsapp = channels["whatsapp"]
+    whatsapp.template_name, whatsapp.template_language = "order_update_followup", "pt_BR"
+    customer_id = await customer(whatsapp, WA_ID, 25 * 3600)
+    await whatsapp.output_channel(None).send_text_message(customer_id, "Your order shipped.")
+    [template] = [s["body"] for s in sandbox.sent]
+    assert template["type"] == "template" and template["template"]["name"] == "order_update_followup"
+    [(_, held)] = await store.xrange("tl:out:held")
+    assert held[b"customer_id"].decode() == customer_id and b"24-hour window" in held[b"reason"]
+    assert b"Your order shipped." in held[b"message"]
+
+
+async def test_whatsapp_inside_window_sends_via_the_customers_address(channels, sandbox):
+    customer_id = await customer(channels["whatsapp"], WA_ID, 3600)
+    await channels["whatsapp"].output_channel(None).send_text_message(customer_id, "Hi again")
+    assert [s["body"]["to"] for s in sandbox.sent] == [WA_ID]
+
+
+async def test_rate_limits_and_5xx_are_retried_then_delivered(channels, sandbox, store):
+    whatsapp = channels["whatsapp"]
+    sandbox.faults["whatsapp"].extend([
+        (429, {"error": {"code": 130429, "message": "Rate limit hit"}}),
+        (400, {"error": {"code": 131056, "message": "Pair rate limit"}}),
+        (503, {"error": {"code": 2, "message": "Service temporarily unavailable"}}),
+    ])
+    customer_id = await customer(whatsapp, WA_ID, 60)
+    started = time.monotonic()
+    await whatsapp.output_channel(WA_ID).send_text_message(customer_id, "eventually")
+    assert [s["body"]["text"]["body"] for s in sandbox.sent] == ["eventually"]
+    assert time.monotonic() - started >= 0.5 * 0.8 * (1 + 2 + 4)  # backoff 0.5 s, 1 s, 2 s (±20 %)
+    record = await whatsapp.runtime.records.message("whatsapp", sandbox.sent[0]["id"])
+    assert record["customer_id"] == customer_id
+
+
+async def test_permanent_errors_are_recorded_not_retried(channels, sandbox, store):
+    whatsapp = channels["whatsapp"]
+    sandbox.faults["whatsapp"].extend([(400, {"error": {"code": 131026, "message": "Message undeliverable"}}),
+                                       (500, {"error": {"code": 1}})])
+    customer_id = await customer(whatsapp, WA_ID, 60)
+    await whatsapp.output_channel(WA_ID).send_text_message(customer_id, "lost")
+    [(_, failure)] = await store.xrange("tl:out:failed")
+    assert failure[b"code"] == b"131026" and failure[b"customer_id"].decode() == customer_id
+    assert len(sandbox.faults["whatsapp"]) == 1  # the second fault was never consumed: no retry
+    assert sandbox.sent == []
+
+
+async def test_instagram_human_agent_tag_only_for_people_and_only_when_needed(channels, sandbox, store):
+    instagram = channels["instagram"]
+    customer_id = await customer(instagram, IGSID, 3 * 24 * 3600)
+    await instagram.output_channel(None).send_text_message(customer_id, "bot after 3 days")
+    await instagram.output_channel(None).send_text_message(customer_id, "agent after 3 days", sent_by="agent")
+    assert [(s["body"]["message"]["text"], s["body"].get("tag")) for s in sandbox.sent] == [("agent after 3 days", "HUMAN_AGENT")]
+    assert len(await store.xrange("tl:out:held")) == 1
+    await customer(instagram, IGSID, 60)
+    await instagram.output_channel(None).send_text_message(customer_id, "agent, fresh window", sent_by="agent")
+    assert sandbox.sent[-1]["body"]["messaging_type"] == "RESPONSE" and "tag" not in sandbox.sent[-1]["body"]
+    await customer(instagram, IGSID, 8 * 24 * 3600)
+    await instagram.output_channel(None).send_text_message(customer_id, "too late", sent_by="agent")
+    assert len(sandbox.sent) == 2
+
+
+async def test_sms_recipient_opted_out_at_twilio_is_remembered(channels, sandbox, store):
+    sms = channels["sms"]
+    sandbox.faults["sms"].append((400, {"code": 21610, "message": "Attempt to send to unsubscribed recipient"}))
+    customer_id = await customer(sms, PHONE, None)
+    await sms.output_channel(PHONE).send_text_message(customer_id, "first")
+    assert await store.sismember("tl:out:optout:sms", PHONE)
+    await sms.output_channel(PHONE).send_text_message(customer_id, "second")
+    assert sandbox.sent == []
+
+
+async def test_customer_without_address_on_a_channel_is_recorded(channels, sandbox, store):
+    await channels["sms"].output_channel(None).send_text_message("cus_unknown", "hello")
+    [(_, failure)] = await store.xrange("tl:out:failed")
+    assert failure[b"code"] == b"no_address"

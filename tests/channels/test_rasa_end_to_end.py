@@ -1,0 +1,101 @@
+"""The real Rasa server with credentials.yml, endpoints.yml (Redis tracker and lock stores)
+and the trained model, behind the real connectors; the sandbox plays Meta and Twilio."""
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bench.rasa_stack import RasaStack
+from threadline.sandbox import payloads as p
+from threadline.sandbox.config import SandboxConfig
+from threadline.sandbox.provider import Sandbox
+from tests.channels.conftest import post
+from tests.support.waiting import wait_for
+from tests.channels.helpers import sent
+
+pytestmark = pytest.mark.slow
+WA_ID, PHONE = "5511987654321", "+5511987654321"
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server, tmp_path_factory):
+    redis_server.flush()
+    rasa = RasaStack(redis_server.url, tmp_path_factory.mktemp("rasa"), with_sandbox_process=False)
+    rasa.start()
+    yield rasa
+    rasa.stop()
+
+
+@pytest.fixture
+async def provider(stack):
+    sandbox = Sandbox(SandboxConfig.from_env(stack.env))
+    runner = web.AppRunner(sandbox.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", stack.sandbox_port, reuse_address=True).start()
+    yield sandbox
+    await runner.cleanup()
+
+
+async def tracker(stack, customer_id):
+    async with aiohttp.ClientSession() as session:
+        url = f"{stack.base}/conversations/{customer_id}/tracker?token={stack.token}"
+        async with session.get(url) as response:
+            return await response.json()
+
+
+async def test_whatsapp_delivered_three_times_is_one_user_event_and_one_reply(stack, provider):
+    env = stack.env
+    message = p.whatsapp_message("text", WA_ID, {"body": "hey there"})
+    envelope = p.whatsapp_envelope(env["WHATSAPP_PHONE_NUMBER_ID"], [message], contacts=[p.whatsapp_contact(WA_ID, "Ana")])
+    delivery = p.meta_delivery(env["WHATSAPP_APP_SECRET"], envelope)
+    url = f"{stack.base}/webhooks/whatsapp/webhook"
+    assert await asyncio.gather(*(post(url, delivery) for _ in range(2))) == [200, 200]
+    assert await post(url, delivery) == 200
+    [reply] = await wait_for(lambda: sent(provider, "whatsapp", WA_ID), timeout=30)
+    assert reply["body"]["text"]["body"].startswith("Hi! 👋 I'm Threadline's assistant")  # WhatsApp variant
+    await asyncio.sleep(2)
+    assert len(sent(provider, "whatsapp", WA_ID)) == 1
+    customer_id = await _customer_of_our_message(stack, "whatsapp", reply["id"])
+    events = (await tracker(stack, customer_id))["events"]
+    users = [e for e in events if e["event"] == "user"]
+    assert len(users) == 1 and users[0]["message_id"] == message["id"]
+    assert users[0]["metadata"]["address"] == WA_ID and users[0]["input_channel"] == "whatsapp"
+
+
+async def test_agent_message_through_the_http_api_reaches_the_customers_whatsapp(stack, provider):
+    env = stack.env
+    envelope = p.whatsapp_envelope(env["WHATSAPP_PHONE_NUMBER_ID"], [p.whatsapp_message("text", WA_ID, {"body": "thanks"})],
+                                   contacts=[p.whatsapp_contact(WA_ID, "Ana")])
+    await post(f"{stack.base}/webhooks/whatsapp/webhook", p.meta_delivery(env["WHATSAPP_APP_SECRET"], envelope))
+    [bot_reply] = await wait_for(lambda: sent(provider, "whatsapp", WA_ID), timeout=30)
+    customer_id = await _customer_of_our_message(stack, "whatsapp", bot_reply["id"])
+    url = (f"{stack.base}/conversations/{customer_id}/tracker/events?token={stack.token}"
+           f"&execute_side_effects=true&output_channel=whatsapp")
+    async with aiohttp.ClientSession() as session:
+        event = {"event": "bot", "text": "Hi Ana, this is Bruno from support.", "metadata": {"sent_by": "agent"}}
+        async with session.post(url, json=event) as response:
+            assert response.status == 200
+    messages = await wait_for(lambda: len(sent(provider, "whatsapp", WA_ID)) >= 2 and sent(provider, "whatsapp", WA_ID))
+    assert messages[1]["body"]["text"]["body"] == "Hi Ana, this is Bruno from support."
+
+
+async def test_sms_photo_gets_the_sms_response_variant(stack, provider):
+    env = stack.env
+    params = p.twilio_inbound(env["TWILIO_ACCOUNT_SID"], PHONE, env["TWILIO_FROM_NUMBER"], "",
+                              [("https://api.twilio.com/Media/ME1", "image/jpeg")])
+    assert await post(f"{stack.base}/webhooks/sms/webhook",
+                      p.twilio_delivery(env["TWILIO_AUTH_TOKEN"], env["TWILIO_WEBHOOK_URL"], params)) == 200
+    [reply] = await wait_for(lambda: sent(provider, "sms", PHONE), timeout=30)
+    assert reply["body"]["Body"] == "Thanks, got it. Tell me in a few words what it is about."
+
+
+async def _customer_of_our_message(stack, channel, provider_id):
+    redis = Redis.from_url(stack.env["REDIS_URL"])
+    try:
+        return (await redis.hget(f"tl:out:msg:{channel}:{provider_id}", "customer_id")).decode()
+    finally:
+        await redis.close()

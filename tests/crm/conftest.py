@@ -1,0 +1,30 @@
+"""CRM tests run on SQLite and on a throwaway PostgreSQL database (tests/support/crm_database.py)."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from actions import crm_context
+from tests.identity.conftest import crm_url, postgres_database  # noqa: F401  (shared fixtures)
+from threadline.crm import Database
+from threadline.crm.backends import CrmServices
+from threadline.crm.demo_shop import SeedDemoShop
+from threadline.crm.sql_backend import SqlCrm, SqlOrderBook
+
+
+@pytest.fixture
+def database(crm_url):  # noqa: F811
+    database = Database(crm_url)
+    SeedDemoShop(database, date.today())()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def crm(database) -> CrmServices:
+    """The embedded backend, installed for the actions as the action server would open it."""
+    services = CrmServices(SqlCrm(database), SqlOrderBook(database))
+    crm_context.use_services(services)
+    yield services
+    crm_context.use_services(None)

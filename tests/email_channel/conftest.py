@@ -1,0 +1,170 @@
+"""Fixtures for the email tests: a real Dovecot (IMAP), a real SMTP server (aiosmtpd, in this
+process), the real identity resolver on SQLite + the private Redis, and a scripted bot that
+answers through the message's output channel like Rasa's processor does."""
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any, List, Optional
+
+import pytest
+from aiosmtpd.controller import Controller
+from rasa.core.channels.channel import UserMessage
+
+from connectors.email.channel import EmailInput
+from connectors.email.config import EmailSettings, ServerSettings
+from tests.support.dovecot import DovecotServer
+from tests.support.redis_server import free_port
+
+SHOP = "shop@example.com"
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    server = DovecotServer()  # installs dovecot-imapd first when missing and allowed
+    yield server
+    server.stop()
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: List[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        msg["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
+        self.messages.append(msg)
+        return "250 OK"
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    collector = _Collector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, collector
+    controller.stop()
+
+
+@pytest.fixture
+def outbox(smtp_server) -> List[EmailMessage]:
+    _, collector = smtp_server
+    collector.messages.clear()
+    return collector.messages
+
+
+@pytest.fixture
+def mailbox(dovecot) -> str:
+    """A fresh IMAP folder per test (a new folder has its own UIDVALIDITY and UIDs)."""
+    name = f"T{time.monotonic_ns()}"
+    client = dovecot.client()
+    client.create(name)
+    client.logout()
+    return name
+
+
+@pytest.fixture
+def email_env(monkeypatch, redis_url, tmp_path):
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+    for name in ("EMAIL_ADDRESS", "EMAIL_IMAP_HOST", "EMAIL_SMTP_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    return redis_url
+
+
+def settings_for(dovecot: DovecotServer, smtp_port: int, mailbox: str, security: str = "none") -> EmailSettings:
+    port = dovecot.imaps_port if security == "ssl" else dovecot.imap_port
+    return EmailSettings(
+        address=SHOP,
+        imap=ServerSettings("127.0.0.1", port, dovecot.user, dovecot.password, security),
+        mailbox=mailbox,
+        smtp=ServerSettings("127.0.0.1", smtp_port, "", "", "none"),
+    )
+
+
+def trusting(dovecot: DovecotServer) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(dovecot.cert))
+
+
+@dataclass
+class ScriptedBot:
+    """Stands in for Rasa's agent: records each UserMessage and answers on its output channel."""
+    handled: List[UserMessage] = field(default_factory=list)
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.handled.append(message)
+        out, who, text = message.output_channel, message.sender_id, message.text or ""
+        if text.startswith("menu"):
+            await out.send_text_with_buttons(who, "How would you like to pay?", [
+                {"title": "Pix", "payload": "/choose_payment{\"method\":\"pix\"}"},
+                {"title": "Boleto", "payload": "/choose_payment{\"method\":\"boleto\"}"}])
+        else:
+            await out.send_text_message(who, f"You said: {text}")
+
+
+@dataclass
+class Harness:
+    dovecot: DovecotServer
+    smtp_port: int
+    mailbox: str
+    bot: ScriptedBot
+    outbox: List[EmailMessage]
+    channel: Optional[EmailInput] = None
+
+    async def start(self, **options: Any) -> EmailInput:
+        options.setdefault("idle_s", 2)
+        options.setdefault("send_retry_delays_s", (0.2,))
+        self.channel = EmailInput(settings_for(self.dovecot, self.smtp_port, self.mailbox), **options)
+        await self.channel.start(self.bot, lambda: True)
+        await asyncio.wait_for(self.channel.reader.connected.wait(), 15)
+        return self.channel
+
+    async def stop(self) -> None:
+        if self.channel:
+            await self.channel.stop()
+            self.channel = None
+
+    def deliver(self, msg: EmailMessage) -> None:
+        self.dovecot.deliver(bytes(msg), self.mailbox)
+
+
+@pytest.fixture
+async def harness(dovecot, smtp_server, mailbox, outbox, email_env):
+    controller, _ = smtp_server
+    h = Harness(dovecot, controller.port, mailbox, ScriptedBot(), outbox)
+    yield h
+    await h.stop()
+
+
+
+def mail(sender: str, subject: str, body: str, *, message_id: Optional[str] = None,
+         in_reply_to: Optional[str] = None, references: Optional[str] = None,
+         **headers: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = SHOP
+    msg["Subject"] = subject
+    msg["Date"] = "Mon, 08 Jan 2024 11:00:00 -0300"
+    if message_id:
+        msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = references
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg
+
+
+def plain_body(msg: EmailMessage) -> str:
+    return msg.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
+
+
+def metadata(message: UserMessage) -> dict:
+    return json.loads(json.dumps(message.metadata))

@@ -1,0 +1,87 @@
+"""The email channel inside the real Rasa server (threadline.rasa_server, the project's
+credentials.yml and endpoints.yml, the trained model), against Dovecot and an SMTP server.
+
+Slow (~1 min): loads the model. Needs models/threadline.tar.gz (`make train`).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.email_channel.conftest import SHOP, mail, plain_body
+from tests.support.waiting import wait_for
+from tests.support.processes import project_process
+from tests.support.redis_server import free_port
+from threadline.sandbox.config import ALL_CHANNEL_VARS
+
+PROJECT = Path(__file__).resolve().parents[2]
+MODEL = PROJECT / "models" / "threadline.tar.gz"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def rasa_with_email(dovecot, smtp_server, mailbox, redis_server, tmp_path):
+    if not MODEL.exists():
+        pytest.skip("no trained model: run `make train` first")
+    redis_server.flush()
+    controller, _ = smtp_server
+    env = {k: v for k, v in os.environ.items() if k not in ALL_CHANNEL_VARS and k != "SANDBOX"}
+    env.update({name: "" for name in ALL_CHANNEL_VARS})  # other channels: sandbox mode
+    env.update(
+        REDIS_URL=redis_server.url, CRM_DATABASE_URL=f"sqlite:///{tmp_path / 'crm.sqlite3'}",
+        ACTION_PORT=str(free_port()), RASA_TELEMETRY_ENABLED="false", PYTHONPATH=str(PROJECT),
+        THREADLINE_INBOX_CONSUMER="email-rasa-test",
+        EMAIL_ADDRESS=SHOP, EMAIL_IMAP_HOST="127.0.0.1", EMAIL_IMAP_PORT=str(dovecot.imap_port),
+        EMAIL_IMAP_USER=dovecot.user, EMAIL_IMAP_PASSWORD=dovecot.password, EMAIL_IMAP_MAILBOX=mailbox,
+        EMAIL_IMAP_SECURITY="none", EMAIL_SMTP_HOST="127.0.0.1", EMAIL_SMTP_PORT=str(controller.port),
+        EMAIL_SMTP_SECURITY="none",
+    )
+    # The action server, as `make run` starts it (action_session_start is a custom action).
+    with project_process(["-m", "rasa_sdk", "--actions", "actions", "--port", env["ACTION_PORT"]],
+                         f"http://127.0.0.1:{env['ACTION_PORT']}/health", env, tmp_path / "actions.log"):
+        log_path = tmp_path / "rasa.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "threadline.rasa_server", "run", "--credentials", "credentials.yml",
+                 "--endpoints", "endpoints.yml", "--model", str(MODEL), "--port", str(free_port())],
+                cwd=PROJECT, env=env, stdout=log, stderr=log)
+        try:
+            client = redis.Redis.from_url(redis_server.url)
+            deadline = time.monotonic() + 180
+            while not client.keys("tl:email:imap:*"):  # the reader has opened the mailbox
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"Rasa did not start the email channel:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield log_path
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def test_rasa_answers_an_email_and_its_reply_in_one_thread(rasa_with_email, dovecot, mailbox, outbox):
+    first_id = make_msgid(domain="example.com")
+    dovecot.deliver(bytes(mail("Ana Souza <ana@example.com>", "Hello", "Hello there!\n\nSent from my iPhone",
+                               message_id=first_id)), mailbox)
+    greeting = (await wait_for(lambda: outbox, timeout=120))[0]
+    assert "thank you for writing to Threadline. I'm the shop's automated assistant" in plain_body(greeting)  # email variant
+    assert greeting["In-Reply-To"] == first_id
+
+    quoted = "\n".join("> " + line for line in plain_body(greeting).splitlines())
+    dovecot.deliver(bytes(mail("Ana Souza <ana@example.com>", "Re: Hello",
+                               f"thank you!\n\nOn Mon, Jan 8, 2024 at 10:00 AM Customer service <{SHOP}> wrote:\n{quoted}",
+                               message_id=make_msgid(domain="example.com"), in_reply_to=greeting["Message-ID"],
+                               references=f"{first_id} {greeting['Message-ID']}")), mailbox)
+    thanks = (await wait_for(lambda: len(outbox) == 2 and outbox, timeout=60))[1]
+    assert "You're welcome!" in plain_body(thanks)
+    assert thanks["References"].split()[:2] == [first_id, greeting["Message-ID"]]

@@ -1,0 +1,189 @@
+"""`make run` end to end: every service comes up (the sandbox provider included, for channels
+without credentials), the bot answers on the REST channel, and Ctrl-C (SIGINT) leaves no
+process behind."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.redis_server import free_port
+from threadline.launcher import Launcher, email_state, redis_env
+from threadline.settings import Settings
+from threadline.training import model_path
+
+PROJECT = Path(__file__).resolve().parents[2]
+# The developer's own Redis, token, CRM and channel settings must not leak into these tests.
+FOREIGN_PREFIXES = ("WHATSAPP_", "INSTAGRAM_", "TWILIO_", "EMAIL_", "SANDBOX", "THREADLINE_SANDBOX_")
+FOREIGN_NAMES = ("REDIS_URL", "RASA_AUTH_TOKEN", "CRM_DATABASE_URL")
+
+
+def descendants(pid: int) -> set[int]:
+    """All live descendants of `pid`, read from /proc."""
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in map(int, children):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def post_json(url: str, payload: dict) -> list:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.slow
+def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
+    assert model_path().is_file(), "train first: make train"
+    rasa_port, action_port, redis_port, sandbox_port = free_port(), free_port(), free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in FOREIGN_NAMES and not k.startswith(FOREIGN_PREFIXES)},
+        "RASA_PORT": str(rasa_port),
+        "ACTION_PORT": str(action_port),
+        "THREADLINE_REDIS_PORT": str(redis_port),
+        "THREADLINE_SANDBOX_PORT": str(sandbox_port),
+        "THREADLINE_VAR_DIR": str(tmp_path / "var"),
+    }
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "threadline.launcher"], cwd=PROJECT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 240
+        for line in launcher.stdout:
+            output.append(line)
+            if "Press Ctrl-C to stop everything." in line or time.monotonic() > deadline:
+                break
+        assert any("Threadline is up" in line for line in output), "".join(output[-40:])
+        assert any("generated for this run" in line for line in output)
+        simulator = f"http://127.0.0.1:{sandbox_port}/"
+        assert any(f"Simulator     {simulator}  (sandbox for whatsapp,instagram,sms)" in line for line in output)
+        assert any("Email         disabled (EMAIL_ADDRESS" in line for line in output)
+        with urllib.request.urlopen(simulator, timeout=10) as page:
+            assert "customer simulator" in page.read().decode()
+
+        reply = post_json(
+            f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook",
+            {"sender": "cus_launcher_test", "message": "are you a bot?"},
+        )
+        assert reply and "bot" in reply[0]["text"].lower()
+
+        # The conversation was stored in the project-local Redis, with append-only persistence.
+        local_redis = redis.Redis(port=redis_port)
+        assert any(b"cus_launcher_test" in key for key in local_redis.keys("*"))
+        assert local_redis.config_get("appendonly")["appendonly"] == "yes"
+
+        # The CRM was migrated at start, and the timeline consumer copied both messages to it.
+        crm = sqlite3.connect(tmp_path / "var" / "crm.sqlite3")
+        assert crm.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002",)
+        written = []
+        while time.monotonic() < deadline + 30 and len(written) < 2:
+            written = crm.execute("SELECT author, channel FROM interactions WHERE customer_id = ? "
+                                  "ORDER BY id", ("cus_launcher_test",)).fetchall()
+            time.sleep(0.5)
+        assert written == [("customer", "rest"), ("bot", "rest")]
+        crm.close()
+
+        # The HTTP API is protected by the token.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{rasa_port}/status", timeout=10)
+        assert refused.value.code == 401
+
+        children = descendants(launcher.pid)
+        assert len(children) >= 5  # redis, sandbox provider, action server, rasa server, crm timeline
+
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(timeout=60) == 0
+        time.sleep(0.5)
+        assert [pid for pid in children if alive(pid)] == []
+        with pytest.raises(urllib.error.URLError):  # the sandbox provider is gone too
+            urllib.request.urlopen(simulator, timeout=5)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        launcher.stdout.close()
+
+
+@pytest.fixture
+def no_channel_credentials(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith(FOREIGN_PREFIXES):
+            monkeypatch.delenv(name)
+
+
+def test_a_reachable_redis_url_is_used_instead_of_a_local_one(redis_server, monkeypatch, no_channel_credentials, tmp_path):
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    launcher = Launcher(Settings.from_env())
+    env = launcher.plan()
+    assert env["REDIS_URL"] == redis_server.url
+    assert [s.name for s in launcher.services] == ["sandbox provider", "action server", "rasa server", "crm timeline"]
+
+
+def test_channels_with_credentials_need_no_sandbox_provider(redis_server, monkeypatch, no_channel_credentials, tmp_path):
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    for name in ("WHATSAPP_ACCESS_TOKEN", "INSTAGRAM_ACCESS_TOKEN", "TWILIO_ACCOUNT_SID"):
+        monkeypatch.setenv(name, "real-credential")
+    launcher = Launcher(Settings.from_env())
+    env = launcher.plan()
+    assert env["THREADLINE_SANDBOX_CHANNELS"] == ""
+    assert [s.name for s in launcher.services] == ["action server", "rasa server", "crm timeline"]
+
+
+def test_the_banner_says_whether_email_is_on(monkeypatch, no_channel_credentials):
+    assert email_state().startswith("disabled (EMAIL_ADDRESS, EMAIL_IMAP_HOST, EMAIL_SMTP_HOST unset")
+    monkeypatch.setenv("EMAIL_ADDRESS", "help@shop.example")
+    monkeypatch.setenv("EMAIL_IMAP_HOST", "imap.shop.example")
+    monkeypatch.setenv("EMAIL_SMTP_HOST", "smtp.shop.example")
+    assert email_state() == "enabled for help@shop.example"
+
+
+def test_an_unreachable_redis_url_falls_back_to_a_local_redis(monkeypatch, tmp_path):
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setenv("THREADLINE_REDIS_PORT", str(free_port()))
+    monkeypatch.setenv("THREADLINE_VAR_DIR", str(tmp_path))  # plan() makes the Redis data folder
+    launcher = Launcher(Settings.from_env())
+    env = launcher.plan()
+    assert launcher.services[0].name == "redis"
+    assert env["REDIS_URL"].endswith(f":{os.environ['THREADLINE_REDIS_PORT']}/0")
+
+
+def test_redis_env_splits_the_url_for_endpoints_yml():
+    env = redis_env("redis://:s3cret@cache.internal:6400/2")
+    assert env == {
+        "REDIS_URL": "redis://:s3cret@cache.internal:6400/2",
+        "REDIS_HOST": "cache.internal",
+        "REDIS_PORT": "6400",
+        "REDIS_PASSWORD": "s3cret",
+        "REDIS_DB": "2",
+    }

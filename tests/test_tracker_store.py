@@ -1,0 +1,206 @@
+"""CustomerTrackerStore against a real redis-server, compared with Rasa's own stores.
+
+Session semantics must be Rasa's: every scenario is replayed on Rasa's RedisTrackerStore (in
+the same test Redis, its own keys) and the retrieved trackers (events, slots, paused state)
+must be the same.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import List
+from urllib.parse import urlparse
+
+import pytest
+import redis
+from rasa.core.tracker_store import RedisTrackerStore
+from rasa.shared.core.events import (
+    ActionExecuted, ConversationPaused, ConversationResumed, SlotSet, UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from connectors.redis_connection import StorageUnavailable
+from connectors.tracker_store import CustomerTrackerStore
+from tests.support.conversations import DOMAIN, comparable, start_session, turn
+from tests.support.redis_server import free_port
+
+@pytest.fixture
+async def store(redis_url):
+    tracker_store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
+    yield tracker_store
+    await tracker_store.close()
+
+
+@pytest.fixture
+def rasa_store(redis_url):
+    parts = urlparse(redis_url)
+    return RedisTrackerStore(DOMAIN, host=parts.hostname, port=parts.port, db=0, key_prefix="rasa")
+
+
+async def play(stores, sender: str, steps) -> None:
+    """Apply the same steps to each store: retrieve, update, save (like a turn)."""
+    for step in steps:
+        for tracker_store in stores:
+            tracker = await tracker_store.get_or_create_tracker(sender, append_action_listen=False)
+            if step == "session":
+                await start_session(tracker)
+            else:
+                tracker.update_with_events(step, DOMAIN)
+            await tracker_store.save(tracker)
+
+
+async def test_retrieve_returns_last_session_with_carried_slots_like_rasa(store, rasa_store):
+    await play([store, rasa_store], "cus_a", [
+        "session", turn("hi"), [SlotSet("customer_name", "Ana")], turn("order?"),
+        "session", turn("back again"), [SlotSet("order_id", "A-1")],
+    ])
+    ours, theirs = await store.retrieve("cus_a"), await rasa_store.retrieve("cus_a")
+    assert comparable(ours) == comparable(theirs)
+    assert ours.events[0] == ActionExecuted("action_session_start")
+    assert ours.get_slot("customer_name") == "Ana"  # carried over by the session start
+    assert not any(isinstance(e, UserUttered) and e.text == "order?" for e in ours.events)
+
+    full = await store.retrieve_full_tracker("cus_a")
+    assert comparable(full) == comparable(await rasa_store.retrieve_full_tracker("cus_a"))
+
+
+async def test_pause_state_across_sessions_matches_rasa(store, rasa_store):
+    handoff = [ConversationPaused()]
+    # Paused in session 1 -> still paused on retrieve within that session.
+    await play([store, rasa_store], "cus_p", ["session", turn("agent please"), handoff])
+    paused = await store.retrieve("cus_p")
+    assert paused.is_paused()
+    assert comparable(paused) == comparable(await rasa_store.retrieve("cus_p"))
+
+    # A new session un-pauses in Rasa (SessionStarted resets the tracker); ours must too...
+    await play([store, rasa_store], "cus_p", ["session"])
+    unpaused = await store.retrieve("cus_p")
+    assert not unpaused.is_paused()
+    assert comparable(unpaused) == comparable(await rasa_store.retrieve("cus_p"))
+
+    # ...and a session start that re-pauses (open handoff) is kept paused across retrieve.
+    await play([store, rasa_store], "cus_p", [handoff, turn("hello?")])
+    repaused = await store.retrieve("cus_p")
+    assert repaused.is_paused()
+    assert comparable(repaused) == comparable(await rasa_store.retrieve("cus_p"))
+
+    await play([store, rasa_store], "cus_p", [[ConversationResumed()]])
+    assert not (await store.retrieve("cus_p")).is_paused()
+
+
+async def test_save_appends_only_new_events_and_is_idempotent(store, redis_url):
+    await play([store], "cus_i", ["session", turn("one")])
+    raw = redis.Redis.from_url(redis_url)
+    before = raw.lrange("tl:trk:{cus_i}:ev", 0, -1)
+
+    tracker = await store.retrieve("cus_i")
+    tracker.update_with_events(turn("two"), DOMAIN)
+    await store.save(tracker)
+    await store.save(tracker)  # Rasa may save the same tracker again: nothing is added
+    after = raw.lrange("tl:trk:{cus_i}:ev", 0, -1)
+
+    assert after[: len(before)] == before  # history is never rewritten
+    assert len(after) == len(before) + 4
+    texts = [e.text for e in (await store.retrieve("cus_i")).events if isinstance(e, UserUttered)]
+    assert texts == ["one", "two"]
+
+
+async def test_tracker_built_elsewhere_saves_only_events_missing_from_the_session(store):
+    await play([store], "cus_e", ["session", turn("one"), "session", turn("two")])
+    stored = await store.retrieve("cus_e")
+    # e.g. Rasa's HTTP API rebuilding a tracker from the current session's events
+    rebuilt = DialogueStateTracker.from_events("cus_e", [*stored.events, *turn("three")], DOMAIN.slots)
+    await store.save(rebuilt)
+
+    history = await store.read_history("cus_e")
+    texts = [e["text"] for e in history if e["event"] == "user"]
+    assert texts == ["one", "two", "three"]
+
+
+async def test_paged_history_rewrite_and_delete(store):
+    await play([store], "cus_h", ["session", turn("a"), "session", turn("b"), turn("c")])
+    everything = await store.read_history("cus_h")
+    assert len(everything) == 2 * 3 + 3 * 4  # 3 events per session start, 4 per turn
+    pages = [await store.read_history("cus_h", start, 5) for start in range(0, len(everything), 5)]
+    assert [e for page in pages for e in page] == everything
+
+    # Merge: keep only the second session; the session index follows the new events.
+    second = everything[7:]
+    await store.rewrite_history("cus_h", second)
+    assert (await store.layout("cus_h")).session_starts == [0]
+    assert [e["text"] for e in await store.read_history("cus_h") if e["event"] == "user"] == ["b", "c"]
+
+    await store.delete_history("cus_h")
+    assert await store.retrieve("cus_h") is None
+    assert "cus_h" not in await store.keys()
+
+
+async def test_new_events_are_published_without_rereading_the_tracker(store):
+    class RecordingBroker:
+        def __init__(self) -> None:
+            self.published: List[dict] = []
+
+        def publish(self, event: dict) -> None:
+            self.published.append(event)
+
+    broker = RecordingBroker()
+    store.event_broker = broker
+    await play([store], "cus_b", ["session", turn("hi")])
+    tracker = await store.retrieve("cus_b")
+    tracker.update_with_events(turn("again"), DOMAIN)
+    broker.published.clear()
+    await store.save(tracker)
+    assert [e["event"] for e in broker.published] == ["user", "action", "bot", "action"]
+    assert {e["sender_id"] for e in broker.published} == {"cus_b"}
+
+
+async def test_history_has_no_expiry(store, redis_url):
+    await play([store], "cus_t", ["session", turn("keep me")])
+    raw = redis.Redis.from_url(redis_url)
+    for key in raw.keys("tl:trk:*"):
+        assert raw.ttl(key) == -1, key
+
+
+def test_check_connection_fails_loudly_when_redis_is_down():
+    class Config:
+        url = f"redis://127.0.0.1:{free_port()}/0"
+
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable, match="unreachable"):
+        CustomerTrackerStore.check_connection(Config())
+    assert time.monotonic() - started < 10
+
+
+def test_constructor_rejects_missing_or_foreign_urls():
+    with pytest.raises(StorageUnavailable, match="no Redis URL"):
+        CustomerTrackerStore(domain=DOMAIN, host=None)
+    with pytest.raises(StorageUnavailable, match="not a redis:// URL"):
+        CustomerTrackerStore(domain=DOMAIN, host="postgresql://localhost/db")
+
+
+async def test_first_use_against_a_dead_redis_raises_instead_of_returning_nothing():
+    dead = CustomerTrackerStore(domain=DOMAIN, host=f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(StorageUnavailable):
+        await dead.retrieve("cus_x")
+
+
+async def test_concurrent_writers_without_a_lock_lose_and_duplicate_nothing(redis_url):
+    """Even if two servers wrote at once (no lock), every turn is stored once and whole."""
+    servers = [CustomerTrackerStore(domain=DOMAIN, host=redis_url) for _ in range(2)]
+    await play([servers[0]], "cus_c", ["session"])
+
+    async def write_turn(i: int) -> None:
+        store_ = servers[i % 2]
+        tracker = await store_.retrieve("cus_c")
+        await asyncio.sleep(0)  # let the other writers retrieve the same state
+        tracker.update_with_events(turn(f"message {i}"), DOMAIN)
+        await store_.save(tracker)
+
+    await asyncio.gather(*(write_turn(i) for i in range(50)))
+    history = await servers[0].read_history("cus_c")
+    texts = [e["text"] for e in history if e["event"] == "user"]
+    assert sorted(texts) == sorted(f"message {i}" for i in range(50))
+    kinds = [e["event"] for e in history[3:]]
+    assert kinds == ["user", "action", "bot", "action"] * 50  # each turn's events stay together
+    for store_ in servers:
+        await store_.close()

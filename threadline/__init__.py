@@ -1,0 +1,1 @@
+"""Threadline: one customer conversation across WhatsApp, Instagram, SMS and email."""

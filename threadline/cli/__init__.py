@@ -1,0 +1,1 @@
+"""`bin/threadline`: the operator's command line. One module per command group."""

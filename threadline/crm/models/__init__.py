@@ -1,0 +1,15 @@
+"""CRM tables. Import every model module here so Alembic and `Base.metadata` see them all."""
+from threadline.crm.models.base import Base
+from threadline.crm.models.customers import Customer, CustomerAlias
+from threadline.crm.models.identities import ChannelIdentity, IdentifierOwner, IdentityClaim
+from threadline.crm.models.audit import AuditEntry
+from threadline.crm.models.interactions import Interaction
+from threadline.crm.models.sales import Opportunity
+from threadline.crm.models.support import Case, Promise
+from threadline.crm.models.shop import Order, Product
+
+__all__ = [
+    "Base", "Customer", "CustomerAlias", "ChannelIdentity", "IdentifierOwner", "IdentityClaim",
+    "AuditEntry", "Interaction", "Opportunity", "Case", "Promise", "Order",
+    "Product",
+]

@@ -1,0 +1,246 @@
+"""The embedded CRM backend: the `Crm` and `OrderBook` protocols over the SQL database."""
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Callable, List, Optional, Sequence, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from threadline.crm.db import Database
+from threadline.crm.interface import (
+    CaseView, CrmUnavailable, InteractionRecord, OpportunityView, OrderInfo, ProductInfo,
+    Profile, PromiseView,
+)
+from threadline.crm.models import (
+    Case, ChannelIdentity, Customer, Interaction, Opportunity, Order, Product, Promise,
+)
+from threadline.crm.models.base import utcnow
+from threadline.crm.models.sales import OPEN_STAGES, STAGES
+
+T = TypeVar("T")
+
+
+def ensure_customer(session: Session, customer_id: str) -> None:
+    """Senders the identity resolver did not create (REST tests, imports) still get a row."""
+    if session.get(Customer, customer_id) is None:
+        session.add(Customer(id=customer_id))
+        session.flush()
+
+
+def _opportunity_view(row: Opportunity) -> OpportunityView:
+    return OpportunityView(str(row.id), row.product, row.plan, row.quantity, row.stage, row.value,
+                           row.next_step, row.channel, row.last_touch_at)
+
+
+def _case_view(row: Case) -> CaseView:
+    return CaseView(str(row.id), row.topic, row.order_id, row.status, row.channel, row.created_at)
+
+
+def _promise_view(row: Promise) -> PromiseView:
+    return PromiseView(str(row.id), row.text, row.due_date, row.status,
+                       str(row.case_id) if row.case_id else None)
+
+
+def _record(row: Interaction) -> InteractionRecord:
+    return InteractionRecord(
+        row.customer_id, row.author, row.channel, row.text, row.occurred_at, row.idempotency_key,
+        row.intent, row.confidence, json.loads(row.entities or "[]"), row.delivery_status,
+        row.provider_message_id,
+    )
+
+
+class SqlStore:
+    """Shared by both protocols: run work in a thread, turn database errors into CrmUnavailable."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def _run(self, work: Callable[[Session], T]) -> T:
+        try:
+            return await self.database.run(work, retry_conflicts=True)
+        except (DBAPIError, OSError) as error:
+            raise CrmUnavailable(f"CRM database: {error.__class__.__name__}") from error
+
+    async def close(self) -> None:
+        self.database.dispose()
+
+
+class SqlCrm(SqlStore):
+    async def profile(self, customer_id: str) -> Profile:
+        def work(session: Session) -> Profile:
+            customer = session.get(Customer, customer_id)
+            keys = session.scalars(select(ChannelIdentity.key).where(
+                ChannelIdentity.customer_id == customer_id)).all()
+            email = next((k.split(":", 1)[1] for k in keys if k.startswith("email:")), None)
+            phone = next((k.split(":", 1)[1] for k in keys if k.startswith("phone:")), None)
+            opportunities = session.scalars(select(Opportunity).where(
+                Opportunity.customer_id == customer_id, Opportunity.stage.in_(OPEN_STAGES),
+            ).order_by(Opportunity.last_touch_at.desc(), Opportunity.id.desc())).all()
+            cases = session.scalars(select(Case).where(
+                Case.customer_id == customer_id, Case.status == "open",
+            ).order_by(Case.created_at.desc(), Case.id.desc())).all()
+            promises = session.scalars(select(Promise).where(
+                Promise.customer_id == customer_id, Promise.status == "open",
+            ).order_by(Promise.due_date, Promise.id)).all()
+            last_channel = session.scalar(select(Interaction.channel).where(
+                Interaction.customer_id == customer_id, Interaction.author == "customer",
+            ).order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
+            return Profile(
+                customer_id, customer.display_name if customer else None, email, phone,
+                [_opportunity_view(o) for o in opportunities], [_case_view(c) for c in cases],
+                [_promise_view(p) for p in promises], last_channel,
+            )
+
+        return await self._run(work)
+
+    async def record_interactions(self, records: Sequence[InteractionRecord]) -> int:
+        def work(session: Session) -> int:
+            keys = [r.idempotency_key for r in records]
+            known = set(session.scalars(select(Interaction.idempotency_key).where(
+                Interaction.idempotency_key.in_(keys))).all()) if keys else set()
+            new = 0
+            for record in records:
+                if record.idempotency_key in known:
+                    continue
+                known.add(record.idempotency_key)
+                ensure_customer(session, record.customer_id)
+                session.add(Interaction(
+                    customer_id=record.customer_id, author=record.author, channel=record.channel,
+                    text=record.text, intent=record.intent, confidence=record.confidence,
+                    entities=json.dumps(list(record.entities)), occurred_at=record.occurred_at,
+                    delivery_status=record.delivery_status,
+                    provider_message_id=record.provider_message_id,
+                    idempotency_key=record.idempotency_key,
+                ))
+                new += 1
+            return new
+
+        return await self._run(work)
+
+    async def set_delivery_status(self, provider_message_id: str, status: str) -> bool:
+        def work(session: Session) -> bool:
+            rows = session.scalars(select(Interaction).where(
+                Interaction.provider_message_id == provider_message_id)).all()
+            for row in rows:
+                row.delivery_status = status
+            return bool(rows)
+
+        return await self._run(work)
+
+    async def timeline(self, customer_id: str, limit: int = 100) -> List[InteractionRecord]:
+        def work(session: Session) -> List[InteractionRecord]:
+            rows = session.scalars(select(Interaction).where(
+                Interaction.customer_id == customer_id,
+            ).order_by(Interaction.occurred_at, Interaction.id).limit(limit)).all()
+            return [_record(r) for r in rows]
+
+        return await self._run(work)
+
+    async def touch_opportunity(
+        self, customer_id: str, *, product: Optional[str] = None, plan: Optional[str] = None,
+        stage: str = "new", quantity: Optional[int] = None, value: Optional[Decimal] = None,
+        next_step: Optional[str] = None, channel: Optional[str] = None,
+    ) -> OpportunityView:
+        if stage not in STAGES:
+            raise ValueError(f"unknown opportunity stage {stage!r}")
+        if not (product or plan):
+            raise ValueError("an opportunity is about a product or a plan")
+
+        def work(session: Session) -> OpportunityView:
+            ensure_customer(session, customer_id)
+            about = (func.lower(Opportunity.product) == product.lower()) if product else (
+                func.lower(Opportunity.plan) == plan.lower())
+            row = session.scalars(select(Opportunity).where(
+                Opportunity.customer_id == customer_id, Opportunity.stage.in_(OPEN_STAGES), about,
+            ).order_by(Opportunity.id.desc()).limit(1)).first()
+            if row is None:
+                row = Opportunity(customer_id=customer_id, product=product, plan=plan, stage=stage)
+                session.add(row)
+            elif STAGES.index(stage) > STAGES.index(row.stage):
+                row.stage = stage  # forward only: a new question never demotes a lead
+            row.quantity = quantity if quantity is not None else row.quantity
+            row.value = value if value is not None else row.value
+            row.next_step = next_step or row.next_step
+            row.channel = channel or row.channel
+            row.last_touch_at = utcnow()
+            session.flush()
+            return _opportunity_view(row)
+
+        return await self._run(work)
+
+    async def open_case(
+        self, customer_id: str, topic: str, order_id: Optional[str], channel: Optional[str],
+    ) -> tuple[CaseView, bool]:
+        def work(session: Session) -> tuple[CaseView, bool]:
+            ensure_customer(session, customer_id)
+            row = session.scalars(select(Case).where(
+                Case.customer_id == customer_id, Case.topic == topic, Case.order_id == order_id,
+                Case.status == "open",
+            ).limit(1)).first()
+            created = row is None
+            if created:
+                row = Case(customer_id=customer_id, topic=topic, order_id=order_id, channel=channel)
+                session.add(row)
+                session.flush()
+            return _case_view(row), created
+
+        return await self._run(work)
+
+    async def make_promise(
+        self, customer_id: str, text: str, due_date: date, case_id: Optional[str] = None,
+    ) -> PromiseView:
+        def work(session: Session) -> PromiseView:
+            ensure_customer(session, customer_id)
+            row = Promise(customer_id=customer_id, text=text, due_date=due_date,
+                          case_id=int(case_id) if case_id else None)
+            session.add(row)
+            session.flush()
+            return _promise_view(row)
+
+        return await self._run(work)
+
+    async def has_open_handoff(self, customer_id: str) -> bool:
+        # Issue 9 adds the `handoffs` table and answers from it; until then nothing is open.
+        return False
+
+
+def _product_info(row: Product) -> ProductInfo:
+    return ProductInfo(row.sku, row.name, row.kind, row.price, row.currency, row.stock,
+                       row.restock_date)
+
+
+class SqlOrderBook(SqlStore):
+    """The demo shop in the CRM database (seeded by `threadline.crm.demo_shop`)."""
+
+    async def product(self, name: str) -> Optional[ProductInfo]:
+        def work(session: Session) -> Optional[ProductInfo]:
+            row = session.scalars(select(Product).where(
+                func.lower(Product.name) == name.strip().lower())).first()
+            return _product_info(row) if row else None
+
+        return await self._run(work)
+
+    def _order_info(self, session: Session, row: Order) -> OrderInfo:
+        product = session.get(Product, row.sku)
+        return OrderInfo(row.id, row.customer_id, product.name if product else row.sku,
+                         row.quantity, row.status, row.placed_at, row.estimated_delivery,
+                         row.delivered_on, row.carrier)
+
+    async def order(self, order_id: str) -> Optional[OrderInfo]:
+        def work(session: Session) -> Optional[OrderInfo]:
+            row = session.get(Order, order_id.strip().upper())
+            return self._order_info(session, row) if row else None
+
+        return await self._run(work)
+
+    async def latest_order(self, customer_id: str) -> Optional[OrderInfo]:
+        def work(session: Session) -> Optional[OrderInfo]:
+            row = session.scalars(select(Order).where(Order.customer_id == customer_id)
+                                  .order_by(Order.placed_at.desc()).limit(1)).first()
+            return self._order_info(session, row) if row else None
+
+        return await self._run(work)

@@ -1,0 +1,202 @@
+"""The CRM timeline consumer: copies conversation messages from the tracker store into the CRM.
+
+Runs beside Rasa (`make run` starts it as the "crm timeline" service), never inside a turn:
+the tracker store's append script adds one entry naming the customer to the `tl:trk:changes`
+stream, and this worker, in consumer group `crm-timeline`, reads the customer's log from its
+cursor (`tl:crm:cursor`, a Redis hash) and writes the new messages to the CRM.
+
+- CRM down: the entry stays pending (not acknowledged) and is retried with back-off; replies
+  never wait for it. Nothing is lost: the events stay in the tracker store.
+- Duplicates: each interaction has an idempotency key (timeline.idempotency_key), so a replay
+  after a crash between the CRM write and the cursor update writes nothing twice.
+- Missed notifications (stream trimmed, worker started after the fact): at start and every
+  RECONCILE_S it compares every customer's log with its cursor.
+
+`python -m threadline.crm.timeline_worker` (health: GET /health on CRM_TIMELINE_PORT).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError, ResponseError
+
+from connectors.event_log import CustomerEventLog
+from threadline.crm.interface import Crm, CrmUnavailable
+from threadline.crm.timeline import interactions_from_events
+
+log = logging.getLogger("threadline.crm.timeline")
+
+GROUP = "crm-timeline"
+CURSOR_KEY = "tl:crm:cursor"
+BATCH_EVENTS = 500
+RECONCILE_S = 300.0
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass
+class WorkerStatus:
+    synced_customers: int = 0
+    written: int = 0
+    crm_available: bool = True
+    last_error: Optional[str] = None
+    last_success_at: Optional[float] = None
+
+    def as_dict(self) -> Dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TimelineWorker:
+    client: aioredis.Redis
+    crm: Crm
+    consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    block_ms: int = 1000
+    status: WorkerStatus = field(default_factory=WorkerStatus)
+
+    def __post_init__(self) -> None:
+        self.log = CustomerEventLog(self.client)
+        self.stream = self.log.changes_key
+        self._stop = asyncio.Event()
+
+    async def ensure_group(self) -> None:
+        try:
+            # From the start of the stream: entries written before the worker's first run count.
+            await self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    async def _cursor(self, customer_id: str) -> tuple[int, Optional[str]]:
+        raw = await self.client.hget(CURSOR_KEY, customer_id)
+        if not raw:
+            return 0, None
+        position, channel = json.loads(raw)
+        return int(position), channel
+
+    async def sync_customer(self, customer_id: str) -> int:
+        """Copy the customer's new messages to the CRM; returns how many were new."""
+        written = 0
+        while True:
+            layout = await self.log.layout(customer_id)
+            position, channel = await self._cursor(customer_id)
+            if position > layout.end or position < layout.base:
+                # History rewritten by a merge (shorter) or archived: read what is kept;
+                # idempotency keys skip what the CRM already has.
+                position = layout.base
+            if position >= layout.end:
+                return written
+            end = min(layout.end, position + BATCH_EVENTS)
+            raw = await self.log.read_range(customer_id, position, end, layout.base)
+            records, channel = interactions_from_events(
+                customer_id, (json.loads(e) for e in raw), channel)
+            if records:
+                written += await self.crm.record_interactions(records)
+            await self.client.hset(CURSOR_KEY, customer_id, json.dumps([end, channel]))
+
+    async def reconcile(self) -> None:
+        for customer_id in await self.log.customers():
+            await self._sync_and_count(customer_id)
+
+    async def _sync_and_count(self, customer_id: str) -> None:
+        written = await self.sync_customer(customer_id)
+        self.status.written += written
+        self.status.synced_customers += 1
+
+    async def process_once(self, pending: bool) -> int:
+        """Handle one batch of notifications (own pending ones first); returns how many."""
+        reply = await self.client.xreadgroup(
+            GROUP, self.consumer, {self.stream: "0" if pending else ">"}, count=100,
+            block=None if pending else self.block_ms)
+        entries = reply[0][1] if reply else []
+        customers = {}
+        for entry_id, fields in entries:
+            customer = fields.get(b"customer") or fields.get("customer")
+            if customer is not None:
+                customers.setdefault(customer.decode() if isinstance(customer, bytes) else customer, []).append(entry_id)
+        for customer_id, ids in customers.items():
+            await self._sync_and_count(customer_id)
+            await self.client.xack(self.stream, GROUP, *ids)
+        stray = [entry_id for entry_id, fields in entries if not fields]
+        if stray:  # deleted entries still listed as pending
+            await self.client.xack(self.stream, GROUP, *stray)
+        return len(entries)
+
+    async def run(self) -> None:
+        await self.ensure_group()
+        backoff = 0.5
+        next_reconcile = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() >= next_reconcile:
+                    await self.reconcile()
+                    next_reconcile = time.monotonic() + RECONCILE_S
+                if not await self.process_once(pending=True):
+                    await self.process_once(pending=False)
+                self.status.crm_available, self.status.last_error = True, None
+                self.status.last_success_at = time.time()
+                backoff = 0.5
+            except (CrmUnavailable, RedisError, OSError) as error:
+                self.status.crm_available = not isinstance(error, CrmUnavailable)
+                self.status.last_error = f"{error.__class__.__name__}: {error}"
+                log.warning("crm timeline: %s; retrying in %.1fs (the conversation is not affected)",
+                            self.status.last_error, backoff)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), backoff)
+                except asyncio.TimeoutError:
+                    pass
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def health_app(worker: TimelineWorker) -> web.Application:
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", **worker.status.as_dict()})
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    return app
+
+
+async def serve(redis_url: str, port: int) -> None:
+    from threadline.crm.backends import crm_services
+
+    services = await asyncio.to_thread(crm_services, seed_demo=False)
+    client = aioredis.Redis.from_url(redis_url)
+    worker = TimelineWorker(client, services.crm)
+    runner = web.AppRunner(health_app(worker))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, worker.stop)
+    log.info("crm timeline: consuming %s, health on http://127.0.0.1:%d/health", worker.stream, port)
+    try:
+        await worker.run()
+    finally:
+        await runner.cleanup()
+        await client.close(close_connection_pool=True)
+        await services.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    redis_url = os.environ.get("REDIS_URL", "").strip()
+    if not redis_url:
+        raise SystemExit("crm timeline: REDIS_URL is not set (make run sets it)")
+    asyncio.run(serve(redis_url, int(os.environ.get("CRM_TIMELINE_PORT", "5056"))))
+
+
+if __name__ == "__main__":
+    main()

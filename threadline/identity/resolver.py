@@ -1,0 +1,114 @@
+"""`IdentityResolver`: what every connector calls before Rasa sees a message.
+
+    resolver = IdentityResolver.from_env()
+    customer_id = await resolver.resolve("whatsapp", "5511987654321", attributes={"user_id": "BR.1"})
+    await resolver.reply_address(customer_id, "whatsapp")   # → "5511987654321"
+
+A known address costs one Redis round trip (a Lua script that looks the identifier up,
+follows merge aliases and records the route). The CRM is written only on first contact and
+when the customer's route changes (new address or another channel).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from threadline.crm import Database
+from threadline.identity import directory
+from threadline.identity.addresses import identifiers_for
+from threadline.identity.index import IdentityIndex
+from threadline.settings import Settings
+
+
+def redis_url_from_env() -> str:
+    """REDIS_URL, or (unset) the project-local Redis that `make run` starts."""
+    settings = Settings.from_env()
+    return settings.redis_url or f"redis://127.0.0.1:{settings.local_redis_port}/0"
+
+
+class ResolveCustomer:
+    """(channel, address, attributes) → customer id; creates the customer on first contact."""
+
+    def __init__(self, db: Database, index: IdentityIndex) -> None:
+        self.db = db
+        self.index = index
+
+    async def __call__(self, channel: str, address: str, *, profile_name: Optional[str] = None,
+                       attributes: Optional[dict] = None) -> str:
+        identifiers = identifiers_for(channel, address, attributes)
+        keys = [i.key for i in identifiers]
+        hit = await self.index.lookup_and_touch(keys, channel, address)
+        if hit is not None and not hit.unindexed_extras:
+            if hit.route_changed:
+                await self._mirror_route(hit.customer_id, identifiers[0], channel, address)
+            return hit.customer_id
+        # Unknown to the index (first contact, a new WhatsApp user_id, or an index rebuilt
+        # from scratch): the CRM decides, with a retry if another worker creates concurrently.
+        customer_id, owners = await self.db.run(
+            lambda s: directory.find_or_create_for_inbound(s, identifiers, channel, address, profile_name),
+            retry_conflicts=True,
+        )
+        await self.index.assign(owners)
+        await self.index.touch(customer_id, channel, address)
+        return customer_id
+
+    async def _mirror_route(self, customer_id: str, identifier, channel: str, address: str) -> None:
+        try:
+            await self.db.run(lambda s: directory.record_route(s, customer_id, identifier, channel, address),
+                              retry_conflicts=True)
+        except Exception:
+            # Leave the route "unseen" so the next message retries the CRM write.
+            await self.index.forget_route(customer_id, channel)
+            raise
+
+
+class IdentityResolver:
+    """Public API used by connectors, output channels and actions."""
+
+    def __init__(self, db: Database, index: IdentityIndex) -> None:
+        self.db = db
+        self.index = index
+        self._resolve = ResolveCustomer(db, index)
+
+    @classmethod
+    def from_env(cls) -> "IdentityResolver":
+        return cls(Database.from_env(), IdentityIndex.from_url(redis_url_from_env()))
+
+    async def resolve(self, channel: str, address: str, *, profile_name: Optional[str] = None,
+                      attributes: Optional[dict] = None) -> str:
+        """channel in {"whatsapp","instagram","sms","email"}; address exactly as the provider gave
+        it. Returns the customer id, creating the customer on first contact (exactly once under
+        concurrency), following merge aliases, and records this (channel, address) as the
+        customer's latest inbound route. Raises `InvalidAddress` for an unusable address."""
+        return await self._resolve(channel, address, profile_name=profile_name, attributes=attributes)
+
+    async def reply_address(self, customer_id: str, channel: str) -> Optional[str]:
+        """The exact provider address to send to on that channel (the one they last wrote from)."""
+        customer_id = await self.index.canonical(customer_id)
+        channels, _ = await self.index.routes(customer_id)
+        if channel in channels:
+            return channels[channel]
+        try:
+            return await self.db.run(lambda s: directory.reachable_address(s, customer_id, channel))
+        except directory.UnknownCustomer:
+            return None
+
+    async def latest_route(self, customer_id: str) -> Optional[tuple]:
+        """(channel, address) the customer used most recently."""
+        customer_id = await self.index.canonical(customer_id)
+        channels, latest = await self.index.routes(customer_id)
+        if latest and latest in channels:
+            return latest, channels[latest]
+
+        def from_crm(session):
+            try:
+                routes = directory.routes_of(session, directory.canonical_customer(session, customer_id))
+            except directory.UnknownCustomer:
+                return None
+            newest = max(routes, key=lambda r: r.seen_ms, default=None)
+            return (newest.channel, newest.address) if newest else None
+
+        return await self.db.run(from_crm)
+
+    async def close(self) -> None:
+        await self.index.close()
+        self.db.dispose()

@@ -1,0 +1,314 @@
+"""`make run`: migrate the CRM, start Redis (if needed), the action server, the CRM timeline
+consumer and the Rasa server; stop them all.
+
+Each child runs in its own session, so a Ctrl-C in the terminal reaches only this launcher,
+which then stops the children in reverse order. Children also get SIGTERM from the kernel
+if the launcher itself dies (PR_SET_PDEATHSIG), so nothing is left behind.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+from urllib.parse import urlparse
+
+import redis
+
+from threadline.sandbox.config import sandbox_env, sandbox_port
+from threadline.settings import Settings
+from threadline.training import model_path
+
+log = logging.getLogger("threadline.launcher")
+
+STARTUP_TIMEOUT_S = 300
+STOP_TIMEOUT_S = 15
+_PR_SET_PDEATHSIG = 1
+
+
+class LaunchError(Exception):
+    """A service could not be started; the message says what to do."""
+
+
+def _die_with_parent() -> None:
+    os.setsid()
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Service:
+    name: str
+    argv: List[str]
+    is_healthy: Callable[[], bool]
+    log_file: Optional[Path] = None
+    process: Optional[subprocess.Popen] = field(default=None, repr=False)
+
+    def start(self, env: dict, cwd: Path) -> None:
+        output = open(self.log_file, "ab") if self.log_file else None
+        self.process = subprocess.Popen(
+            self.argv, env=env, cwd=cwd, stdout=output, stderr=output, preexec_fn=_die_with_parent
+        )
+
+    def exited(self) -> Optional[int]:
+        return self.process.poll() if self.process else None
+
+    def stop(self) -> None:
+        if not self.process or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in %ss; killing it", self.name, STOP_TIMEOUT_S)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    return check
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=2).ping())
+    except (redis.RedisError, ValueError):
+        return False
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("threadline: redis-server not found; installing it with apt-get", flush=True)
+        quiet = {"stdout": subprocess.DEVNULL}
+        subprocess.run(["apt-get", "update"], check=True, **quiet)
+        subprocess.run(["apt-get", "install", "-y", "redis-server"], check=True, **quiet)
+        found = shutil.which("redis-server")
+        if found:
+            return found
+    raise LaunchError(
+        "redis-server is not installed. Install it (Debian/Ubuntu: 'sudo apt-get install "
+        "redis-server'; macOS: 'brew install redis') or set REDIS_URL to a running Redis."
+    )
+
+
+def local_redis(settings: Settings) -> Service:
+    """A project-local Redis with append-only persistence under var/redis."""
+    data_dir = settings.var_dir / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"redis://127.0.0.1:{settings.local_redis_port}/0"
+    if redis_answers(url):
+        raise LaunchError(
+            f"port {settings.local_redis_port} already has a Redis that this launcher did not "
+            f"start. Set REDIS_URL={url} to use it, or THREADLINE_REDIS_PORT to another port."
+        )
+    argv = [
+        redis_server_binary(), "--port", str(settings.local_redis_port), "--bind", "127.0.0.1",
+        "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--daemonize", "no",
+        "--logfile", str(settings.var_dir / "log" / "redis.log"),
+    ]
+    return Service("redis", argv, lambda: redis_answers(url))
+
+
+def redis_env(url: str) -> dict:
+    """REDIS_URL plus its parts, for endpoints.yml entries that take host/port/db."""
+    parts = urlparse(url)
+    return {
+        "REDIS_URL": url,
+        "REDIS_HOST": parts.hostname or "localhost",
+        "REDIS_PORT": str(parts.port or 6379),
+        "REDIS_PASSWORD": parts.password or "",
+        "REDIS_DB": (parts.path or "/0").strip("/") or "0",
+    }
+
+
+def prepare_crm() -> str:
+    """Migrate the CRM database (and seed the demo shop) before anything uses it."""
+    from threadline.crm.backends import CrmConfigError, crm_services
+    from threadline.crm.db import default_database_url
+
+    url = default_database_url()
+    try:
+        services = crm_services(url)
+    except CrmConfigError as error:
+        raise LaunchError(str(error)) from error
+    except Exception as error:  # unreachable database, failed migration: say which and why
+        raise LaunchError(f"the CRM database could not be opened or migrated: {error}") from error
+    asyncio.run(services.close())
+    return url
+
+
+def email_state() -> str:
+    """The email channel's state for the banner: it has no sandbox, so it is on or off."""
+    from connectors.email.config import EmailSettings  # imports Rasa: only for the banner
+
+    if not EmailSettings.configured(None):
+        return "disabled (EMAIL_ADDRESS, EMAIL_IMAP_HOST, EMAIL_SMTP_HOST unset; see docs/email.md)"
+    # Configured means complete here: the Rasa server refuses to start with a partial set.
+    return f"enabled for {os.environ.get('EMAIL_ADDRESS', '').strip()}"
+
+
+class Launcher:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services: List[Service] = []
+        self.stopping = False
+
+    def plan(self) -> dict:
+        """Decide what to start; returns the environment the children share."""
+        s = self.settings
+        python = sys.executable
+        if s.redis_url and redis_answers(s.redis_url):
+            url, note = s.redis_url, "from REDIS_URL"
+        else:
+            if s.redis_url:
+                print(f"threadline: REDIS_URL does not answer; starting a project-local Redis instead")
+            self.services.append(local_redis(s))
+            url = f"redis://127.0.0.1:{s.local_redis_port}/0"
+            note = f"project-local, data in {s.var_dir / 'redis'}"
+        self.redis_note = f"{url} ({note})"
+        if not model_path().is_file():
+            raise LaunchError("no trained model in models/; run 'make run' (it trains) or 'make train'")
+        crm_url = prepare_crm()
+        # --- webhook channels: the sandbox provider stands in for channels without credentials
+        self.channel_env = sandbox_env(os.environ, sandbox_port(os.environ), s.rasa_port)
+        if self.channel_env["THREADLINE_SANDBOX_CHANNELS"]:
+            self.services.append(Service(
+                "sandbox provider", [python, "-m", "threadline.sandbox"],
+                http_ok(f"http://127.0.0.1:{sandbox_port(os.environ)}/sandbox/config"),
+            ))
+        # ---
+        self.services.append(Service(
+            "action server",
+            [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.action_port)],
+            http_ok(f"http://127.0.0.1:{s.action_port}/health"),
+        ))
+        self.services.append(Service(
+            "rasa server",
+            [python, "-m", "threadline.rasa_server", "run", "--enable-api",
+             "--port", str(s.rasa_port), "--endpoints", "endpoints.yml",
+             "--credentials", "credentials.yml", "--model", str(model_path())],
+            http_ok(f"http://127.0.0.1:{s.rasa_port}/status?token={s.rasa_auth_token}"),
+        ))
+        self.services.append(Service(
+            "crm timeline",
+            [python, "-m", "threadline.crm.timeline_worker"],
+            http_ok(f"http://127.0.0.1:{s.crm_timeline_port}/health"),
+        ))
+        return {
+            **os.environ,
+            **self.channel_env,
+            **redis_env(url),
+            "CRM_DATABASE_URL": crm_url,
+            "CRM_TIMELINE_PORT": str(s.crm_timeline_port),
+            "RASA_AUTH_TOKEN": s.rasa_auth_token,
+            "RASA_PORT": str(s.rasa_port),
+            "ACTION_PORT": str(s.action_port),
+            "RASA_TELEMETRY_ENABLED": os.environ.get("RASA_TELEMETRY_ENABLED", "false"),
+            # TensorFlow's INFO lines (CUDA not found, CPU features) are noise on a server.
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1"),
+        }
+
+    def start_all(self, env: dict) -> None:
+        (self.settings.var_dir / "log").mkdir(parents=True, exist_ok=True)
+        for service in self.services:
+            print(f"threadline: starting {service.name}", flush=True)
+            service.start(env, self.settings.project_dir)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        waiting = list(self.services)
+        while waiting:
+            if self.stopping:
+                return
+            for service in list(waiting):
+                code = service.exited()
+                if code is not None:
+                    raise LaunchError(f"{service.name} exited during start-up (exit {code})")
+                if service.is_healthy():
+                    print(f"threadline: {service.name} is up", flush=True)
+                    waiting.remove(service)
+            if time.monotonic() > deadline:
+                names = ", ".join(s.name for s in waiting)
+                raise LaunchError(f"{names} did not answer within {STARTUP_TIMEOUT_S}s")
+            time.sleep(0.5)
+
+    def print_urls(self) -> None:
+        s = self.settings
+        base = f"http://127.0.0.1:{s.rasa_port}"
+        print("\nThreadline is up:")
+        print(f"  Rasa server   {base}  (HTTP API, token in RASA_AUTH_TOKEN)")
+        print(f"  REST channel  {base}/webhooks/rest/webhook")
+        print(f"  Actions       http://127.0.0.1:{s.action_port}")
+        print(f"  CRM timeline  http://127.0.0.1:{s.crm_timeline_port}/health")
+        print(f"  Channels      {base}/webhooks/{{whatsapp,instagram,sms}}/webhook")
+        sandboxed = self.channel_env["THREADLINE_SANDBOX_CHANNELS"]
+        if sandboxed:
+            print(f"  Simulator     http://127.0.0.1:{sandbox_port(os.environ)}/  (sandbox for {sandboxed})")
+        print(f"  Email         {email_state()}")
+        print(f"  Redis         {self.redis_note}")
+        if s.auth_token_generated:
+            print(f"  RASA_AUTH_TOKEN was not set; generated for this run: {s.rasa_auth_token}")
+        print("Press Ctrl-C to stop everything.\n", flush=True)
+
+    def stop_all(self, *_: object) -> None:
+        self.stopping = True
+        for service in reversed(self.services):
+            if service.process and service.process.poll() is None:
+                print(f"threadline: stopping {service.name}", flush=True)
+            service.stop()
+
+    def supervise(self) -> int:
+        """Wait until a signal arrives or a service dies; return the exit code."""
+        while not self.stopping:
+            for service in self.services:
+                code = service.exited()
+                if code is not None and not self.stopping:
+                    print(f"threadline: {service.name} exited unexpectedly (exit {code})", flush=True)
+                    return 1
+            time.sleep(0.5)
+        return 0
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    launcher = Launcher(Settings.from_env())
+    signal.signal(signal.SIGINT, launcher.stop_all)
+    signal.signal(signal.SIGTERM, launcher.stop_all)
+    code = 1
+    try:
+        env = launcher.plan()
+        launcher.start_all(env)
+        if not launcher.stopping:
+            launcher.print_urls()
+            code = launcher.supervise()
+        else:
+            code = 0
+    except LaunchError as error:
+        print(f"threadline: {error}", file=sys.stderr, flush=True)
+    finally:
+        launcher.stop_all()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

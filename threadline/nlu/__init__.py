@@ -1,0 +1,1 @@
+"""Threadline's NLU pieces: the rule-based entity extractor and the cross-validation report."""

@@ -1,0 +1,222 @@
+"""Rule-based extraction of order numbers, emails, phones, products and plans.
+
+These entities have a shape (an email, a phone) or a fixed list of values (the catalogue), so
+rules on a blank spaCy pipeline find them more reliably than a learned model, and new
+products work as soon as a designer adds a row to the catalogue. The learned extractor (CRF or
+DIET) still learns them from the annotated examples and may catch what the rules miss; where
+both find the same words, this component's entity replaces the learned one, so the bot never
+sees a duplicate.
+
+Put it after the learned entity extractor in config.yml:
+    - name: threadline.nlu.structured_entities.StructuredEntityExtractor
+      catalogue: data/catalogue/products.csv
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+import spacy
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from threadline.nlu.catalogue import CatalogueEntry, catalogue_digest, load_catalogue
+
+CATALOGUE_FILE = "catalogue.json"
+
+# Words after which a bare run of digits is an order number ("order 582913", "pedido nº 77120").
+ORDER_CONTEXT_WORDS = [
+    "order", "orders", "ord", "pedido", "purchase", "number", "no", "nº", "num", "ref",
+    "reference", "id", "confirmation", "code",
+]
+# Shop order codes: two or three letters, optional hyphen, 4-10 digits (TL-48213, tl48822).
+ORDER_CODE = r"^[A-Za-z]{2,3}-?\d{4,10}$"
+# A phone: optional +, digits with spaces, dots, hyphens or parentheses between them.
+PHONE_CANDIDATE = re.compile(r"(?<![\w@+])(?:\+\s?)?\(?\d[\d\s().-]{5,20}\d(?![\w@])")
+PHONE_SEPARATED_MIN_DIGITS = 8  # "+55 11 98765-4321", "(415) 555-0134"
+PHONE_BARE_MIN_DIGITS = 10  # "21987654321"; shorter bare runs are order numbers or amounts
+PHONE_MAX_DIGITS = 15  # E.164
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True
+)
+class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
+    """Finds order_id, email, phone, product and plan with spaCy rules and the catalogue."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"catalogue": "data/catalogue/products.csv"}
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        return catalogue_digest(Path(config["catalogue"]))
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        catalogue: List[CatalogueEntry],
+    ) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._nlp = spacy.blank("en")
+        self._matcher = self._shape_matcher()
+        self._set_catalogue(catalogue)
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "StructuredEntityExtractor":
+        return cls(config, model_storage, resource, [])
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "StructuredEntityExtractor":
+        with model_storage.read_from(resource) as directory:
+            rows = json.loads((directory / CATALOGUE_FILE).read_text(encoding="utf-8"))
+        return cls(config, model_storage, resource, [CatalogueEntry.from_dict(r) for r in rows])
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Copy the catalogue into the model, so a trained model never depends on data/."""
+        catalogue = load_catalogue(Path(self._config["catalogue"]))
+        with self._model_storage.write_to(self._resource) as directory:
+            (directory / CATALOGUE_FILE).write_text(
+                json.dumps([entry.to_dict() for entry in catalogue], indent=1), encoding="utf-8"
+            )
+        self._set_catalogue(catalogue)
+        return self._resource
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            if not text:
+                continue
+            found = self.extract(text)
+            kept = [e for e in message.get(ENTITIES, []) if not _overlaps_any(e, found)]
+            message.set(ENTITIES, kept + self.add_extractor_name(found), add_to_output=True)
+        return messages
+
+    def extract(self, text: str) -> List[Dict[str, Any]]:
+        """The entities in `text`, longest match first where two candidates overlap."""
+        doc = self._nlp(text)
+        spans = self._shape_spans(doc) + self._phone_spans(doc) + self._catalogue_spans(doc)
+        return [self._entity(span) for span in sorted(filter_spans(spans), key=lambda s: s.start)]
+
+    def _set_catalogue(self, catalogue: List[CatalogueEntry]) -> None:
+        self._canonical = {}
+        self._phrases = PhraseMatcher(self._nlp.vocab, attr="LOWER")
+        for entry in catalogue:
+            for phrase in entry.phrases():
+                self._canonical[phrase.lower()] = entry.name
+            self._phrases.add(entry.kind, [self._nlp.make_doc(p) for p in entry.phrases()])
+
+    def _shape_matcher(self) -> Matcher:
+        matcher = Matcher(self._nlp.vocab)
+        matcher.add("email", [[{"LIKE_EMAIL": True}]])
+        digits = {"TEXT": {"REGEX": r"^\d{4,10}$"}}
+        matcher.add("order_id", [
+            [{"TEXT": {"REGEX": ORDER_CODE}}],
+            [{"ORTH": "#"}, digits],
+        ])
+        # Bare digits count only after an order word; the span is trimmed to the digits.
+        context = {"LOWER": {"IN": ORDER_CONTEXT_WORDS}}
+        filler = {"IS_ALPHA": True, "OP": "?"}
+        bare = {"TEXT": {"REGEX": r"^\d{5,9}$"}}
+        matcher.add("order_id_after_word", [
+            [context, bare],
+            [context, {"ORTH": {"IN": [":", "#", "-"]}}, bare],
+            [context, filler, bare],
+            [context, filler, {"ORTH": {"IN": [":", "#", "-"]}}, bare],
+        ])
+        return matcher
+
+    def _shape_spans(self, doc: Doc) -> List[Span]:
+        spans = []
+        for match_id, start, end in self._matcher(doc):
+            label = self._nlp.vocab.strings[match_id]
+            if label == "order_id_after_word":
+                spans.append(Span(doc, end - 1, end, label="order_id"))
+            else:
+                spans.append(Span(doc, start, end, label=label))
+        return spans
+
+    def _phone_spans(self, doc: Doc) -> List[Span]:
+        spans = []
+        for match in PHONE_CANDIDATE.finditer(doc.text):
+            candidate = match.group().rstrip(" .-(")
+            digits = sum(c.isdigit() for c in candidate)
+            separated = not candidate.isdigit()
+            minimum = PHONE_SEPARATED_MIN_DIGITS if separated else PHONE_BARE_MIN_DIGITS
+            if not minimum <= digits <= PHONE_MAX_DIGITS:
+                continue
+            span = doc.char_span(match.start(), match.start() + len(candidate), label="phone")
+            if span is not None:  # None: the match cuts a token in half, so it isn't a phone
+                spans.append(span)
+        return spans
+
+    def _catalogue_spans(self, doc: Doc) -> List[Span]:
+        return [
+            Span(doc, start, end, label=self._nlp.vocab.strings[match_id])
+            for match_id, start, end in self._phrases(doc)
+        ]
+
+    def _entity(self, span: Span) -> Dict[str, Any]:
+        return {
+            ENTITY_ATTRIBUTE_TYPE: span.label_,
+            ENTITY_ATTRIBUTE_START: span.start_char,
+            ENTITY_ATTRIBUTE_END: span.end_char,
+            ENTITY_ATTRIBUTE_VALUE: self._normalise(span),
+        }
+
+    def _normalise(self, span: Span) -> str:
+        text = span.text
+        if span.label_ == "order_id":
+            return text.lstrip("#").upper()
+        if span.label_ == "email":
+            return text.lower()
+        if span.label_ == "phone":
+            return ("+" if text.startswith("+") else "") + re.sub(r"\D", "", text)
+        return self._canonical.get(text.lower(), text)
+
+
+def _overlaps_any(entity: Dict[str, Any], others: List[Dict[str, Any]]) -> bool:
+    start, end = entity[ENTITY_ATTRIBUTE_START], entity[ENTITY_ATTRIBUTE_END]
+    return any(
+        start < other[ENTITY_ATTRIBUTE_END] and other[ENTITY_ATTRIBUTE_START] < end
+        for other in others
+    )

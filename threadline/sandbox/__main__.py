@@ -1,0 +1,24 @@
+"""`python -m threadline.sandbox`: run the sandbox provider on 127.0.0.1 (Ctrl-C stops it)."""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from threadline.sandbox.config import SandboxConfig
+from threadline.sandbox.provider import Sandbox
+from threadline.settings import load_env_file
+
+
+def main() -> None:
+    load_env_file()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = SandboxConfig.from_env()
+    print(f"sandbox provider on http://127.0.0.1:{config.port} (channels: {', '.join(config.channels)})",
+          flush=True)
+    web.run_app(Sandbox(config).app(), host="127.0.0.1", port=config.port, print=None,
+                access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Sandbox settings, and the environment `make run` gives channels that have no credentials."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Dict, Mapping
+
+DEFAULT_PORT = 5080
+SANDBOX_PHONE_NUMBER_ID = "100000000000001"
+SANDBOX_INSTAGRAM_ACCOUNT = "17841400000000001"
+SANDBOX_TWILIO_SID = "AC" + "0" * 32
+SANDBOX_FROM_NUMBER = "+15550001234"
+
+# Any one of these set means "this channel has real credentials".
+CREDENTIAL_VARS = {
+    "whatsapp": ("WHATSAPP_ACCESS_TOKEN",),
+    "instagram": ("INSTAGRAM_ACCESS_TOKEN",),
+    "sms": ("TWILIO_ACCOUNT_SID",),
+}
+ALL_CHANNEL_VARS = (
+    "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID",
+    "WHATSAPP_API_URL", "INSTAGRAM_APP_SECRET", "INSTAGRAM_VERIFY_TOKEN", "INSTAGRAM_ACCESS_TOKEN",
+    "INSTAGRAM_ACCOUNT_ID", "INSTAGRAM_API_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
+    "TWILIO_FROM_NUMBER", "TWILIO_API_URL", "TWILIO_WEBHOOK_URL",
+    # Email has no sandbox: unset means the channel is disabled (credentials.yml needs them set).
+    "EMAIL_ADDRESS", "EMAIL_IMAP_HOST", "EMAIL_IMAP_PORT", "EMAIL_IMAP_USER", "EMAIL_IMAP_PASSWORD",
+    "EMAIL_IMAP_MAILBOX", "EMAIL_IMAP_SECURITY", "EMAIL_SMTP_HOST", "EMAIL_SMTP_PORT", "EMAIL_SMTP_USER",
+    "EMAIL_SMTP_PASSWORD", "EMAIL_SMTP_SECURITY", "EMAIL_MAILGUN_SIGNING_KEY",
+)
+
+
+def sandboxed_channels(env: Mapping[str, str]) -> list[str]:
+    """Channels that run against the sandbox: all with SANDBOX=1, none with SANDBOX=0, else
+    those without credentials."""
+    flag = env.get("SANDBOX", "").strip().lower()
+    if flag in ("0", "false", "no"):
+        return []
+    force = flag in ("1", "true", "yes")
+    return [ch for ch, names in CREDENTIAL_VARS.items()
+            if force or not any(env.get(name, "").strip() for name in names)]
+
+
+def sandbox_port(env: Mapping[str, str]) -> int:
+    return int(env.get("THREADLINE_SANDBOX_PORT") or DEFAULT_PORT)
+
+
+def sandbox_env(env: Mapping[str, str], sandbox_port: int, rasa_port: int) -> Dict[str, str]:
+    """Variables for the Rasa server and the sandbox: generated secrets and loopback API URLs
+    for sandboxed channels; empty strings for unset ones (credentials.yml expands them all)."""
+    base = f"http://127.0.0.1:{sandbox_port}"
+    out = {name: env.get(name, "") for name in ALL_CHANNEL_VARS}
+    channels = sandboxed_channels(env)
+    if "whatsapp" in channels:
+        out.update(WHATSAPP_APP_SECRET=secrets.token_hex(16), WHATSAPP_VERIFY_TOKEN=secrets.token_hex(8),
+                   WHATSAPP_ACCESS_TOKEN="sandbox-" + secrets.token_hex(8),
+                   WHATSAPP_PHONE_NUMBER_ID=SANDBOX_PHONE_NUMBER_ID, WHATSAPP_API_URL=f"{base}/graph/v23.0")
+    if "instagram" in channels:
+        out.update(INSTAGRAM_APP_SECRET=secrets.token_hex(16), INSTAGRAM_VERIFY_TOKEN=secrets.token_hex(8),
+                   INSTAGRAM_ACCESS_TOKEN="sandbox-" + secrets.token_hex(8),
+                   INSTAGRAM_ACCOUNT_ID=SANDBOX_INSTAGRAM_ACCOUNT, INSTAGRAM_API_URL=f"{base}/instagram/v23.0")
+    if "sms" in channels:
+        out.update(TWILIO_ACCOUNT_SID=SANDBOX_TWILIO_SID, TWILIO_AUTH_TOKEN=secrets.token_hex(16),
+                   TWILIO_FROM_NUMBER=SANDBOX_FROM_NUMBER, TWILIO_API_URL=f"{base}/twilio",
+                   TWILIO_WEBHOOK_URL=f"http://127.0.0.1:{rasa_port}/webhooks/sms/webhook")
+    out["THREADLINE_SANDBOX_CHANNELS"] = ",".join(channels)
+    out["THREADLINE_SANDBOX_PORT"] = str(sandbox_port)
+    return out
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    port: int
+    webhook_base: str  # e.g. http://127.0.0.1:5005/webhooks
+    channels: tuple
+    env: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "SandboxConfig":
+        port = sandbox_port(env)
+        rasa_port = env.get("RASA_PORT") or "5005"
+        channels = tuple(filter(None, env.get("THREADLINE_SANDBOX_CHANNELS", "whatsapp,instagram,sms").split(",")))
+        base = env.get("THREADLINE_SANDBOX_WEBHOOK_BASE") or f"http://127.0.0.1:{rasa_port}/webhooks"
+        return cls(port=port, webhook_base=base.rstrip("/"), channels=channels, env=dict(env))
+
+    def get(self, name: str) -> str:
+        return self.env.get(name, "")
