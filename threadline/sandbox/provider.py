@@ -147,10 +147,12 @@ class Sandbox:
         if channel not in self.config.channels or not address:
             return web.json_response({"error": "pick a sandboxed channel and an address"}, status=400)
         url, delivery, message_id = self.build_inbound(channel, address, data)
-        status = await self.post_webhook(url, delivery)
-        self.conversations[(channel, address)].append(
-            {"direction": "in", "id": message_id, "at": time.time(), "text": data.get("title") or data.get("text"),
-             "media": data.get("media"), "webhook_status": status})
+        # Recorded before the webhook call: a fast bot may answer before that call returns,
+        # and the conversation must still read in the order the customer saw it.
+        entry = {"direction": "in", "id": message_id, "at": time.time(), "text": data.get("title") or data.get("text"),
+                 "media": data.get("media"), "webhook_status": None}
+        self.conversations[(channel, address)].append(entry)
+        entry["webhook_status"] = status = await self.post_webhook(url, delivery)
         return web.json_response({"webhook_status": status, "message_id": message_id})
 
     def build_inbound(self, channel: str, address: str, data: Dict[str, Any]) -> Tuple[str, p.Delivery, str]:
