@@ -108,6 +108,17 @@ class WebhookOutput(OutputChannel):
             return
         await self._deliver(recipient_id, address, payload)
 
+    async def send_text_now(self, recipient_id: str, text: str) -> bool:
+        """Send a text outside a bot turn (a one-time code) to `self.address`; False when it may
+        not be sent now or the provider refused it. Unlike Rasa's path, a held message is not
+        recorded for agents: its text may be a secret."""
+        if not self.address or await self.hold_reason(self.address, {}):
+            return False
+        for part in split_text(text, self.fits):
+            if await self._deliver(recipient_id, self.address, self.text_payload(self.address, part, {})) is None:
+                return False
+        return True
+
     # --- shared steps -------------------------------------------------------------------
     async def _sendable_address(self, customer_id: str, message: Dict[str, Any],
                                 kwargs: Dict[str, Any]) -> Optional[str]:

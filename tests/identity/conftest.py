@@ -1,8 +1,18 @@
-"""Fixtures for identity tests: a CRM database on SQLite and on PostgreSQL, Redis, services."""
+"""Fixtures for identity tests: a CRM database on SQLite and on PostgreSQL, Redis, services,
+and real channels for one-time codes (an SMTP server, the sandbox WhatsApp/Twilio provider)."""
 from __future__ import annotations
 
-import pytest
+import os
+from email import message_from_bytes, policy
 
+import pytest
+from aiohttp import web
+from aiosmtpd.controller import Controller
+
+from connectors.code_sender import ChannelCodeSender
+from tests.support.redis_server import free_port
+from threadline.sandbox.config import SandboxConfig, sandbox_env
+from threadline.sandbox.provider import Sandbox
 from tests.support.crm_database import empty_tables, start_postgres
 from threadline.crm import Database
 from threadline.identity.services import IdentityServices
@@ -48,3 +58,66 @@ class RecordingCodeSender:
 @pytest.fixture
 def code_sender() -> RecordingCodeSender:
     return RecordingCodeSender()
+
+
+# --- real channels for one-time codes: an SMTP server and the sandbox provider ---------------
+class SmtpOutbox:
+    """aiosmtpd handler keeping every mail it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 OK"
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    outbox = SmtpOutbox()
+    controller = Controller(outbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, outbox
+    controller.stop()
+
+
+@pytest.fixture
+def outbox(smtp_server) -> list:
+    _, collector = smtp_server
+    collector.messages.clear()
+    return collector.messages
+
+
+@pytest.fixture
+def channel_env(monkeypatch, smtp_server, redis_url) -> dict:
+    """What `make run` gives the action server: sandboxed WhatsApp/SMS, a real SMTP server."""
+    controller, _ = smtp_server
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("WHATSAPP_", "INSTAGRAM_", "TWILIO_", "EMAIL_"))}
+    base["SANDBOX"] = "1"
+    env = sandbox_env(base, free_port(), free_port())
+    env.update(SANDBOX="1", REDIS_URL=redis_url, EMAIL_ADDRESS="shop@example.com", EMAIL_IMAP_HOST="127.0.0.1",
+               EMAIL_IMAP_SECURITY="none", EMAIL_SMTP_HOST="127.0.0.1", EMAIL_SMTP_PORT=str(controller.port),
+               EMAIL_SMTP_SECURITY="none")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+async def sandbox(channel_env):
+    provider = Sandbox(SandboxConfig.from_env(channel_env), receipts=False)
+    runner = web.AppRunner(provider.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", int(channel_env["THREADLINE_SANDBOX_PORT"]), reuse_address=True)
+    await site.start()
+    yield provider
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def channel_sender(sandbox, channel_env):
+    sender = ChannelCodeSender.from_env(channel_env["REDIS_URL"])
+    yield sender
+    await sender.close()

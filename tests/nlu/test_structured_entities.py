@@ -129,3 +129,18 @@ def test_catalogue_mistakes_are_reported_with_the_line(tmp_path, text, error):
 def test_the_project_catalogue_loads():
     entries = load_catalogue(Path("data/catalogue/products.csv"))
     assert {e.kind for e in entries} == {"product", "plan"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("482913", [("verification_code", "482913", "482913")]),
+    ("my code is 075216", [("verification_code", "075216", "075216")]),
+    ("the code from the email is 827043", [("verification_code", "827043", "827043")]),
+    # After an order word, six digits are still an order number.
+    ("order 482913", [("order_id", "482913", "482913")]),
+    ("my order number is 582913", [("order_id", "582913", "582913")]),
+    ("pedido 123456", [("order_id", "123456", "123456")]),
+    ("12345", []),
+    ("1234567", []),
+])
+def test_six_digit_one_time_codes_apart_from_order_numbers(extractor, text, expected):
+    assert found(extractor, text) == expected

@@ -5,6 +5,10 @@ SMS or WhatsApp message to the phone (the exact address its owner last wrote fro
 the code comes back, the claimant learns nothing: the answer to a claim is the same whether
 the identifier belongs to someone, to nobody, or is unknown.
 
+An order number ("my order is TL-48213") can be claimed too when the order belongs to another
+customer: the code goes to that customer's most recent verified WhatsApp, SMS or email
+address, and the claimant only sees it masked ("a•••@example.com").
+
 Limits: a code lives 10 minutes, allows 5 attempts (counted atomically before comparing),
 a new claim replaces the customer's pending one, and a customer may start at most
 `MAX_CLAIMS_PER_HOUR` claims (each one sends a message to somebody).
@@ -24,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from threadline.crm import Database
-from threadline.crm.models import ChannelIdentity, IdentityClaim
+from threadline.crm.models import ChannelIdentity, IdentityClaim, Order
 from threadline.crm.models.base import utcnow
 from threadline.identity import directory
 from threadline.identity.addresses import EMAIL, Identifier, claimed_identifier
@@ -38,10 +42,20 @@ CODE_LIFETIME = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 MAX_CLAIMS_PER_HOUR = 3
 CODE_DIGITS = 6
+ORDER = "order"
+CODE_CHANNELS = ("whatsapp", "sms", "email")
 
 
 class ClaimRefused(ValueError):
     """Too many claims in the last hour."""
+
+
+class NothingToClaim(ValueError):
+    """The identifier is already this customer's, or (an order) nobody else's: no code needed."""
+
+
+class ClaimUnreachable(ValueError):
+    """The order's owner has no verified WhatsApp, SMS or email address to send a code to."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,30 @@ class ClaimStarted:
     claim_id: int
     kind: str  # "email" | "phone": where the customer should look for the code
     expires_at: datetime
+    sent_to: str = ""  # the destination, masked: "a•••@example.com", "•••• 4321"
+
+
+def mask(channel: str, address: str) -> str:
+    """Enough of an address for its holder to recognise it, too little to learn it."""
+    if channel == "email":
+        local, _, domain = address.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    digits = "".join(c for c in address if c.isdigit())
+    return f"•••• {digits[-4:]}"
+
+
+def order_identifier(order_id: str) -> Identifier:
+    return Identifier(ORDER, order_id.strip().upper())
+
+
+def claim_owner(session: Session, identifier: Identifier) -> Optional[str]:
+    """Who holds the identifier now: an order's customer, or a verified identifier's owner."""
+    if identifier.kind != ORDER:
+        return directory.owner_of(session, identifier.key)
+    order = session.get(Order, identifier.value)
+    if order is None or order.customer_id is None:
+        return None
+    return directory.canonical_customer(session, order.customer_id)
 
 
 @dataclass(frozen=True)
@@ -72,6 +110,8 @@ def _destination(session: Session, identifier: Identifier, owner: Optional[str])
     """(channel, exact address) that reaches the identifier's real holder."""
     if identifier.kind == EMAIL:
         return "email", identifier.value
+    if identifier.kind == ORDER:
+        return _latest_contact(session, owner)
     if owner is not None:
         rows = session.execute(select(ChannelIdentity).where(
             ChannelIdentity.customer_id == owner, ChannelIdentity.key == identifier.key,
@@ -83,14 +123,34 @@ def _destination(session: Session, identifier: Identifier, owner: Optional[str])
     return "sms", identifier.value
 
 
+def _latest_contact(session: Session, owner: str) -> tuple:
+    """The owner's verified (channel, address) they used last, imported ones last."""
+    rows = [r for r in directory.identities_of(session, owner) if r.verified and r.channel in CODE_CHANNELS]
+    if not rows:
+        raise ClaimUnreachable("the order's customer has no address a code can be sent to")
+    best = max(rows, key=lambda r: (r.last_seen_at is not None, r.last_seen_at or datetime.min, r.id))
+    if best.channel == "email":  # the mailbox itself, without a display name
+        return "email", Identifier.from_key(best.key).value
+    return best.channel, best.address
+
+
 class ClaimIdentity:
     def __init__(self, db: Database, sender: CodeSender, clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.sender, self.clock = db, sender, clock
 
     async def __call__(self, customer_id: str, claimed: str) -> ClaimStarted:
         """`claimed` is what the customer typed (an email or an international phone number).
-        Raises InvalidAddress when it is neither, ClaimRefused when over the hourly limit."""
-        identifier = claimed_identifier(claimed)
+        Raises InvalidAddress when it is neither, ClaimRefused when over the hourly limit,
+        NothingToClaim when it is already theirs."""
+        return await self._start(customer_id, claimed_identifier(claimed))
+
+    async def order(self, customer_id: str, order_id: str) -> ClaimStarted:
+        """Claim an order that belongs to another customer. Raises NothingToClaim when the
+        order is unknown, unowned or already theirs, ClaimUnreachable when its owner has no
+        address to send a code to."""
+        return await self._start(customer_id, order_identifier(order_id))
+
+    async def _start(self, customer_id: str, identifier: Identifier) -> ClaimStarted:
         code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
         started, channel, address = await self.db.run(lambda s: self._store(s, customer_id, identifier, code))
         try:
@@ -110,7 +170,9 @@ class ClaimIdentity:
             raise ClaimRefused("too many identity claims in the last hour")
         session.execute(update(IdentityClaim).where(
             IdentityClaim.customer_id == customer_id, IdentityClaim.status == "pending").values(status="replaced"))
-        owner = directory.owner_of(session, identifier.key)
+        owner = claim_owner(session, identifier)
+        if owner == customer_id or (owner is None and identifier.kind == ORDER):
+            raise NothingToClaim("nothing to prove")
         channel, address = _destination(session, identifier, owner)
         if owner is None:
             # A claim that matches nobody is kept as a claimed (unverified) identity.
@@ -122,8 +184,8 @@ class ClaimIdentity:
                               expires_at=now + CODE_LIFETIME, attempts=0, status="pending", created_at=now)
         session.add(claim)
         session.flush()
-        kind = "email" if identifier.kind == EMAIL else "phone"
-        return ClaimStarted(claim.id, kind, claim.expires_at), channel, address
+        kind = "email" if channel == "email" else "phone"
+        return ClaimStarted(claim.id, kind, claim.expires_at, mask(channel, address)), channel, address
 
 
 class VerifyClaim:
@@ -145,7 +207,8 @@ class VerifyClaim:
             return outcome
         claimant = outcome.customer_id
         if owner is None:
-            await self.index.assign({claim_key: claimant})
+            if claim_key:  # an order claim links nothing: its owner went away meanwhile
+                await self.index.assign({claim_key: claimant})
             return outcome
         # The identifier's holder proved it's them: one person. The record that owned the
         # identifier survives; the claimant's id becomes its alias.
@@ -193,9 +256,11 @@ class VerifyClaim:
                 return ClaimOutcome("locked"), claim.id, None, None
             return ClaimOutcome("wrong_code", left), claim.id, None, None
         claim.status = "verified"
-        owner = directory.owner_of(session, claim.key)
+        identifier = Identifier.from_key(claim.key)
+        owner = claim_owner(session, identifier)
+        if identifier.kind == ORDER and owner in (None, customer_id):
+            return ClaimOutcome("verified", 0, customer_id), claim.id, None, None
         if owner is None or owner == customer_id:
-            identifier = Identifier.from_key(claim.key)
             channel, address = _destination(session, identifier, None)
             link_identity(session, customer_id, identifier, channel, address, actor=f"customer:{customer_id}",
                           reason=f"verified one-time code for claim #{claim.id}", source="claim")

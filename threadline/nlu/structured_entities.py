@@ -1,4 +1,4 @@
-"""Rule-based extraction of order numbers, emails, phones, products and plans.
+"""Rule-based extraction of order numbers, emails, phones, products, plans and one-time codes.
 
 These entities have a shape (an email, a phone) or a fixed list of values (the catalogue), so
 rules on a blank spaCy pipeline find them more reliably than a learned model, and new
@@ -55,6 +55,9 @@ PHONE_CANDIDATE = re.compile(r"(?<![\w@+])(?:\+\s?)?\(?\d[\d\s().-]{5,20}\d(?![\
 PHONE_SEPARATED_MIN_DIGITS = 8  # "+55 11 98765-4321", "(415) 555-0134"
 PHONE_BARE_MIN_DIGITS = 10  # "21987654321"; shorter bare runs are order numbers or amounts
 PHONE_MAX_DIGITS = 15  # E.164
+# One-time identity codes are 6 digits; after an order word ("order 482913") they are an order.
+CODE_TOKEN = r"^\d{6}$"
+ORDER_WORDS_BEFORE_CODE = set(ORDER_CONTEXT_WORDS) - {"code", "number", "no", "num", "id", "ref"}
 
 
 @DefaultV1Recipe.register(
@@ -134,7 +137,10 @@ class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
     def extract(self, text: str) -> List[Dict[str, Any]]:
         """The entities in `text`, longest match first where two candidates overlap."""
         doc = self._nlp(text)
-        spans = self._shape_spans(doc) + self._phone_spans(doc) + self._catalogue_spans(doc)
+        codes = self._code_spans(doc)
+        taken = {(c.start, c.end) for c in codes}
+        shapes = [s for s in self._shape_spans(doc) if (s.start, s.end) not in taken]
+        spans = shapes + codes + self._phone_spans(doc) + self._catalogue_spans(doc)
         return [self._entity(span) for span in sorted(filter_spans(spans), key=lambda s: s.start)]
 
     def _set_catalogue(self, catalogue: List[CatalogueEntry]) -> None:
@@ -173,6 +179,17 @@ class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
                 spans.append(Span(doc, end - 1, end, label="order_id"))
             else:
                 spans.append(Span(doc, start, end, label=label))
+        return spans
+
+    def _code_spans(self, doc: Doc) -> List[Span]:
+        """6-digit tokens not right after an order word ("code 482913", "482913")."""
+        spans = []
+        for token in doc:
+            if not re.match(CODE_TOKEN, token.text):
+                continue
+            before = {t.lower_ for t in doc[max(0, token.i - 3):token.i]}
+            if not before & ORDER_WORDS_BEFORE_CODE:
+                spans.append(Span(doc, token.i, token.i + 1, label="verification_code"))
         return spans
 
     def _phone_spans(self, doc: Doc) -> List[Span]:
