@@ -1,0 +1,180 @@
+"""Identity claims in the dialogue (docs/identity.md, "Claims").
+
+"I'm ana@example.com" (or a phone, or an order number that belongs to another customer)
+→ `action_claim_identity` sends a one-time code through that identifier's own channel and
+says where, masked → the customer types the code → `action_verify_identity_claim` links, or
+merges the two customers. Nothing about the other record is said before the code is right.
+
+The merge needs this conversation's lock, which Rasa holds until the turn ends: it runs in
+this process right after (`defer_merge`). From then on every channel of both records resolves
+to the surviving customer, whose tracker holds both histories.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import DBAPIError
+
+from actions.crm_context import services
+from actions.session import known_slots, welcome_back
+from threadline.crm.interface import CrmUnavailable
+from threadline.identity.addresses import InvalidAddress
+from threadline.identity.claims import (
+    CODE_LIFETIME, ClaimIdentity, ClaimOutcome, ClaimRefused, ClaimUnreachable, NothingToClaim, VerifyClaim,
+)
+from threadline.identity.ports import CodeSender
+from threadline.identity.services import IdentityServices
+
+log = logging.getLogger(__name__)
+
+CODE_PATTERN = re.compile(r"(?<!\d)(\d{3})[ -]?(\d{3})(?!\d)")
+MINUTES = int(CODE_LIFETIME.total_seconds() // 60)
+UNAVAILABLE = "Sorry, I can't check that right now. Please try again in a few minutes."
+NOT_SENT = ("Sorry, I couldn't send a code there just now, so nothing is linked. Please try again later, "
+            "or ask for a person.")
+
+
+@dataclass
+class ClaimTools:
+    services: IdentityServices
+    claim: ClaimIdentity
+    verify: VerifyClaim  # one per process: it keeps the deferred merges running
+
+
+_tools: Optional[ClaimTools] = None
+_opening = asyncio.Lock()
+
+
+def use_claim_tools(identity: Optional[IdentityServices], sender: Optional[CodeSender] = None) -> Optional[ClaimTools]:
+    """Install the services (tests), or None to open them from the environment on next use."""
+    global _tools
+    _tools = None if identity is None else ClaimTools(
+        identity, ClaimIdentity(identity.db, sender), VerifyClaim(identity.db, identity.index, identity.merge()))
+    return _tools
+
+
+async def claim_tools() -> ClaimTools:
+    async with _opening:
+        if _tools is None:
+            from connectors.code_sender import ChannelCodeSender  # the channels: only when a claim happens
+
+            identity = await asyncio.to_thread(IdentityServices.from_env)
+            use_claim_tools(identity, ChannelCodeSender.from_env(identity.redis_url))
+    return _tools
+
+
+def code_in(tracker: Tracker) -> Optional[str]:
+    """The 6-digit code of the latest message: the NLU entity, else the digits in the text."""
+    value = next(tracker.get_latest_entity_values("verification_code"), None)
+    text = str(value) if value else (tracker.latest_message or {}).get("text") or ""
+    match = CODE_PATTERN.search(text)
+    return match.group(1) + match.group(2) if match else None
+
+
+class ActionClaimIdentity(Action):
+    """An email, phone or order number given out of the blue: prove it, or just note it."""
+
+    def name(self) -> Text:
+        return "action_claim_identity"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        contact = (next(tracker.get_latest_entity_values("email"), None)
+                   or next(tracker.get_latest_entity_values("phone"), None))
+        order_id = next(tracker.get_latest_entity_values("order_id"), None)
+        if not contact and not order_id:
+            dispatcher.utter_message(response="utter_got_contact")
+            return []
+        try:
+            tools = await claim_tools()
+            if contact:
+                started = await tools.claim(tracker.sender_id, str(contact))
+                what = f"{started.sent_to} to this conversation"
+            else:
+                started = await tools.claim.order(tracker.sender_id, str(order_id))
+                what = f"order {str(order_id).upper()} to this conversation, I need to check it's yours"
+        except NothingToClaim:
+            dispatcher.utter_message(response="utter_got_contact" if contact else "utter_got_order_number")
+            return []
+        except InvalidAddress:
+            dispatcher.utter_message(text="I couldn't read that as an email address or a phone number with "
+                                          "its country code (like +55 11 98765-4321). Could you write it again?")
+            return []
+        except ClaimRefused:
+            dispatcher.utter_message(text="You've asked for several codes in the last hour. Please try again "
+                                          "later, or ask for a person.")
+            return []
+        except (ClaimUnreachable, RuntimeError, OSError, DBAPIError, CrmUnavailable) as error:
+            log.warning("identity claim not started: %s", error.__class__.__name__)
+            dispatcher.utter_message(text=NOT_SENT)
+            return []
+        if contact:
+            dispatcher.utter_message(text=(f"To link {what}, I've sent it a 6-digit code. Type the code here "
+                                           f"within {MINUTES} minutes."))
+            return []
+        dispatcher.utter_message(text=(f"To link {what}: I've sent a 6-digit code to {started.sent_to}. "
+                                       f"Type the code here within {MINUTES} minutes."))
+        # Nothing about someone else's order until the code is right.
+        return [SlotSet("order_id", None)]
+
+
+class ActionVerifyIdentityClaim(Action):
+    def name(self) -> Text:
+        return "action_verify_identity_claim"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        code = code_in(tracker)
+        if code is None:
+            dispatcher.utter_message(text="Please type the 6-digit code on its own.")
+            return []
+        try:
+            tools = await claim_tools()
+            outcome = await tools.verify(tracker.sender_id, code, defer_merge=True)
+        except (RuntimeError, OSError, DBAPIError) as error:
+            log.warning("identity code not checked: %s", error.__class__.__name__)
+            dispatcher.utter_message(text=UNAVAILABLE)
+            return []
+        if outcome.status != "verified":
+            dispatcher.utter_message(text=refusal(outcome))
+            return []
+        if outcome.customer_id == tracker.sender_id:
+            dispatcher.utter_message(text="Thanks, that's confirmed: it's linked to this conversation now.")
+            return []
+        return await self._merged(dispatcher, domain, outcome.customer_id)
+
+    @staticmethod
+    async def _merged(dispatcher: CollectingDispatcher, domain: Dict[Text, Any],
+                      survivor: str) -> List[Dict[Text, Any]]:
+        """The two records are one person now: greet them with what the other one knew."""
+        confirmed = "Thanks, that's confirmed: this conversation is now linked with your earlier messages to us."
+        try:
+            crm = await services()
+            profile = await crm.crm.profile(survivor)
+            line = await welcome_back(profile, crm)
+        except CrmUnavailable:
+            dispatcher.utter_message(text=confirmed)
+            return []
+        dispatcher.utter_message(text=f"{confirmed} {line}" if line else confirmed)
+        return [SlotSet(name, value) for name, value in known_slots(profile).items()
+                if name in (domain.get("slots") or {})]
+
+
+def refusal(outcome: ClaimOutcome) -> str:
+    if outcome.status == "wrong_code":
+        tries = "1 more try" if outcome.attempts_left == 1 else f"{outcome.attempts_left} more tries"
+        return f"That code isn't right. You have {tries}."
+    if outcome.status == "locked":
+        return ("That code isn't right, and that was the last try, so nothing is linked. "
+                "You can ask for a new code in a while.")
+    if outcome.status == "expired":
+        return (f"That code has expired (codes last {MINUTES} minutes), so nothing is linked. "
+                "Give me the address again and I'll send a new one.")
+    return "I'm not waiting for a code from you. To link an email, a phone or an order, just tell me which."
