@@ -78,6 +78,41 @@ def code_in(tracker: Tracker) -> Optional[str]:
     return match.group(1) + match.group(2) if match else None
 
 
+async def start_claim(dispatcher: CollectingDispatcher, customer_id: str, *, contact: Optional[str] = None,
+                      order_id: Optional[str] = None) -> Optional[List[Dict[Text, Any]]]:
+    """Send a code for `contact` (email or phone) or `order_id` and say where; the events to
+    return, or None when there is nothing to prove (already theirs; an order nobody else has)."""
+    try:
+        tools = await claim_tools()
+        if contact:
+            started = await tools.claim(customer_id, contact)
+        else:
+            started = await tools.claim.order(customer_id, order_id)
+    except NothingToClaim:
+        return None
+    except InvalidAddress:
+        dispatcher.utter_message(text="I couldn't read that as an email address or a phone number with "
+                                      "its country code (like +55 11 98765-4321). Could you write it again?")
+        return []
+    except ClaimRefused:
+        dispatcher.utter_message(text="You've asked for several codes in the last hour. Please try again "
+                                      "later, or ask for a person.")
+        return []
+    except (ClaimUnreachable, RuntimeError, OSError, DBAPIError, CrmUnavailable) as error:
+        log.warning("identity claim not started: %s", error.__class__.__name__)
+        dispatcher.utter_message(text=NOT_SENT)
+        return []
+    if contact:
+        dispatcher.utter_message(text=(f"To link {started.sent_to} to this conversation, I've sent it a 6-digit "
+                                       f"code. Type the code here within {MINUTES} minutes."))
+        return []
+    dispatcher.utter_message(text=(f"To link order {order_id.upper()} to this conversation, I need to check it's "
+                                   f"yours: I've sent a 6-digit code to {started.sent_to}. Type the code here "
+                                   f"within {MINUTES} minutes."))
+    # Nothing about someone else's order until the code is right.
+    return [SlotSet("order_id", None)]
+
+
 class ActionClaimIdentity(Action):
     """An email, phone or order number given out of the blue: prove it, or just note it."""
 
@@ -89,40 +124,15 @@ class ActionClaimIdentity(Action):
         contact = (next(tracker.get_latest_entity_values("email"), None)
                    or next(tracker.get_latest_entity_values("phone"), None))
         order_id = next(tracker.get_latest_entity_values("order_id"), None)
-        if not contact and not order_id:
-            dispatcher.utter_message(response="utter_got_contact")
+        events = None
+        if contact or order_id:
+            events = await start_claim(dispatcher, tracker.sender_id, contact=contact and str(contact),
+                                       order_id=None if contact else str(order_id))
+        if events is None:
+            dispatcher.utter_message(response="utter_got_order_number" if order_id and not contact
+                                     else "utter_got_contact")
             return []
-        try:
-            tools = await claim_tools()
-            if contact:
-                started = await tools.claim(tracker.sender_id, str(contact))
-                what = f"{started.sent_to} to this conversation"
-            else:
-                started = await tools.claim.order(tracker.sender_id, str(order_id))
-                what = f"order {str(order_id).upper()} to this conversation, I need to check it's yours"
-        except NothingToClaim:
-            dispatcher.utter_message(response="utter_got_contact" if contact else "utter_got_order_number")
-            return []
-        except InvalidAddress:
-            dispatcher.utter_message(text="I couldn't read that as an email address or a phone number with "
-                                          "its country code (like +55 11 98765-4321). Could you write it again?")
-            return []
-        except ClaimRefused:
-            dispatcher.utter_message(text="You've asked for several codes in the last hour. Please try again "
-                                          "later, or ask for a person.")
-            return []
-        except (ClaimUnreachable, RuntimeError, OSError, DBAPIError, CrmUnavailable) as error:
-            log.warning("identity claim not started: %s", error.__class__.__name__)
-            dispatcher.utter_message(text=NOT_SENT)
-            return []
-        if contact:
-            dispatcher.utter_message(text=(f"To link {what}, I've sent it a 6-digit code. Type the code here "
-                                           f"within {MINUTES} minutes."))
-            return []
-        dispatcher.utter_message(text=(f"To link {what}: I've sent a 6-digit code to {started.sent_to}. "
-                                       f"Type the code here within {MINUTES} minutes."))
-        # Nothing about someone else's order until the code is right.
-        return [SlotSet("order_id", None)]
+        return events
 
 
 class ActionVerifyIdentityClaim(Action):

@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import CRM_UNAVAILABLE, add_business_days, channel_of, say_date, services
+from actions.identity_claims import start_claim
 from threadline.crm.interface import CrmUnavailable, OrderInfo
 
 LATE_ORDER_UPDATE_DAYS = 1
@@ -49,6 +50,11 @@ class ActionOrderStatus(Action):
             dispatcher.utter_message(text=f"I couldn't find order {order_id}. Could you check the number? "
                                           "It starts with TL, like TL-48213.")
             return [SlotSet("order_id", None)]
+        if order.customer_id not in (None, tracker.sender_id):
+            # Someone else's order (or this customer's under an old id): prove it first.
+            claimed = await start_claim(dispatcher, tracker.sender_id, order_id=order.id)
+            if claimed is not None:
+                return claimed
         today = date.today()
         if not order.is_late(today):
             dispatcher.utter_message(text=describe(order, today))

@@ -167,3 +167,19 @@ async def test_an_unowned_order_or_own_address_is_just_noted(services, tools, an
     events, said = await run(ActionVerifyIdentityClaim(), turn(stranger, "123456", "provide_code"))
     assert said == ["I'm not waiting for a code from you. To link an email, a phone or an order, just tell me which."]
     assert outbox == []
+
+
+async def test_order_status_of_another_customers_order_asks_for_a_code_instead(services, tools, ana, stranger, outbox):
+    from actions.orders import ActionOrderStatus
+
+    await services.db.run(lambda s: setattr(s.get(Order, "TL-48213"), "customer_id", ana[0]))
+    tracker = turn(stranger, "where is my order TL-48213?", "order_status", order_id="TL-48213")
+    tracker.slots["order_id"] = "TL-48213"
+    events, said = await run(ActionOrderStatus(), tracker)
+    assert said == ["To link order TL-48213 to this conversation, I need to check it's yours: I've sent a 6-digit "
+                    "code to a•••@example.com. Type the code here within 10 minutes."]
+    assert events == [SlotSet("order_id", None)]
+    tracker = turn(ana[0], "where is my order TL-48213?", "order_status", order_id="TL-48213")
+    tracker.slots["order_id"] = "TL-48213"
+    events, said = await run(ActionOrderStatus(), tracker)  # the owner just gets the answer
+    assert said[0].startswith("Your order TL-48213 (1 × Drift Running Shoes) has shipped") and len(outbox) == 1
