@@ -25,6 +25,7 @@ from tests.support.waiting import wait_for
 from threadline.crm import Database
 from threadline.crm.models import IdentityClaim
 from threadline.crm.models.base import utcnow
+from threadline.crm.sql_backend import SqlCrm
 from threadline.identity.services import IdentityServices
 from threadline.training import model_path
 
@@ -123,11 +124,15 @@ async def claim(assistant, identities, outbox) -> str:
 async def test_instagram_claim_of_a_whatsapp_customers_email_merges_after_the_emailed_code(
         assistant, identities, scene, outbox):
     ana, stranger = scene
+    crm = SqlCrm(identities.db)
+    case, _ = await crm.open_case(ana, "late_order", "TL-48213", "whatsapp")
     code = await claim(assistant, identities, outbox)
     assert await say(assistant, identities, "instagram", IGSID, wrong(code), "ig-2") == \
         "That code isn't right. You have 4 more tries."
     answer = await say(assistant, identities, "instagram", IGSID, code, "ig-3")
-    assert answer.startswith("Thanks, that's confirmed: this conversation is now linked"), answer
+    # Ana's record is shown only now, with the code proven.
+    assert answer == ("Thanks, that's confirmed: this conversation is now linked with your earlier messages to us. "
+                      f"Your case #{case.id} about order TL-48213 is still open."), answer
 
     # The merge runs in the action server once Rasa has released the conversation's lock.
     assert await wait_for(lambda: _resolves(identities, ana), timeout=20)

@@ -183,3 +183,17 @@ async def test_order_status_of_another_customers_order_asks_for_a_code_instead(s
     tracker.slots["order_id"] = "TL-48213"
     events, said = await run(ActionOrderStatus(), tracker)  # the owner just gets the answer
     assert said[0].startswith("Your order TL-48213 (1 × Drift Running Shoes) has shipped") and len(outbox) == 1
+
+
+async def test_a_code_that_cannot_be_sent_is_not_announced_and_claims_are_limited(services, tools, stranger, sandbox,
+                                                                                 outbox):
+    sandbox.faults["sms"].append((400, {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}))
+    events, said = await run(ActionClaimIdentity(), turn(stranger, "I'm +55 21 99876-5432", "provide_contact",
+                                                         phone="+5521998765432"))
+    assert (events, said) == ([], [identity_claims.NOT_SENT])
+    for _ in range(2):  # three claims an hour, the failed one included
+        await run(ActionClaimIdentity(), turn(stranger, "I'm ana@example.com", "provide_contact", email="ana@example.com"))
+    events, said = await run(ActionClaimIdentity(), turn(stranger, "I'm ana@example.com", "provide_contact",
+                                                         email="ana@example.com"))
+    assert said == ["You've asked for several codes in the last hour. Please try again later, or ask for a person."]
+    assert len(outbox) == 2
