@@ -1,0 +1,113 @@
+"""The handoff summary (issue #9) over the real CRM (SQLite and PostgreSQL) and Rasa events."""
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from tests.handoff.journeys import COMPLAINT, EMAIL, ORDER_ID, PHONE, PRODUCT, three_channel_journey
+from tests.support.crm_outage import crm_outage
+from threadline.handoff.rendering import day_label
+from threadline.handoff.summary import HandoffSummary, generate_summary
+
+
+async def summarise(services, journey, reason="complaint") -> HandoffSummary:
+    return await generate_summary(journey.customer_id, crm=services, tracker_events=journey.events, reason=reason)
+
+
+async def test_three_channel_journey_names_channels_product_order_complaint_and_reason(services, database):
+    journey = await three_channel_journey(services, database, date.today())
+    summary = await summarise(services, journey)
+
+    paragraph = summary.paragraph
+    for named in ("Instagram", "WhatsApp", "Email", PRODUCT, ORDER_ID, "complained", "This is unacceptable"):
+        assert named in paragraph, named
+    assert paragraph.startswith("Ana has written on Instagram, WhatsApp and Email")
+    assert paragraph.endswith("Handed over because the customer complained.")
+    assert "Souza" not in paragraph and PHONE not in paragraph and EMAIL not in paragraph
+    assert len(paragraph.split()) <= 80
+    assert summary.generated_by == "deterministic"
+
+    text = summary.to_text()  # what the CLI and notifications show
+    for named in ("Instagram", "WhatsApp", "Email", PRODUCT, ORDER_ID, "complain", "the customer complained"):
+        assert named in text, named
+
+
+async def test_journey_parts_timeline_open_items_last_messages_bot_answers(services, database):
+    today = date.today()
+    journey = await three_channel_journey(services, database, today)
+    summary = await summarise(services, journey)
+
+    assert [entry.line.split(":")[0] for entry in summary.timeline] == [
+        f"{day_label(journey.instagram_day)}, Instagram", f"{day_label(journey.whatsapp_day)}, WhatsApp",
+        f"{day_label(today)}, Email"]
+    instagram, whatsapp, email = (entry.text for entry in summary.timeline)
+    assert instagram.startswith(f"asked if the {PRODUCT} is in stock; bot said “The {PRODUCT} costs BRL 499.00")
+    assert whatsapp.startswith(f"asked where order {ORDER_ID} is; bot said “Your order {ORDER_ID}")
+    assert email.startswith("complained: “This is unacceptable.")
+
+    assert summary.intent == "complaint"
+    assert [(m.channel, m.text) for m in summary.last_messages] == [
+        ("instagram", "Hi! Do you have the Drift Running Shoes in size 42?"), ("instagram", "great, thanks!"),
+        ("whatsapp", f"Hi, I bought them. Where is my order {ORDER_ID}?"), ("email", COMPLAINT)]
+
+    items = {item.kind: item for item in summary.open_items}
+    assert items["order"].text == (f"Order {ORDER_ID}: 1 × {PRODUCT}, shipped with Correios, "
+                                   f"due {day_label(today - timedelta(days=2))}: 2 days late")
+    assert items["opportunity"].text.startswith(f"Opportunity #{items['opportunity'].ref}: {PRODUCT}, stage new")
+    assert items["case"].text.startswith(f"Case #{items['case'].ref}: late order about order {ORDER_ID}, open since")
+    assert items["promise"].due == journey.whatsapp_day + timedelta(days=1)
+    assert items["promise"].text.endswith("(overdue)")
+
+    assert any(line.startswith(f"WhatsApp: Your order {ORDER_ID} (1 × {PRODUCT}) has shipped")
+               for line in summary.bot_already)
+    assert summary.sentiment_trend == "calm → angry"
+    assert summary.next_step.startswith(
+        f"Apologise and own the problem, then check order {ORDER_ID} with Correios and give Ana a firm delivery date.")
+    assert "overdue" in summary.next_step
+
+
+async def test_summary_is_json_safe_and_reads_back(services, database):
+    journey = await three_channel_journey(services, database, date.today())
+    summary = await summarise(services, journey)
+    data = json.loads(json.dumps(summary.to_dict()))
+    assert data["timeline"][0]["line"] == summary.timeline[0].line
+    assert HandoffSummary.from_dict(data) == summary
+
+
+async def test_the_reason_changes_why_and_what_next(services, database):
+    journey = await three_channel_journey(services, database, date.today())
+    requested = await summarise(services, journey, "requested")
+    assert requested.paragraph.endswith("Handed over because the customer asked for a person.")
+    assert requested.next_step.startswith("Introduce yourself to Ana")
+    await services.crm.touch_opportunity(journey.customer_id, product=PRODUCT, stage="qualified", quantity=2)
+    sales = await summarise(services, journey, "sales_ready")
+    assert f"the lead for {PRODUCT} is at stage qualified" in sales.paragraph
+    assert sales.next_step.startswith(f"Close the sale: confirm the {PRODUCT} × 2")
+    with pytest.raises(ValueError):
+        await summarise(services, journey, "bored")
+
+
+async def test_a_crm_outage_still_gives_the_story_from_the_tracker(services, database, crm_url):
+    journey = await three_channel_journey(services, database, date.today())
+    database.dispose()  # no pooled connection survives the outage
+    with crm_outage(crm_url):
+        summary = await summarise(services, journey)
+    assert [item.kind for item in summary.open_items] == ["unavailable"]
+    assert "The customer has written on Instagram, WhatsApp and Email" in summary.paragraph
+    assert ORDER_ID in summary.paragraph and summary.sentiment_trend == "calm → angry"
+
+
+async def test_a_long_history_keeps_the_paragraph_short_and_the_latest_story(services, database):
+    journey = await three_channel_journey(services, database, date.today())
+    complaint = journey.events[-4:]  # the email complaint and the bot's answer, repeated
+    padding = []
+    for day in range(30):
+        for event in journey.events[:-4]:
+            padding.append(dict(event, timestamp=event["timestamp"] - (day + 5) * 86400))
+    summary = await generate_summary(journey.customer_id, crm=services, tracker_events=padding + journey.events[:-4]
+                                     + complaint, reason="complaint")
+    assert len(summary.paragraph.split()) <= 80
+    assert "complained" in summary.paragraph and summary.paragraph.endswith("the customer complained.")
+    assert len(summary.timeline) == 12 and summary.timeline[-1].channel == "email"
