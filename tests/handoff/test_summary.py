@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, timedelta
 
 import pytest
 
+from tests.handoff.llm_server import FakeChatCompletions
 from tests.handoff.journeys import COMPLAINT, EMAIL, ORDER_ID, PHONE, PRODUCT, three_channel_journey
 from tests.support.crm_outage import crm_outage
 from threadline.handoff.rendering import day_label
@@ -111,3 +113,90 @@ async def test_a_long_history_keeps_the_paragraph_short_and_the_latest_story(ser
     assert len(summary.paragraph.split()) <= 80
     assert "complained" in summary.paragraph and summary.paragraph.endswith("the customer complained.")
     assert len(summary.timeline) == 12 and summary.timeline[-1].channel == "email"
+
+
+# --- The optional LLM paragraph, against a local OpenAI-compatible server -------------------
+
+LLM_PARAGRAPH = ("Ana first asked about the Drift Running Shoes on Instagram, then asked on WhatsApp "
+                 "where order TL-48213 is. It is two days late and the promised update never came; "
+                 "today she complained by email. She needs a person now. Call +55 11 98765-4321.")
+
+
+@pytest.fixture
+async def llm(monkeypatch):
+    server = FakeChatCompletions()
+    await server.start()
+    monkeypatch.setenv("SUMMARY_LLM_URL", server.url)
+    monkeypatch.setenv("SUMMARY_LLM_API_KEY", "test-key")
+    monkeypatch.setenv("SUMMARY_LLM_MODEL", "tiny-model")
+    yield server
+    await server.stop()
+
+
+async def offline_summary(services, journey, monkeypatch) -> HandoffSummary:
+    with monkeypatch.context() as offline:
+        offline.delenv("SUMMARY_LLM_URL")
+        return await summarise(services, journey)
+
+
+async def test_the_llm_writes_the_paragraph_from_a_redacted_prompt(services, database, llm, monkeypatch):
+    journey = await three_channel_journey(services, database, date.today())
+    offline = await offline_summary(services, journey, monkeypatch)
+    llm.content = "```json\n" + json.dumps({"paragraph": LLM_PARAGRAPH, "next_step": "Apologise first."}) + "\n```"
+    summary = await summarise(services, journey)
+
+    assert summary.generated_by == "llm" and summary.next_step == "Apologise first."
+    assert summary.paragraph == LLM_PARAGRAPH.replace("+55 11 98765-4321", "[phone]")  # redacted on the way in too
+    assert (summary.timeline, summary.open_items, summary.last_messages, summary.sentiment_trend) == (
+        offline.timeline, offline.open_items, offline.last_messages, offline.sentiment_trend)
+
+    [request] = llm.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["headers"]["Authorization"] == "Bearer test-key"
+    assert request["body"]["model"] == "tiny-model"
+    assert [m["role"] for m in request["body"]["messages"]] == ["system", "user"]
+    prompt = llm.prompt_text()
+    for fact in ("Ana", "Instagram", "WhatsApp", "Email", PRODUCT, ORDER_ID, "the customer complained"):
+        assert fact in prompt, fact
+    for secret in (EMAIL, "@", PHONE, "98765", "Souza", journey.customer_id, "test-key"):
+        assert secret not in prompt, secret
+
+
+async def test_an_llm_timeout_keeps_the_deterministic_summary(services, database, llm, monkeypatch, caplog):
+    journey = await three_channel_journey(services, database, date.today())
+    offline = await offline_summary(services, journey, monkeypatch)
+    monkeypatch.setenv("SUMMARY_LLM_TIMEOUT_S", "0.5")
+    llm.delay_s = 3
+    llm.content = json.dumps({"paragraph": LLM_PARAGRAPH})
+    started = time.monotonic()
+    summary = await summarise(services, journey)
+    assert time.monotonic() - started < 2.5
+    assert (summary.generated_by, summary.paragraph, summary.next_step) == (
+        "deterministic", offline.paragraph, offline.next_step)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "threadline.handoff.summary_llm"]
+    assert "TimeoutError" in line and ORDER_ID not in line and "unacceptable" not in line
+
+
+@pytest.mark.parametrize("status, content, raw_body", [
+    (200, "Sure! Ana is upset about her order, please help her.", None),  # prose, not JSON
+    (200, json.dumps({"summary": "no paragraph key"}), None),
+    (200, json.dumps({"paragraph": "word " * 300}), None),  # an essay, not a summary
+    (500, json.dumps({"paragraph": "an error page"}), None),
+    (200, "", '{"error": "not a chat completion"}'),
+    (200, "", "<html>proxy error</html>"),
+])
+async def test_an_unusable_llm_answer_keeps_the_deterministic_summary(
+        services, database, llm, monkeypatch, status, content, raw_body):
+    journey = await three_channel_journey(services, database, date.today())
+    offline = await offline_summary(services, journey, monkeypatch)
+    llm.status, llm.content, llm.raw_body = status, content, raw_body
+    summary = await summarise(services, journey)
+    assert len(llm.requests) == 1
+    assert (summary.generated_by, summary.paragraph) == ("deterministic", offline.paragraph)
+
+
+async def test_the_llm_is_not_asked_unless_url_key_and_model_are_all_set(services, database, llm, monkeypatch):
+    journey = await three_channel_journey(services, database, date.today())
+    monkeypatch.delenv("SUMMARY_LLM_API_KEY")
+    summary = await summarise(services, journey)
+    assert summary.generated_by == "deterministic" and llm.requests == []
