@@ -7,10 +7,13 @@ from datetime import date, timedelta
 
 import pytest
 
+from tests.handoff.journeys import (
+    COMPLAINT, EMAIL, ORDER_ID, PHONE, PRODUCT, at, bot_answers, customer_says, session_start, three_channel_journey,
+)
 from tests.handoff.llm_server import FakeChatCompletions
-from tests.handoff.journeys import COMPLAINT, EMAIL, ORDER_ID, PHONE, PRODUCT, three_channel_journey
 from tests.support.crm_outage import crm_outage
 from threadline.handoff.rendering import day_label
+from threadline.identity.directory import create_customer
 from threadline.handoff.summary import HandoffSummary, generate_summary
 
 
@@ -113,6 +116,33 @@ async def test_a_long_history_keeps_the_paragraph_short_and_the_latest_story(ser
     assert len(summary.paragraph.split()) <= 80
     assert "complained" in summary.paragraph and summary.paragraph.endswith("the customer complained.")
     assert len(summary.timeline) == 12 and summary.timeline[-1].channel == "email"
+
+
+async def test_two_misunderstood_sms_messages_are_quoted_and_counted(services, database):
+    customer_id = database.transaction(lambda session: create_customer(session).id)
+    today = date.today()
+    events = session_start(at(today, 0, 1))
+    for minute, text in ((2, "the thingy with the blinking light wont pair"), (3, "PAIR. THE. THING.")):
+        events.append(customer_says(at(today, 0, minute), "sms", text, "nlu_fallback", 0.31))
+        events += bot_answers(at(today, 0, minute), "action_two_stage_fallback",
+                              "I'm not sure I understood. Could you rephrase that?", "utter_ask_rephrase")
+    summary = await generate_summary(customer_id, crm=services, tracker_events=events, reason="not_understood")
+
+    assert summary.paragraph == (
+        "The customer has written on SMS since " + day_label(today) + ". Now, on SMS, they wrote: "
+        "“PAIR. THE. THING.”. Handed over because the bot failed to understand the customer twice in a row.")
+    assert summary.timeline[0].text.startswith("wrote: “the thingy with the blinking light wont pair”; bot said")
+    assert summary.bot_already[-1] == "did not understand 2 messages (last: “PAIR. THE. THING.”) and asked to rephrase"
+    assert summary.next_step.startswith("Ask the customer, in plain words, what they need")
+    assert summary.open_items == () and summary.intent == "nlu_fallback"
+
+
+async def test_a_customer_who_never_wrote_still_gets_a_summary(services, database):
+    customer_id = database.transaction(lambda session: create_customer(session, display_name="Bruno").id)
+    summary = await generate_summary(customer_id, crm=services, tracker_events=[], reason="sensitive_topic")
+    assert summary.paragraph == "Bruno has not written yet. Handed over because the conversation touches a sensitive topic."
+    assert (summary.timeline, summary.last_messages, summary.channels) == ((), (), ())
+    assert summary.sentiment_trend == "no customer messages" and summary.intent is None
 
 
 # --- The optional LLM paragraph, against a local OpenAI-compatible server -------------------
