@@ -99,12 +99,14 @@ class Journey:
     def not_understood(self) -> List[InteractionRecord]:
         return [m for m in self.customer_messages if not understood(m)]
 
-    def last_messages(self, count: int = 4) -> Tuple[QuotedMessage, ...]:
-        return tuple(QuotedMessage(m.channel, m.text or "", m.occurred_at)
+    def last_messages(self, count: int = 4, max_chars: int = 600) -> Tuple[QuotedMessage, ...]:
+        return tuple(QuotedMessage(m.channel, m.text if len(m.text) <= max_chars else shorten(m.text, max_chars),
+                                   m.occurred_at)
                      for m in self.customer_messages[-count:])
 
-    def sentiment_trend(self) -> str:
-        return sentiment.trend(sentiment.score(m.text or "") for m in self.customer_messages)
+    def sentiment_trend(self, recent: int = 20) -> str:
+        """The mood over the customer's last `recent` messages: how they feel now, not last year."""
+        return sentiment.trend(sentiment.score(m.text or "") for m in self.customer_messages[-recent:])
 
     def timeline(self, max_entries: int = 12) -> Tuple[TimelineEntry, ...]:
         """One entry per run of messages on the same day and channel, newest `max_entries`."""

@@ -35,10 +35,11 @@ async def generate_summary(customer_id: str, *, crm, tracker_events: list[dict],
     journey = Journey.from_events(customer_id, tracker_events)
     now = datetime.utcnow()
     facts = await read_crm_facts(crm, customer_id, journey.mentioned("order_id"), now.date())
+    current = journey.current()
     summary = HandoffSummary(
         customer_id=customer_id, reason=reason,
         paragraph=paragraph(journey, facts, reason),
-        intent=(journey.current().intent if journey.current() else None),
+        intent=current.intent if current else None,
         last_messages=journey.last_messages(), timeline=journey.timeline(),
         open_items=facts.open_items(), bot_already=journey.bot_already(),
         sentiment_trend=journey.sentiment_trend(), next_step=next_step(journey, facts, reason),
