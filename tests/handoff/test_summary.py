@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import pytest
 
 from tests.handoff.journeys import (
-    COMPLAINT, EMAIL, ORDER_ID, PHONE, PRODUCT, at, bot_answers, customer_says, session_start, three_channel_journey,
+    COMPLAINT, EMAIL, ORDER_ID, PHONE, PRODUCT, at, bot_answers, customer_says, entity, session_start,
+    three_channel_journey,
 )
 from tests.handoff.llm_server import FakeChatCompletions
 from tests.support.crm_outage import crm_outage
@@ -135,6 +136,21 @@ async def test_two_misunderstood_sms_messages_are_quoted_and_counted(services, d
     assert summary.bot_already[-1] == "did not understand 2 messages (last: “PAIR. THE. THING.”) and asked to rephrase"
     assert summary.next_step.startswith("Ask the customer, in plain words, what they need")
     assert summary.open_items == () and summary.intent == "nlu_fallback"
+
+
+async def test_asking_for_a_person_picks_up_the_topic_before_with_a_crm_alone(services, database):
+    customer_id = database.transaction(lambda session: create_customer(session, display_name="Carla Dias").id)
+    today, question = date.today(), "how much is the orbit watch?"
+    events = session_start(at(today, 0, 1)) + [
+        customer_says(at(today, 0, 2), "sms", question, "product_price", 0.9,
+                      [entity("product", "Orbit Smartwatch", question)]),
+        *bot_answers(at(today, 0, 2), "action_product_info", "The Orbit Smartwatch costs BRL 899.00 and we have 3 in stock."),
+        customer_says(at(today, 0, 3), "sms", "can I talk to a human please", "request_human", 0.98)]
+    summary = await generate_summary(customer_id, crm=services.crm, tracker_events=events, reason="requested")
+    assert "Earlier they asked the price of the Orbit Smartwatch (SMS)." in summary.paragraph
+    assert summary.next_step == ("Introduce yourself to Carla and pick up their last topic: "
+                                 "they asked the price of the Orbit Smartwatch (SMS).")
+    assert summary.open_items == ()  # a bare Crm: no order book to ask
 
 
 async def test_a_customer_who_never_wrote_still_gets_a_summary(services, database):

@@ -64,15 +64,15 @@ def _paragraph(journey: Journey, facts: CrmFacts, reason: str, earlier_count: in
     customer = journey.customer_messages
     if not customer:
         return f"{who} has not written yet. Handed over because {reason_label(reason)}."
-    channels = _and([channel_label(c) for c in journey.channels()])
+    channels = _and([channel_label(c) for c in journey.channels()]) or "an unknown channel"
     sentences = [f"{who} has written on {channels} since {day_label(customer[0].occurred_at)}."]
     current = journey.current()
     earlier = _earlier_topics(customer, current)[-earlier_count:] if earlier_count else []
     if earlier:
         sentences.append(f"Earlier they {'; '.join(earlier)}.")
     quote = redact(shorten(current.text, quote_length))
-    sentences.append(f"Now, on {channel_label(current.channel)}, they "
-                     f"{customer_phrase(current, quote=False)}: “{quote}”.")
+    where = f", on {channel_label(current.channel)}," if current.channel else ""
+    sentences.append(f"Now{where} they {customer_phrase(current, quote=False)}: “{quote}”.")
     highlights = _highlights(facts, reason) if with_facts else []
     if highlights:
         sentences.append(_capitalised("; ".join(highlights)) + ".")
@@ -127,8 +127,13 @@ def next_step(journey: Journey, facts: CrmFacts, reason: str) -> str:
             fix = f"ask {name} what went wrong and what would put it right"
         step = f"Apologise and own the problem, then {fix}."
     elif reason == "requested":
-        topic = customer_phrase(current, quote=False) if current else "wrote"
-        step = f"Introduce yourself to {name} and pick up where they are: they {topic}."
+        earlier = _earlier_topics(journey.customer_messages, current) if current else []
+        if current and current.intent != "request_human":
+            step = f"Introduce yourself to {name} and pick up where they are: they {customer_phrase(current, quote=False)}."
+        elif earlier:  # asking for a person says little: what did they want before?
+            step = f"Introduce yourself to {name} and pick up their last topic: they {earlier[-1]}."
+        else:
+            step = f"Introduce yourself to {name} and ask how you can help."
     elif reason == "not_understood":
         step = f"Ask {name}, in plain words, what they need; the bot could not understand their last messages."
     elif reason == "sales_ready":
@@ -148,7 +153,7 @@ def next_step(journey: Journey, facts: CrmFacts, reason: str) -> str:
 
 
 def _and(items: List[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _capitalised(text: str) -> str:
