@@ -26,7 +26,7 @@ PRODUCT = "Drift Running Shoes"
 EMAIL = "ana.souza@example.com"
 PHONE = "+55 11 98765-4321"
 COMPLAINT = (f"This is unacceptable. My order {ORDER_ID} is still not here and nobody sent the "
-             f"update you promised. Worst service ever! Call me on {PHONE} or write to {EMAIL}.")
+             f"update you promised. Worst service ever! Call me on {PHONE} or write to {EMAIL}. Ana Souza")
 
 
 @dataclass

@@ -61,7 +61,9 @@ def shorten(text: Optional[str], limit: int) -> str:
     flat = " ".join((text or "").split())
     if len(flat) <= limit:
         return flat
-    cut = flat[: limit - 1].rsplit(" ", 1)[0] or flat[: limit - 1]
+    cut = flat[: limit - 1]
+    if flat[limit - 1].isalnum():  # mid-word: drop the broken word
+        cut = cut.rsplit(" ", 1)[0] or cut
     return cut.rstrip(",;:.") + "…"
 
 

@@ -46,7 +46,9 @@ async def generate_summary(customer_id: str, *, crm, tracker_events: list[dict],
         channels=journey.channels(), generated_at=now,
     )
     settings = LlmSettings.from_env()
-    return await rewrite_with_llm(summary, facts.first_name, settings) if settings else summary
+    if settings is None:
+        return summary
+    return await rewrite_with_llm(summary, facts.profile.display_name if facts.profile else None, settings)
 
 
 def paragraph(journey: Journey, facts: CrmFacts, reason: str) -> str:

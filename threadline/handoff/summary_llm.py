@@ -62,10 +62,24 @@ class LlmSettings:
         return cls(url.rstrip("/"), key, model, timeout)
 
 
-def prompt_messages(summary: HandoffSummary, first_name: Optional[str]) -> List[Dict[str, str]]:
+def _private(display_name: Optional[str]) -> Tuple[Optional[str], Optional[re.Pattern]]:
+    """(first name, pattern of the other parts of the name) for `display_name`."""
+    parts = (display_name or "").split()
+    others = [re.escape(p) for p in parts[1:] if len(p) > 1]
+    return (parts[0] if parts else None,
+            re.compile(rf"\b(?:{'|'.join(others)})\b", re.IGNORECASE) if others else None)
+
+
+def prompt_messages(summary: HandoffSummary, display_name: Optional[str]) -> List[Dict[str, str]]:
     """The chat messages for `summary`: facts only, redacted, the customer by first name."""
+    first_name, surnames = _private(display_name)
+
+    def clean(text: str) -> str:
+        text = redact(text)
+        return surnames.sub("[name]", text) if surnames else text
+
     def lines(title: str, items: Any) -> str:
-        body = "\n".join(f"- {redact(item)}" for item in items) or "- none"
+        body = "\n".join(f"- {clean(item)}" for item in items) or "- none"
         return f"{title}:\n{body}"
 
     facts = "\n".join([
@@ -78,7 +92,7 @@ def prompt_messages(summary: HandoffSummary, first_name: Optional[str]) -> List[
         lines("Last customer messages", (m.line for m in summary.last_messages)),
         lines("Open items", (i.line for i in summary.open_items)),
         lines("What the bot already answered or tried", summary.bot_already),
-        f"Suggested next step: {redact(summary.next_step)}",
+        f"Suggested next step: {clean(summary.next_step)}",
     ])
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": facts}]
 
@@ -113,11 +127,11 @@ async def ask_llm(settings: LlmSettings, messages: List[Dict[str, str]]) -> Tupl
             return parse_answer(await response.text())
 
 
-async def rewrite_with_llm(summary: HandoffSummary, first_name: Optional[str],
+async def rewrite_with_llm(summary: HandoffSummary, display_name: Optional[str],
                            settings: LlmSettings) -> HandoffSummary:
     """`summary` with the LLM's paragraph and next step, or unchanged if the LLM fails."""
     try:
-        paragraph, step = await ask_llm(settings, prompt_messages(summary, first_name))
+        paragraph, step = await ask_llm(settings, prompt_messages(summary, display_name))
     except (aiohttp.ClientError, asyncio.TimeoutError, UnusableAnswer) as error:
         logger.warning("handoff summary: LLM not used (%s: %s); deterministic summary kept",
                        error.__class__.__name__, error if isinstance(error, UnusableAnswer) else "request failed")
