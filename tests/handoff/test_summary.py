@@ -6,12 +6,16 @@ import time
 from datetime import date, timedelta
 
 import pytest
+from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
 
+from connectors.tracker_store import CustomerTrackerStore
 from tests.handoff.journeys import (
     COMPLAINT, EMAIL, ORDER_ID, PHONE, PRODUCT, at, bot_answers, customer_says, entity, session_start,
     three_channel_journey,
 )
 from tests.handoff.llm_server import FakeChatCompletions
+from tests.support.conversations import DOMAIN
 from tests.support.crm_outage import crm_outage
 from threadline.handoff.rendering import day_label
 from threadline.identity.directory import create_customer
@@ -117,6 +121,26 @@ async def test_a_long_history_keeps_the_paragraph_short_and_the_latest_story(ser
     assert len(summary.paragraph.split()) <= 80
     assert "complained" in summary.paragraph and summary.paragraph.endswith("the customer complained.")
     assert len(summary.timeline) == 12 and summary.timeline[-1].channel == "email"
+
+
+async def test_the_tracker_stores_full_history_gives_the_same_story(services, database, redis_url):
+    journey = await three_channel_journey(services, database, date.today())
+    store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
+    try:
+        starts = [i for i, e in enumerate(journey.events) if e["event"] == "action" and e["name"] == "action_session_start"]
+        for start, end in zip(starts, starts[1:] + [len(journey.events)]):  # one save per session, as Rasa does
+            tracker = await store.retrieve(journey.customer_id) or DialogueStateTracker(journey.customer_id, DOMAIN.slots)
+            for event in journey.events[start:end]:
+                tracker.update(Event.from_parameters(event))
+            await store.save(tracker)
+        assert len((await store.retrieve(journey.customer_id)).events) < len(journey.events)  # current session only
+        stored = await store.read_history(journey.customer_id)
+    finally:
+        await store.close()
+    from_store = await generate_summary(journey.customer_id, crm=services, tracker_events=stored, reason="complaint")
+    direct = await summarise(services, journey)
+    assert (from_store.paragraph, from_store.timeline, from_store.last_messages) == (
+        direct.paragraph, direct.timeline, direct.last_messages)
 
 
 async def test_two_misunderstood_sms_messages_are_quoted_and_counted(services, database):
