@@ -18,7 +18,7 @@ import asyncio
 import logging
 import re
 import ssl
-from typing import Awaitable, Callable, List, Optional
+from typing import Awaitable, Callable, List, Optional, Set
 
 from aioimaplib import aioimaplib
 
@@ -73,6 +73,7 @@ class ImapReader:
         self.connected = asyncio.Event()
         self._stopping = False
         self._mark_refused = False
+        self._wakeups: Set[asyncio.Task] = set()
 
     # --- connection ---------------------------------------------------------------------
     def _context(self) -> ssl.SSLContext:
@@ -176,7 +177,7 @@ class ImapReader:
             return
         idle = await self.client.idle_start(timeout=self.idle_s)
         try:
-            while True:
+            while not self._stopping:
                 pushed = await self.client.wait_server_push(timeout=self.idle_s + 5)
                 if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     break
@@ -210,5 +211,12 @@ class ImapReader:
                 backoff = min(backoff * 2, 60)
 
     def stop(self) -> None:
-        """No new round starts; cancel the `run()` task to end the current one (it logs out)."""
+        """No new round starts and a waiting IDLE ends now; cancel the `run()` task to end the
+        current round at once (it logs out)."""
         self._stopping = True
+        # Python 3.10's wait_for can swallow a cancel that races a server push (bpo-42130), and
+        # Dovecot pushes "Still here" every 2 min: without this wake-up the reader could idle on.
+        if self.client is not None and self.client.has_pending_idle():
+            task = asyncio.get_running_loop().create_task(self.client.stop_wait_server_push())
+            self._wakeups.add(task)
+            task.add_done_callback(self._wakeups.discard)

@@ -13,12 +13,13 @@ from typing import List
 
 import pytest
 from rasa.core.agent import Agent
-from rasa.core.channels import CollectingOutputChannel, UserMessage
+from rasa.core.channels import UserMessage
 from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy import func, select
 
 from connectors.lock_store import CustomerLockStore
 from connectors.tracker_store import CustomerTrackerStore
+from tests.support.channel_output import ChannelOutput
 from tests.support.crm_outage import crm_outage
 from tests.support.processes import project_process
 from tests.support.redis_server import free_port
@@ -29,14 +30,6 @@ from threadline.training import model_path
 
 IGSID, PHONE_WA, PHONE_SMS = "17841400000000001", "5511987654321", "+5511987654321"
 
-
-class ChannelOutput(CollectingOutputChannel):
-    def __init__(self, channel: str) -> None:
-        super().__init__()
-        self._channel = channel
-
-    def name(self) -> str:
-        return self._channel
 
 
 @pytest.fixture(scope="module")

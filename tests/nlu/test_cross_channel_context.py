@@ -11,23 +11,14 @@ from typing import List
 
 import pytest
 from rasa.core.agent import Agent
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import ActionExecuted, SessionStarted
 
+from tests.support.channel_output import ChannelOutput
 from threadline.training import model_path
 
 CUSTOMER = "cus_context_test"
 
-
-class ChannelOutput(CollectingOutputChannel):
-    """Collects replies and says which channel it is, so channel variants are chosen."""
-
-    def __init__(self, channel: str) -> None:
-        super().__init__()
-        self._channel = channel
-
-    def name(self) -> str:
-        return self._channel
 
 
 @pytest.fixture(scope="module")

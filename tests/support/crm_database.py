@@ -1,7 +1,9 @@
 """Throwaway CRM databases for tests: a SQLite file, or a PostgreSQL database created for the
-test run on 127.0.0.1:5432 (user postgres, trust auth) and dropped afterwards.
+test run and dropped afterwards.
 
-Never touches an existing PostgreSQL database: it only creates and drops its own.
+The PostgreSQL database lives in the tests' own server (tests/support/postgres_server.py), never
+in the machine's. `THREADLINE_TEST_POSTGRES` (an admin URL) points the tests at another server
+instead; even there they only create and drop databases of their own.
 """
 from __future__ import annotations
 
@@ -10,18 +12,27 @@ import secrets
 from typing import Optional
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-POSTGRES_ADMIN_URL = os.environ.get("THREADLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.support.postgres_server import PostgresUnavailable, shared_postgres
+
+
+def admin_url() -> str:
+    return os.environ.get("THREADLINE_TEST_POSTGRES") or shared_postgres().admin_url
+
+
+def admin_url_for(database_url: str) -> str:
+    """The maintenance database of the server that holds `database_url`."""
+    return str(make_url(database_url).set(database="postgres"))
 
 
 class ThrowawayPostgres:
-    def __init__(self, admin_url: str = POSTGRES_ADMIN_URL) -> None:
-        self.admin_url = admin_url
+    def __init__(self) -> None:
         self.name = f"threadline_test_{secrets.token_hex(6)}"
-        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", future=True)
+        self.admin = create_engine(admin_url(), isolation_level="AUTOCOMMIT", future=True)
         with self.admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{self.name}"'))
-        self.url = admin_url.rsplit("/", 1)[0] + "/" + self.name
+        self.url = str(make_url(admin_url()).set(database=self.name))
 
     def drop(self) -> None:
         with self.admin.connect() as connection:
@@ -33,8 +44,8 @@ def start_postgres() -> tuple[Optional[ThrowawayPostgres], str]:
     """(database, "") or (None, why PostgreSQL is unavailable)."""
     try:
         return ThrowawayPostgres(), ""
-    except Exception as exc:  # not installed, not running, no permission: skip, don't fail
-        return None, f"PostgreSQL not available at {POSTGRES_ADMIN_URL}: {exc.__class__.__name__}"
+    except PostgresUnavailable as exc:  # no server binaries on this machine: skip, don't fail
+        return None, f"PostgreSQL not available for tests: {exc}"
 
 
 def empty_tables(url: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.support.crm_database import POSTGRES_ADMIN_URL
+from tests.support.crm_database import admin_url_for
 
 
 @contextlib.contextmanager
@@ -32,7 +32,7 @@ def crm_outage(url: str):
                 shutil.move(away, original)
         return
     name = make_url(url).database
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", future=True)
+    admin = create_engine(admin_url_for(url), isolation_level="AUTOCOMMIT", future=True)
     with admin.connect() as connection:
         connection.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
         connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
