@@ -13,12 +13,13 @@ from datetime import timedelta
 
 import pytest
 from rasa.core.agent import Agent
-from rasa.core.channels import CollectingOutputChannel, UserMessage
+from rasa.core.channels import UserMessage
 from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy import update
 
 from connectors.lock_store import CustomerLockStore
 from connectors.tracker_store import CustomerTrackerStore
+from tests.support.channel_output import ChannelOutput
 from tests.support.processes import project_process
 from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
@@ -30,15 +31,6 @@ from threadline.identity.services import IdentityServices
 from threadline.training import model_path
 
 IGSID, WA_ID, EMAIL = "17841400000000001", "5511987654321", "ana@example.com"
-
-
-class ChannelOutput(CollectingOutputChannel):
-    def __init__(self, channel: str) -> None:
-        super().__init__()
-        self._channel = channel
-
-    def name(self) -> str:
-        return self._channel
 
 
 @pytest.fixture(scope="module")
