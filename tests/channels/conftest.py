@@ -136,3 +136,13 @@ async def post(url: str, delivery: Delivery) -> int:
             await response.read()
             return response.status
 
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing channel test shows the end of its bot server's log (no message bodies there)."""
+    outcome = yield
+    report = outcome.get_result()
+    bot = getattr(item, "funcargs", {}).get("bot")
+    if report.failed and isinstance(bot, BotServer) and bot.log_path.exists():
+        report.sections.append(("bot server log, last 40 lines", "\n".join(bot.log().splitlines()[-40:])))
