@@ -1,28 +1,17 @@
-"""Handoff tests run against the real CRM on SQLite and on a throwaway PostgreSQL database."""
+"""Handoff tests run on SQLite and on a throwaway PostgreSQL database, like the CRM's."""
 from __future__ import annotations
-
-from datetime import date
 
 import pytest
 
-from tests.identity.conftest import crm_url, postgres_database  # noqa: F401  (shared fixtures)
-from threadline.crm import Database
+from tests.crm.conftest import crm, database  # noqa: F401  (shared fixtures)
+from tests.identity.conftest import crm_url, postgres_database  # noqa: F401
 from threadline.crm.backends import CrmServices
-from threadline.crm.demo_shop import SeedDemoShop
-from threadline.crm.sql_backend import SqlCrm, SqlOrderBook
 
 
 @pytest.fixture
-def database(crm_url):  # noqa: F811
-    database = Database(crm_url)
-    SeedDemoShop(database, date.today())()
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def services(database) -> CrmServices:
-    return CrmServices(SqlCrm(database), SqlOrderBook(database))
+def services(crm) -> CrmServices:  # noqa: F811
+    """The CRM and order book a summary reads (the same services the actions use)."""
+    return crm
 
 
 @pytest.fixture(autouse=True)

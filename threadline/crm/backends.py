@@ -11,6 +11,7 @@ import importlib
 import os
 from dataclasses import dataclass
 from datetime import date
+from typing import Optional
 
 from threadline.crm.db import Database, default_database_url
 from threadline.crm.interface import Crm, OrderBook
@@ -24,6 +25,8 @@ class CrmConfigError(Exception):
 class CrmServices:
     crm: Crm
     orders: OrderBook
+    # The embedded CRM database, whatever the backends: handoffs and agents always live here.
+    database: Optional[Database] = None
 
     async def close(self) -> None:
         await self.crm.close()
@@ -47,7 +50,8 @@ def crm_services(database_url: str | None = None, *, seed_demo: bool = True) -> 
         token = os.environ.get("HUBSPOT_TOKEN", "").strip()
         if not token:
             raise CrmConfigError("CRM_BACKEND=hubspot needs HUBSPOT_TOKEN (a private app token)")
-        crm = HubSpotCrm(HubSpotApi(token, os.environ.get("HUBSPOT_API_URL", "").strip() or DEFAULT_API_URL))
+        crm = HubSpotCrm(HubSpotApi(token, os.environ.get("HUBSPOT_API_URL", "").strip() or DEFAULT_API_URL),
+                         handoffs=SqlCrm(database))
     else:
         raise CrmConfigError(f"CRM_BACKEND={backend!r}: use 'sql' or 'hubspot'")
     if order_book == "demo":
@@ -60,4 +64,4 @@ def crm_services(database_url: str | None = None, *, seed_demo: bool = True) -> 
             orders = getattr(importlib.import_module(module), name)()
         except (ImportError, AttributeError, ValueError) as error:
             raise CrmConfigError(f"CRM_ORDER_BOOK={order_book!r}: {error}") from error
-    return CrmServices(crm, orders)
+    return CrmServices(crm, orders, database)
