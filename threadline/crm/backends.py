@@ -47,7 +47,8 @@ def crm_services(database_url: str | None = None, *, seed_demo: bool = True) -> 
         token = os.environ.get("HUBSPOT_TOKEN", "").strip()
         if not token:
             raise CrmConfigError("CRM_BACKEND=hubspot needs HUBSPOT_TOKEN (a private app token)")
-        crm = HubSpotCrm(HubSpotApi(token, os.environ.get("HUBSPOT_API_URL", "").strip() or DEFAULT_API_URL))
+        crm = HubSpotCrm(HubSpotApi(token, os.environ.get("HUBSPOT_API_URL", "").strip() or DEFAULT_API_URL),
+                         handoffs=SqlCrm(database))
     else:
         raise CrmConfigError(f"CRM_BACKEND={backend!r}: use 'sql' or 'hubspot'")
     if order_book == "demo":

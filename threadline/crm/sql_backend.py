@@ -16,8 +16,9 @@ from threadline.crm.interface import (
     Profile, PromiseView,
 )
 from threadline.crm.models import (
-    Case, ChannelIdentity, Customer, Interaction, Opportunity, Order, Product, Promise,
+    Case, ChannelIdentity, Customer, Handoff, Interaction, Opportunity, Order, Product, Promise,
 )
+from threadline.crm.models.handoffs import OPEN_STATUSES
 from threadline.crm.models.base import utcnow
 from threadline.crm.models.sales import OPEN_STAGES, STAGES
 
@@ -204,8 +205,11 @@ class SqlCrm(SqlStore):
         return await self._run(work)
 
     async def has_open_handoff(self, customer_id: str) -> bool:
-        # Issue 9 adds the `handoffs` table and answers from it; until then nothing is open.
-        return False
+        def work(session: Session) -> bool:
+            return session.scalar(select(Handoff.id).where(
+                Handoff.customer_id == customer_id, Handoff.status.in_(OPEN_STATUSES)).limit(1)) is not None
+
+        return await self._run(work)
 
 
 def _product_info(row: Product) -> ProductInfo:

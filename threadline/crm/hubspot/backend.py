@@ -17,6 +17,7 @@ from threadline.crm.interface import (
     CaseView, InteractionRecord, OpportunityView, Profile, PromiseView,
 )
 from threadline.crm.models.sales import STAGES
+from threadline.crm.sql_backend import SqlCrm
 
 # HubSpot-defined association type ids (object → contact).
 NOTE_TO_CONTACT, DEAL_TO_CONTACT, TICKET_TO_CONTACT, TASK_TO_CONTACT = 202, 3, 16, 204
@@ -65,8 +66,9 @@ def _case_view(ticket: dict) -> CaseView:
 
 
 class HubSpotCrm:
-    def __init__(self, api: HubSpotApi) -> None:
+    def __init__(self, api: HubSpotApi, handoffs: Optional[SqlCrm] = None) -> None:
         self.api = api
+        self.handoffs = handoffs  # handoffs live in the embedded database, not in HubSpot
         self._contacts: Dict[str, str] = {}
 
     async def _contact(self, customer_id: str) -> str:
@@ -184,7 +186,7 @@ class HubSpotCrm:
         return Profile(customer_id, None, None, None, opportunities, cases, promises, None)
 
     async def has_open_handoff(self, customer_id: str) -> bool:
-        return False  # handoffs live in the embedded database (issue 9)
+        return bool(self.handoffs and await self.handoffs.has_open_handoff(customer_id))
 
     async def close(self) -> None:
         await self.api.close()

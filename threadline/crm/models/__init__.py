@@ -7,9 +7,10 @@ from threadline.crm.models.interactions import Interaction
 from threadline.crm.models.sales import Opportunity
 from threadline.crm.models.support import Case, Promise
 from threadline.crm.models.shop import Order, Product
+from threadline.crm.models.handoffs import Agent, Handoff, HandoffEvent
 
 __all__ = [
     "Base", "Customer", "CustomerAlias", "ChannelIdentity", "IdentifierOwner", "IdentityClaim",
     "AuditEntry", "Interaction", "Opportunity", "Case", "Promise", "Order",
-    "Product",
+    "Product", "Agent", "Handoff", "HandoffEvent",
 ]
