@@ -20,14 +20,14 @@ customer talking to a silent bot.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Protocol
 
 from sqlalchemy import select, update
 
 from threadline.crm import Database
-from threadline.crm.models import ChannelIdentity, Handoff, HandoffEvent
+from threadline.crm.models import ChannelIdentity, Handoff
 from threadline.crm.models.base import utcnow
+from threadline.handoff.store import HandoffView, handoff_view, record_event
 
 WEBHOOK_CHANNELS = ("whatsapp", "instagram", "sms")
 MAX_REPLY_CHARS = 4000
@@ -56,19 +56,6 @@ class RasaEvents(Protocol):
                             execute_side_effects: bool = False) -> Any: ...
 
 
-@dataclass(frozen=True)
-class HandoffRef:
-    id: str
-    customer_id: str
-    status: str
-    assigned_agent_id: Optional[str]
-    channel: Optional[str]
-
-
-def _ref(row: Handoff) -> HandoffRef:
-    return HandoffRef(row.id, row.customer_id, row.status, row.assigned_agent_id, row.channel)
-
-
 def _load(session, handoff_id: str) -> Handoff:
     row = session.get(Handoff, handoff_id)
     if row is None:
@@ -88,10 +75,6 @@ def _owned_open(session, handoff_id: str, agent_id: str) -> Handoff:
     return row
 
 
-def _record(session, handoff_id: str, agent_id: str, kind: str, detail: str = "") -> None:
-    session.add(HandoffEvent(handoff_id=handoff_id, at=utcnow(), actor=agent_id, kind=kind, detail=detail))
-
-
 def reply_channels(session, customer_id: str) -> List[str]:
     """Channels an agent can reply on: the customer's verified ones that are running here."""
     running = set(WEBHOOK_CHANNELS) | ({"email"} if os.environ.get("EMAIL_ADDRESS", "").strip() else set())
@@ -104,19 +87,18 @@ class ClaimHandoff:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def __call__(self, handoff_id: str, agent_id: str) -> HandoffRef:
-        def claim(session) -> HandoffRef:
+    async def __call__(self, handoff_id: str, agent_id: str) -> HandoffView:
+        def claim(session) -> HandoffView:
             won = session.execute(
                 update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "waiting")
                 .values(status="assigned", assigned_agent_id=agent_id, assigned_at=utcnow())
                 .execution_options(synchronize_session=False)).rowcount
             row = _load(session, handoff_id)
-            session.refresh(row)
             if won:
-                _record(session, handoff_id, agent_id, "assigned")
-                return _ref(row)
+                record_event(session, handoff_id, agent_id, "assigned")
+                return handoff_view(row)
             if row.status == "assigned" and row.assigned_agent_id == agent_id:
-                return _ref(row)  # claimed twice (two tabs): already mine
+                return handoff_view(row)  # claimed twice (two tabs): already mine
             if row.status == "assigned":
                 raise NotYourHandoff(f"handoff {handoff_id} is assigned to another agent")
             raise HandoffConflict(f"handoff {handoff_id} is already resolved")
@@ -147,7 +129,7 @@ class ReplyToCustomer:
         event = {"event": "bot", "text": text,
                  "metadata": {"sent_by": "agent", "agent_id": agent_id, "channel": chosen}}
         await self.rasa.append_events(customer_id, [event], output_channel=chosen, execute_side_effects=True)
-        await self.db.run(lambda s: _record(s, handoff_id, agent_id, "replied", chosen))
+        await self.db.run(lambda s: record_event(s, handoff_id, agent_id, "replied", chosen))
         return chosen
 
 
@@ -162,7 +144,7 @@ class AddInternalNote:
 
         def note(session) -> None:
             _owned_open(session, handoff_id, agent_id)
-            _record(session, handoff_id, agent_id, "noted", text)
+            record_event(session, handoff_id, agent_id, "noted", text)
 
         await self.db.run(note)
 
@@ -175,12 +157,12 @@ class _Resolve:
         self.db = db
         self.rasa = rasa
 
-    async def __call__(self, handoff_id: str, agent_id: str) -> HandoffRef:
-        ref = await self.db.run(lambda s: _ref(_owned_open(s, handoff_id, agent_id)))
+    async def __call__(self, handoff_id: str, agent_id: str) -> HandoffView:
+        ref = await self.db.run(lambda s: handoff_view(_owned_open(s, handoff_id, agent_id)))
         # Resume first: appending it twice is harmless, a resolved handoff with a paused bot is not.
         await self.rasa.append_events(ref.customer_id, [{"event": "resume"}])
 
-        def resolve(session) -> HandoffRef:
+        def resolve(session) -> HandoffView:
             done = session.execute(
                 update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "assigned",
                                       Handoff.assigned_agent_id == agent_id)
@@ -188,8 +170,8 @@ class _Resolve:
                 .execution_options(synchronize_session=False)).rowcount
             if not done:
                 _owned_open(session, handoff_id, agent_id)  # raises why (it changed meanwhile)
-            _record(session, handoff_id, agent_id, self.event_kind)
-            return _ref(_load(session, handoff_id))
+            record_event(session, handoff_id, agent_id, self.event_kind)
+            return handoff_view(_load(session, handoff_id))
 
         return await self.db.run(resolve)
 

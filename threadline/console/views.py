@@ -1,0 +1,73 @@
+"""Pages: login and logout, the queue, one conversation."""
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from threadline.console import reads
+from threadline.console.agents import Authenticate
+from threadline.console.rendering import render
+from threadline.console.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, login_csrf_token, set_cookie
+from threadline.handoff.store import open_handoffs
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never an open redirect."""
+    parts = urlsplit(target or "/")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return "/"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+async def login_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    token = login_csrf_token(request)
+    response = render(request, "login.html", {"csrf_token": token, "error": error,
+                                              "next": _safe_next(request.query.get("next", "/"))}, status=status)
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, token)
+    return response
+
+
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    name, password = str(form.get("name", "")), str(form.get("password", ""))
+    agent = await asyncio.to_thread(Authenticate(request.app["db"]), name, password)
+    if agent is None:
+        return await login_page(request, "Wrong name or password.", status=401)
+    session = await request.app["sessions"].create(agent.id)
+    response = web.HTTPSeeOther(_safe_next(str(form.get("next", "/"))))
+    set_cookie(request, response, SESSION_COOKIE, session.id)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    await request.app["sessions"].delete(request["session"].id)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+async def queue_context(request: web.Request) -> dict:
+    db = request.app["db"]
+    return {"handoffs": await open_handoffs(db), "agents": await reads.agent_names(db)}
+
+
+async def queue(request: web.Request) -> web.Response:
+    return render(request, "queue.html", await queue_context(request))
+
+
+async def conversation(request: web.Request) -> web.Response:
+    found = await reads.conversation(request.app["db"], request.match_info["handoff_id"])
+    if found is None:
+        raise web.HTTPNotFound(text="no such handoff")
+    last_id = found.timeline[-1].id if found.timeline else 0
+    return render(request, "conversation.html", {
+        "c": found, "h": found.handoff, "s": found.handoff.summary, "last_id": last_id,
+        "sent": request.query.get("sent", ""), "mine": found.handoff.assigned_agent_id == request["agent"].id,
+    })
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
