@@ -90,3 +90,73 @@ async def page_token(client: TestClient, path: str) -> str:
     response = await client.get(path)
     assert response.status == 200, await response.text()
     return csrf_in(await response.text())
+
+
+# --- the real assistant: Rasa server, action server, CRM timeline consumer, sandbox -----------
+
+@pytest.fixture(scope="module")
+def stack(redis_server, tmp_path_factory):
+    """Rasa with the trained model behind the real connectors (bench/rasa_stack.py), plus the
+    CRM timeline consumer, as `make run` starts them; the sandbox provider runs in the test."""
+    from bench.rasa_stack import RasaStack
+    from tests.support.processes import project_process
+
+    redis_server.flush()
+    rasa = RasaStack(redis_server.url, tmp_path_factory.mktemp("rasa"), with_sandbox_process=False)
+    timeline_port = free_port()
+    rasa.env["CRM_TIMELINE_PORT"] = str(timeline_port)
+    rasa.start()
+    try:
+        with project_process(["-m", "threadline.crm.timeline_worker"], f"http://127.0.0.1:{timeline_port}/health",
+                             rasa.env, rasa.log_dir / "timeline.log"):
+            yield rasa
+    finally:
+        rasa.stop()
+
+
+@pytest.fixture
+async def provider(stack):
+    from aiohttp import web
+
+    from threadline.sandbox.config import SandboxConfig
+    from threadline.sandbox.provider import Sandbox
+
+    sandbox = Sandbox(SandboxConfig.from_env(stack.env))
+    runner = web.AppRunner(sandbox.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", stack.sandbox_port, reuse_address=True).start()
+    yield sandbox
+    await runner.cleanup()
+
+
+@pytest.fixture
+def stack_db(stack):
+    database = Database(stack.env["CRM_DATABASE_URL"])
+    yield database
+    database.dispose()
+
+
+async def customer_writes(stack, channel: str, address: str, text: str) -> None:
+    """The customer sends `text` through the sandbox: a signed webhook to the real connector."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"http://127.0.0.1:{stack.sandbox_port}/sandbox/inbound",
+                                json={"channel": channel, "address": address, "text": text}) as response:
+            assert (await response.json())["webhook_status"] == 200
+
+
+def sent_texts(sandbox, channel: str, to: str) -> list:
+    """What the sandbox provider received for (channel, to), as the customer would read it."""
+    return [_text(s) for s in sandbox.sent if s["channel"] == channel and s["to"] == to]
+
+
+def _text(sent: dict) -> str:
+    body = sent["body"]
+    if "Body" in body:
+        return body["Body"]
+    if "text" in body and isinstance(body["text"], dict):
+        return body["text"].get("body") or ""
+    if "message" in body:
+        return body["message"].get("text") or ""
+    return body.get("interactive", {}).get("body", {}).get("text", "")
