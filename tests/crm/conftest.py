@@ -24,7 +24,7 @@ def database(crm_url):  # noqa: F811
 @pytest.fixture
 def crm(database) -> CrmServices:
     """The embedded backend, installed for the actions as the action server would open it."""
-    services = CrmServices(SqlCrm(database), SqlOrderBook(database))
+    services = CrmServices(SqlCrm(database), SqlOrderBook(database), database)
     crm_context.use_services(services)
     yield services
     crm_context.use_services(None)

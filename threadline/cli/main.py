@@ -18,6 +18,7 @@ COMMAND_MODULES: List[str] = [
     "threadline.cli.tracker",
     "threadline.cli.customers",
     "threadline.cli.agents",
+    "threadline.cli.handoffs",
 ]
 
 

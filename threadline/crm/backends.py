@@ -11,6 +11,7 @@ import importlib
 import os
 from dataclasses import dataclass
 from datetime import date
+from typing import Optional
 
 from threadline.crm.db import Database, default_database_url
 from threadline.crm.interface import Crm, OrderBook
@@ -24,6 +25,8 @@ class CrmConfigError(Exception):
 class CrmServices:
     crm: Crm
     orders: OrderBook
+    # The embedded CRM database, whatever the backends: handoffs and agents always live here.
+    database: Optional[Database] = None
 
     async def close(self) -> None:
         await self.crm.close()
@@ -61,4 +64,4 @@ def crm_services(database_url: str | None = None, *, seed_demo: bool = True) -> 
             orders = getattr(importlib.import_module(module), name)()
         except (ImportError, AttributeError, ValueError) as error:
             raise CrmConfigError(f"CRM_ORDER_BOOK={order_book!r}: {error}") from error
-    return CrmServices(crm, orders)
+    return CrmServices(crm, orders, database)

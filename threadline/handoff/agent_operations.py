@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from threadline.crm import Database
 from threadline.crm.models import ChannelIdentity, Handoff
 from threadline.crm.models.base import utcnow
+from threadline.handoff.resume import ResumeBot
 from threadline.handoff.store import HandoffView, handoff_view, record_event
 
 WEBHOOK_CHANNELS = ("whatsapp", "instagram", "sms")
@@ -160,7 +161,7 @@ class _Resolve:
     async def __call__(self, handoff_id: str, agent_id: str) -> HandoffView:
         ref = await self.db.run(lambda s: handoff_view(_owned_open(s, handoff_id, agent_id)))
         # Resume first: appending it twice is harmless, a resolved handoff with a paused bot is not.
-        await self.rasa.append_events(ref.customer_id, [{"event": "resume"}])
+        await ResumeBot(self.rasa)(ref.customer_id)
 
         def resolve(session) -> HandoffView:
             done = session.execute(
