@@ -33,10 +33,14 @@ def console_app(db: Database, redis: Redis, rasa: RasaApi, *, poll_s: float = 1.
     app.router.add_static("/static/", STATIC)
 
     async def on_startup(app: web.Application) -> None:
-        app["stopping"] = asyncio.Event()
+        app["stopping"], app["streams"] = asyncio.Event(), set()
 
     async def on_shutdown(app: web.Application) -> None:
-        app["stopping"].set()  # ends the live streams, so shutting down does not wait for them
+        # Live streams end at their next tick; a browser that went away is not waited for
+        # by aiohttp itself, so wait for those streams here.
+        app["stopping"].set()
+        if app["streams"]:
+            await asyncio.wait(set(app["streams"]), timeout=5)
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)

@@ -26,6 +26,10 @@ HEARTBEAT_S = 15.0
 
 
 async def _open_stream(request: web.Request) -> web.StreamResponse:
+    # Known to the app, so that shutting down waits for the stream to end (see app.py).
+    task = asyncio.current_task()
+    request.app["streams"].add(task)
+    task.add_done_callback(request.app["streams"].discard)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
