@@ -4,6 +4,7 @@ makes the bot answer again. Needs models/threadline.tar.gz (`make train`)."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from sqlalchemy import select
@@ -109,3 +110,35 @@ async def test_the_bot_is_silent_while_paused_and_answers_again_after_hand_back(
 def _at_least(db, read, count: int):
     rows = db.transaction(read)
     return rows if len(rows) >= count else None
+
+
+async def test_channel_rules_apply_to_agent_replies(stack, stack_db, provider, console):
+    """Instagram after the bot's 24 hours: sent with the HUMAN_AGENT tag. WhatsApp after its
+    24-hour window: held, and the agent is told it was not sent."""
+    from redis.asyncio import Redis
+
+    igsid, wa_id = "17841400000000077", "5511977776666"
+    redis = Redis.from_url(stack.env["REDIS_URL"])
+    handoffs = {}
+    for channel, address in (("instagram", igsid), ("whatsapp", wa_id)):
+        _, handoffs[channel] = await escalated_after_first_message(stack, stack_db, provider, channel, address)
+        days_ago = 3 if channel == "instagram" else 1.1
+        await redis.set(f"tl:out:window:{channel}:{address}", time.time() - days_ago * 86400)
+    await redis.close()
+    await log_in(console, "ana")
+
+    await act(console, handoffs["instagram"], "claim")
+    before = len([s for s in provider.sent if s["to"] == igsid])
+    assert (await act(console, handoffs["instagram"], "reply", text="Ana here, sorry for the wait.")).endswith("?sent=instagram")
+    [tagged] = await wait_for(lambda: [s for s in provider.sent if s["to"] == igsid][before:], timeout=20)
+    assert tagged["body"]["message"]["text"] == "Ana here, sorry for the wait."
+    assert (tagged["body"]["messaging_type"], tagged["body"]["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+
+    await act(console, handoffs["whatsapp"], "claim")
+    before = len(sent_texts(provider, "whatsapp", wa_id))
+    location = await act(console, handoffs["whatsapp"], "reply", text="Ana here.")
+    assert "not_sent=whatsapp" in location and "window+closed" in location
+    page = await (await console.get(location)).text()
+    assert "Not sent on WhatsApp: whatsapp 24-hour window closed" in page
+    await asyncio.sleep(2)
+    assert len(sent_texts(provider, "whatsapp", wa_id)) == before

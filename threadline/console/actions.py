@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from typing import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from threadline.console.delivery import DeliveryProblems
 from threadline.handoff.agent_operations import (
     AddInternalNote, ChannelNotReachable, ClaimHandoff, CloseHandoff, HandBack, HandoffConflict,
     HandoffNotFound, NotYourHandoff, ReplyToCustomer)
@@ -49,8 +50,13 @@ async def _claim(request: web.Request, handoff_id: str, agent_id: str) -> str:
 
 async def _reply(request: web.Request, handoff_id: str, agent_id: str) -> str:
     form = await request.post()
-    channel = await ReplyToCustomer(request.app["db"], request.app["rasa"])(
+    problems = DeliveryProblems(request.app["redis"])
+    mark = await problems.mark()
+    customer_id, channel = await ReplyToCustomer(request.app["db"], request.app["rasa"])(
         handoff_id, agent_id, str(form.get("text", "")), str(form.get("channel", "")) or None)
+    held = await problems.since(mark, customer_id)
+    if held:
+        return f"{_page(handoff_id)}?{urlencode({'not_sent': channel, 'why': held[0].reason})}"
     return f"{_page(handoff_id)}?sent={channel}"
 
 

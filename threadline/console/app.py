@@ -20,7 +20,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 def console_app(db: Database, redis: Redis, rasa: RasaApi, *, poll_s: float = 1.0) -> web.Application:
     app = web.Application(middlewares=[security_headers, require_login, require_csrf],
                           client_max_size=64 * 1024)
-    app.update(db=db, sessions=SessionStore(redis), rasa=rasa, poll_s=poll_s, templates=environment())
+    app.update(db=db, redis=redis, sessions=SessionStore(redis), rasa=rasa, poll_s=poll_s, templates=environment())
     app.router.add_get("/health", views.health)
     app.router.add_get("/login", views.login_page)
     app.router.add_post("/login", views.login)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from threadline.console import reads
 from threadline.console.agents import Authenticate
+from threadline.console.delivery import DeliveryProblems
 from threadline.console.rendering import render
 from threadline.console.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, login_csrf_token, set_cookie
 from threadline.handoff.store import open_handoffs
@@ -63,9 +64,11 @@ async def conversation(request: web.Request) -> web.Response:
     if found is None:
         raise web.HTTPNotFound(text="no such handoff")
     last_id = found.timeline[-1].id if found.timeline else 0
+    problems = await DeliveryProblems(request.app["redis"]).recent(found.profile["customer_id"])
     return render(request, "conversation.html", {
-        "c": found, "h": found.handoff, "s": found.handoff.summary, "last_id": last_id,
-        "sent": request.query.get("sent", ""), "mine": found.handoff.assigned_agent_id == request["agent"].id,
+        "c": found, "h": found.handoff, "s": found.handoff.summary, "last_id": last_id, "problems": problems,
+        "sent": request.query.get("sent", ""), "not_sent": request.query.get("not_sent", ""),
+        "why": request.query.get("why", ""), "mine": found.handoff.assigned_agent_id == request["agent"].id,
     })
 
 

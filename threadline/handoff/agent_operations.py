@@ -20,7 +20,7 @@ customer talking to a silent bot.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Protocol
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from sqlalchemy import select, update
 
@@ -112,8 +112,12 @@ class ReplyToCustomer:
         self.db = db
         self.rasa = rasa
 
-    async def __call__(self, handoff_id: str, agent_id: str, text: str, channel: Optional[str] = None) -> str:
-        """Send `text` on `channel` (default: the channel of the escalation); returns the channel."""
+    async def __call__(self, handoff_id: str, agent_id: str, text: str,
+                       channel: Optional[str] = None) -> Tuple[str, str]:
+        """Send `text` on `channel` (default: the channel of the escalation).
+
+        Returns (customer id, channel). Rasa has handed the message to the channel when this
+        returns; a channel that held it back (closed window) recorded why in `tl:out:held`."""
         text = text.strip()
         if not text or len(text) > MAX_REPLY_CHARS:
             raise ValueError(f"a reply needs 1 to {MAX_REPLY_CHARS} characters")
@@ -131,7 +135,7 @@ class ReplyToCustomer:
                  "metadata": {"sent_by": "agent", "agent_id": agent_id, "channel": chosen}}
         await self.rasa.append_events(customer_id, [event], output_channel=chosen, execute_side_effects=True)
         await self.db.run(lambda s: record_event(s, handoff_id, agent_id, "replied", chosen))
-        return chosen
+        return customer_id, chosen
 
 
 class AddInternalNote:
