@@ -81,11 +81,13 @@ class ActionSessionStart(Action):
             profile = await crm.crm.profile(tracker.sender_id)
             events += [SlotSet(name, value) for name, value in known_slots(profile).items()
                        if name not in carried and name in (domain.get("slots") or {})]
-            line = await welcome_back(profile, crm)
-            if line:
-                dispatcher.utter_message(text=f"Welcome back! {line}")
             if await crm.crm.has_open_handoff(tracker.sender_id):
+                # A person has this conversation: no greeting from the bot either.
                 events.append(ConversationPaused())
+            else:
+                line = await welcome_back(profile, crm)
+                if line:
+                    dispatcher.utter_message(text=f"Welcome back! {line}")
         except CrmUnavailable as error:
             # Without the CRM the conversation goes on, just without the customer's context.
             log.warning("session start without CRM context: %s", error)
