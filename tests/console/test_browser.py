@@ -85,8 +85,10 @@ async def test_an_agent_takes_an_escalation_live_replies_and_hands_back(page, co
     await page.wait_for_selector("#timeline li.customer:has-text('I want to talk to a person')")
 
     await page.evaluate("window.notReloaded = true")
+    written = time.monotonic()
     await customer_writes(stack, "whatsapp", WA_ID, "is anyone there?")
     await page.wait_for_selector("#timeline li.customer:has-text('is anyone there?')")
+    message_latency = time.monotonic() - written
     assert await page.evaluate("window.notReloaded === true")
     assert len(sent_texts(provider, "whatsapp", WA_ID)) == 2  # the bot stays silent while paused
 
@@ -107,4 +109,5 @@ async def test_an_agent_takes_an_escalation_live_replies_and_hands_back(page, co
     await customer_writes(stack, "whatsapp", WA_ID, "are you a bot?")
     [answer] = await wait_for(lambda: sent_texts(provider, "whatsapp", WA_ID)[3:], timeout=30)
     assert "bot" in answer.lower()
-    print(f"\nconsole figures: escalation to queue row {queue_latency:.2f}s, reply click to provider {reply_latency:.2f}s")
+    print(f"\nconsole figures: escalation to queue row {queue_latency:.2f}s, customer message to open "
+          f"conversation {message_latency:.2f}s, reply click to provider {reply_latency:.2f}s")

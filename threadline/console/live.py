@@ -23,6 +23,7 @@ from threadline.console.views import queue_context
 from threadline.handoff.store import get_handoff, open_handoffs
 
 HEARTBEAT_S = 15.0
+QUEUE_REFRESH_S = 30
 
 
 async def _open_stream(request: web.Request) -> web.StreamResponse:
@@ -66,7 +67,8 @@ async def queue_events(request: web.Request) -> web.StreamResponse:
                 await response.write(b": ping\n\n")
                 continue
             handoffs = await open_handoffs(request.app["db"])
-            state = [(h.id, h.status, h.assigned_agent_id) for h in handoffs]
+            # Also every QUEUE_REFRESH_S, so that the waiting times shown keep counting.
+            state = ([(h.id, h.status, h.assigned_agent_id) for h in handoffs], int(time.time() // QUEUE_REFRESH_S))
             if state != seen:
                 seen = state
                 html = render_fragment(request.app, "_queue_rows.html", await queue_context(request))
