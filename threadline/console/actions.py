@@ -17,6 +17,7 @@ from threadline.handoff.agent_operations import (
     AddInternalNote, ChannelNotReachable, ClaimHandoff, CloseHandoff, HandBack, HandoffConflict,
     HandoffNotFound, NotYourHandoff, ReplyToCustomer)
 from threadline.handoff.rasa_api import RasaApiError
+from threadline.console.state import console_of
 
 log = logging.getLogger("threadline.console")
 
@@ -44,15 +45,16 @@ def _page(handoff_id: str) -> str:
 
 
 async def _claim(request: web.Request, handoff_id: str, agent_id: str) -> str:
-    await ClaimHandoff(request.app["db"])(handoff_id, agent_id)
+    await ClaimHandoff(console_of(request).db)(handoff_id, agent_id)
     return _page(handoff_id)
 
 
 async def _reply(request: web.Request, handoff_id: str, agent_id: str) -> str:
     form = await request.post()
-    problems = DeliveryProblems(request.app["redis"])
+    console = console_of(request)
+    problems = DeliveryProblems(console.redis)
     mark = await problems.mark()
-    customer_id, channel = await ReplyToCustomer(request.app["db"], request.app["rasa"])(
+    customer_id, channel = await ReplyToCustomer(console.db, console.rasa)(
         handoff_id, agent_id, str(form.get("text", "")), str(form.get("channel", "")) or None)
     held = await problems.since(mark, customer_id)
     if held:
@@ -61,17 +63,19 @@ async def _reply(request: web.Request, handoff_id: str, agent_id: str) -> str:
 
 
 async def _note(request: web.Request, handoff_id: str, agent_id: str) -> str:
-    await AddInternalNote(request.app["db"])(handoff_id, agent_id, str((await request.post()).get("text", "")))
+    await AddInternalNote(console_of(request).db)(handoff_id, agent_id, str((await request.post()).get("text", "")))
     return _page(handoff_id)
 
 
 async def _hand_back(request: web.Request, handoff_id: str, agent_id: str) -> str:
-    await HandBack(request.app["db"], request.app["rasa"])(handoff_id, agent_id)
+    console = console_of(request)
+    await HandBack(console.db, console.rasa)(handoff_id, agent_id)
     return "/"
 
 
 async def _close(request: web.Request, handoff_id: str, agent_id: str) -> str:
-    await CloseHandoff(request.app["db"], request.app["rasa"])(handoff_id, agent_id)
+    console = console_of(request)
+    await CloseHandoff(console.db, console.rasa)(handoff_id, agent_id)
     return "/"
 
 

@@ -11,6 +11,7 @@ from threadline.console import actions, live, views
 from threadline.console.rendering import environment
 from threadline.console.security import require_csrf, require_login, security_headers
 from threadline.console.sessions import SessionStore
+from threadline.console.state import CONSOLE, Console
 from threadline.crm import Database
 from threadline.handoff.rasa_api import RasaApi
 
@@ -20,7 +21,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 def console_app(db: Database, redis: Redis, rasa: RasaApi, *, poll_s: float = 1.0) -> web.Application:
     app = web.Application(middlewares=[security_headers, require_login, require_csrf],
                           client_max_size=64 * 1024)
-    app.update(db=db, redis=redis, sessions=SessionStore(redis), rasa=rasa, poll_s=poll_s, templates=environment())
+    app[CONSOLE] = console = Console(db, redis, SessionStore(redis), rasa, environment(), poll_s)
     app.router.add_get("/health", views.health)
     app.router.add_get("/login", views.login_page)
     app.router.add_post("/login", views.login)
@@ -32,16 +33,12 @@ def console_app(db: Database, redis: Redis, rasa: RasaApi, *, poll_s: float = 1.
     app.router.add_get("/events/handoffs/{handoff_id}", live.conversation_events)
     app.router.add_static("/static/", STATIC)
 
-    async def on_startup(app: web.Application) -> None:
-        app["stopping"], app["streams"] = asyncio.Event(), set()
-
-    async def on_shutdown(app: web.Application) -> None:
+    async def on_shutdown(_app: web.Application) -> None:
         # Live streams end at their next tick; a browser that went away is not waited for
         # by aiohttp itself, so wait for those streams here.
-        app["stopping"].set()
-        if app["streams"]:
-            await asyncio.wait(set(app["streams"]), timeout=5)
+        console.stopping.set()
+        if console.streams:
+            await asyncio.wait(set(console.streams), timeout=5)
 
-    app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     return app

@@ -21,6 +21,7 @@ from threadline.console import reads
 from threadline.console.rendering import render_fragment
 from threadline.console.views import queue_context
 from threadline.handoff.store import get_handoff, open_handoffs
+from threadline.console.state import console_of
 
 HEARTBEAT_S = 15.0
 QUEUE_REFRESH_S = 30
@@ -28,9 +29,9 @@ QUEUE_REFRESH_S = 30
 
 async def _open_stream(request: web.Request) -> web.StreamResponse:
     # Known to the app, so that shutting down waits for the stream to end (see app.py).
-    task = asyncio.current_task()
-    request.app["streams"].add(task)
-    task.add_done_callback(request.app["streams"].discard)
+    task, streams = asyncio.current_task(), console_of(request).streams
+    streams.add(task)
+    task.add_done_callback(streams.discard)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
@@ -45,12 +46,12 @@ async def _send(response: web.StreamResponse, event: str, data: object, event_id
 
 async def _ticks(request: web.Request):
     """Yield once per poll interval until the app stops or the browser goes away."""
-    stopping: asyncio.Event = request.app["stopping"]
+    console = console_of(request)
     last_write = time.monotonic()
-    while not stopping.is_set() and request.transport is not None and not request.transport.is_closing():
+    while not console.stopping.is_set() and request.transport is not None and not request.transport.is_closing():
         yield
         try:
-            await asyncio.wait_for(stopping.wait(), request.app["poll_s"])
+            await asyncio.wait_for(console.stopping.wait(), console.poll_s)
         except asyncio.TimeoutError:
             pass
         if time.monotonic() - last_write > HEARTBEAT_S:
@@ -66,7 +67,7 @@ async def queue_events(request: web.Request) -> web.StreamResponse:
             if tick == "heartbeat":
                 await response.write(b": ping\n\n")
                 continue
-            handoffs = await open_handoffs(request.app["db"])
+            handoffs = await open_handoffs(console_of(request).db)
             # Also every QUEUE_REFRESH_S, so that the waiting times shown keep counting.
             state = ([(h.id, h.status, h.assigned_agent_id) for h in handoffs], int(time.time() // QUEUE_REFRESH_S))
             if state != seen:
@@ -80,7 +81,7 @@ async def queue_events(request: web.Request) -> web.StreamResponse:
 
 async def conversation_events(request: web.Request) -> web.StreamResponse:
     handoff_id = request.match_info["handoff_id"]
-    handoff = await get_handoff(request.app["db"], handoff_id)
+    handoff = await get_handoff(console_of(request).db, handoff_id)
     if handoff is None:
         raise web.HTTPNotFound(text="no such handoff")
     after = max(_int(request.headers.get("Last-Event-ID")), _int(request.query.get("after")))
@@ -91,12 +92,12 @@ async def conversation_events(request: web.Request) -> web.StreamResponse:
             if tick == "heartbeat":
                 await response.write(b": ping\n\n")
                 continue
-            entries = await reads.timeline_after(request.app["db"], handoff.customer_id, after)
+            entries = await reads.timeline_after(console_of(request).db, handoff.customer_id, after)
             if entries:
                 after = entries[-1].id
                 html = render_fragment(request.app, "_timeline_entries.html", {"entries": entries})
                 await _send(response, "timeline", {"html": html}, event_id=after)
-            now = await get_handoff(request.app["db"], handoff_id)
+            now = await get_handoff(console_of(request).db, handoff_id)
             if (now.status, now.assigned_agent_id) != state:
                 state = (now.status, now.assigned_agent_id)
                 await _send(response, "status", {"status": now.status})

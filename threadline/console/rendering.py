@@ -7,6 +7,7 @@ from typing import Optional
 
 import jinja2
 from aiohttp import web
+from threadline.console.state import CONSOLE, console_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CHANNEL_LABELS = {"whatsapp": "WhatsApp", "instagram": "Instagram", "sms": "SMS", "email": "Email"}
@@ -43,13 +44,13 @@ def environment() -> jinja2.Environment:
 
 
 def render_fragment(app: web.Application, template: str, context: dict) -> str:
-    return app["templates"].get_template(template).render(**context)
+    return app[CONSOLE].templates.get_template(template).render(**context)
 
 
 def render(request: web.Request, template: str, context: dict, status: int = 200) -> web.Response:
     session = request.get("session")
     agent = request.get("agent")
     csrf_token = session.csrf_token if session else context.get("csrf_token", "")
-    page = request.app["templates"].get_template(template).render(
+    page = console_of(request).templates.get_template(template).render(
         {**context, "agent": agent, "csrf_token": csrf_token})
     return web.Response(text=page, status=status, content_type="text/html")

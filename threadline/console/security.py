@@ -18,6 +18,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from threadline.console.agents import active_agent
+from threadline.console.state import console_of
 
 SESSION_COOKIE = "tl_console"
 LOGIN_CSRF_COOKIE = "tl_console_login"
@@ -64,10 +65,10 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def require_login(request: web.Request, handler: Handler) -> web.StreamResponse:
     public = request.path in PUBLIC_PATHS or request.path.startswith("/static/")
-    session = await request.app["sessions"].get(request.cookies.get(SESSION_COOKIE))
+    session = await console_of(request).sessions.get(request.cookies.get(SESSION_COOKIE))
     agent = None
     if session is not None:
-        agent = await asyncio.to_thread(active_agent, request.app["db"], session.agent_id)
+        agent = await asyncio.to_thread(active_agent, console_of(request).db, session.agent_id)
     if agent is None and not public:
         if request.method in ("GET", "HEAD") and not request.path.startswith("/events/"):
             raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")

@@ -12,6 +12,7 @@ from threadline.console.delivery import DeliveryProblems
 from threadline.console.rendering import render
 from threadline.console.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, login_csrf_token, set_cookie
 from threadline.handoff.store import open_handoffs
+from threadline.console.state import console_of
 
 
 def _safe_next(target: str) -> str:
@@ -33,10 +34,10 @@ async def login_page(request: web.Request, error: str = "", status: int = 200) -
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
-    agent = await asyncio.to_thread(Authenticate(request.app["db"]), name, password)
+    agent = await asyncio.to_thread(Authenticate(console_of(request).db), name, password)
     if agent is None:
         return await login_page(request, "Wrong name or password.", status=401)
-    session = await request.app["sessions"].create(agent.id)
+    session = await console_of(request).sessions.create(agent.id)
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", "/"))))
     set_cookie(request, response, SESSION_COOKIE, session.id)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
@@ -44,14 +45,14 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    await request.app["sessions"].delete(request["session"].id)
+    await console_of(request).sessions.delete(request["session"].id)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
 
 
 async def queue_context(request: web.Request) -> dict:
-    db = request.app["db"]
+    db = console_of(request).db
     return {"handoffs": await open_handoffs(db), "agents": await reads.agent_names(db)}
 
 
@@ -60,11 +61,11 @@ async def queue(request: web.Request) -> web.Response:
 
 
 async def conversation(request: web.Request) -> web.Response:
-    found = await reads.conversation(request.app["db"], request.match_info["handoff_id"])
+    found = await reads.conversation(console_of(request).db, request.match_info["handoff_id"])
     if found is None:
         raise web.HTTPNotFound(text="no such handoff")
     last_id = found.timeline[-1].id if found.timeline else 0
-    problems = await DeliveryProblems(request.app["redis"]).recent(found.profile["customer_id"])
+    problems = await DeliveryProblems(console_of(request).redis).recent(found.profile["customer_id"])
     return render(request, "conversation.html", {
         "c": found, "h": found.handoff, "s": found.handoff.summary, "last_id": last_id, "problems": problems,
         "sent": request.query.get("sent", ""), "not_sent": request.query.get("not_sent", ""),
