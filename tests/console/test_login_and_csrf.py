@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from threadline.console.agents import SetAgentActive
+from threadline.console.throttle import MAX_FAILURES
 from threadline.handoff.store import get_handoff, handoff_events
 from tests.console.conftest import log_in, page_token
 
@@ -25,6 +26,14 @@ async def test_wrong_password_or_disabled_agent_is_refused(console, db, escalati
     assert (await console.get("/", allow_redirects=False)).status == 303
     SetAgentActive(db)("bruno", False)
     assert (await log_in(console, "bruno")).status == 401
+
+
+async def test_password_guessing_is_stopped_after_ten_wrong_passwords(console):
+    for _ in range(MAX_FAILURES):
+        assert (await log_in(console, "ana", "a-wrong-guess")).status == 401
+    blocked = await log_in(console, "ana")  # even the right password, for now
+    assert blocked.status == 429 and "Too many wrong passwords" in await blocked.text()
+    assert (await log_in(console, "bruno")).status == 303  # other agents are not affected
 
 
 async def test_login_lands_on_the_queue_and_logout_ends_the_session(console, escalation):

@@ -13,6 +13,7 @@ from threadline.console.rendering import render
 from threadline.console.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, login_csrf_token, set_cookie
 from threadline.handoff.store import open_handoffs
 from threadline.console.state import console_of
+from threadline.console.throttle import LoginThrottle
 
 
 def _safe_next(target: str) -> str:
@@ -34,9 +35,14 @@ async def login_page(request: web.Request, error: str = "", status: int = 200) -
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
+    throttle, address = LoginThrottle(console_of(request).redis), request.remote or ""
+    if await throttle.blocked(name, address):
+        return await login_page(request, "Too many wrong passwords; try again in 15 minutes.", status=429)
     agent = await asyncio.to_thread(Authenticate(console_of(request).db), name, password)
     if agent is None:
+        await throttle.failed(name, address)
         return await login_page(request, "Wrong name or password.", status=401)
+    await throttle.succeeded(name, address)
     session = await console_of(request).sessions.create(agent.id)
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", "/"))))
     set_cookie(request, response, SESSION_COOKIE, session.id)
