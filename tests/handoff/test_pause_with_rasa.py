@@ -96,3 +96,17 @@ async def test_paused_while_a_person_has_it_even_after_the_session_expires_then_
     await ResumeBot(rasa_api)(customer)
     answer = await say(agent, identities, "sms", PHONE_SMS, "where is my order TL-48213?", "s3")
     assert any("TL-48213" in text for text in answer), answer
+
+
+async def test_two_messages_in_a_row_not_understood_go_to_a_person(assistant, identities, database):
+    agent, _ = assistant
+    customer = await identities.resolver.resolve("whatsapp", PHONE_WA)
+    first = await say(agent, identities, "whatsapp", PHONE_WA, "purple monkey dishwasher", "w1")
+    assert first and "passing you to a colleague" not in " ".join(first)  # the bot asks first
+    assert await open_handoffs(database) == []
+    second = await say(agent, identities, "whatsapp", PHONE_WA, "flibbertigibbet", "w2")
+    assert second == ["I'm passing you to a colleague now. They can see everything we've talked about, "
+                      "on every channel, so you won't need to repeat anything, and they'll reply right here."]
+    [handoff] = await open_handoffs(database)
+    assert (handoff.customer_id, handoff.reason, handoff.priority) == (customer, "not_understood", 3)
+    assert await say(agent, identities, "whatsapp", PHONE_WA, "hello?", "w3") == []

@@ -89,3 +89,27 @@ async def test_the_queue_is_ordered_by_priority_then_waiting_time(database, crm)
 async def test_unknown_reason_is_refused(database):
     with pytest.raises(ValueError):
         await opener(database)("cus_ana", reason="bored", channel=None, summary_text="", summary={})
+
+
+async def test_hubspot_backend_answers_from_the_embedded_database(database, crm):
+    from threadline.crm.hubspot import HubSpotApi, HubSpotCrm
+    from threadline.crm.sql_backend import SqlCrm
+
+    hubspot = HubSpotCrm(HubSpotApi("pat-unused", "http://127.0.0.1:9"), handoffs=SqlCrm(database))
+    assert not await hubspot.has_open_handoff("cus_ana")
+    await opener(database)("cus_ana", reason="requested", channel="sms", summary_text="", summary={})
+    assert await hubspot.has_open_handoff("cus_ana")
+    await hubspot.api.close()
+
+
+def test_migration_0003_goes_down_and_up_again(database):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from threadline.crm.db import alembic_config
+
+    config = alembic_config(database.url)
+    command.downgrade(config, "0002")
+    assert not {"handoffs", "agents", "handoff_events"} & set(inspect(database.engine).get_table_names())
+    command.upgrade(config, "head")
+    assert {"handoffs", "agents", "handoff_events"} <= set(inspect(database.engine).get_table_names())
