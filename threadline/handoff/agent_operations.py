@@ -1,6 +1,6 @@
 """What an agent does with a handoff, one named operation each.
 
-    ClaimHandoff      waiting → assigned to me (first agent wins; the loser is told who has it)
+    ClaimHandoff      waiting → assigned to me (the first agent wins; the others get NotYourHandoff)
     ReplyToCustomer   a message to the customer on their channel, or another of theirs
     AddInternalNote   a note for colleagues; never sent to the customer
     HandBack          resolved (handed_back); the bot answers again
@@ -14,8 +14,9 @@ recorded in `handoff_events` (actor = agent id).
 Replies go through Rasa's HTTP API as a bot event with `metadata.sent_by = "agent"` and
 `execute_side_effects`, so the channel's output (Instagram's HUMAN_AGENT tag, WhatsApp's
 24-hour window, email threading) applies and the CRM timeline records an agent interaction.
-Handing back or closing appends `ConversationResumed`: a resolved handoff must never leave a
-customer talking to a silent bot.
+Handing back or closing appends `ConversationResumed` (and `action_listen`): a resolved
+handoff must never leave a customer talking to a silent bot. A customer merged into another
+since the escalation is written to under the surviving id.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from threadline.crm.models import ChannelIdentity, Handoff
 from threadline.crm.models.base import utcnow
 from threadline.handoff.resume import RESUME
 from threadline.handoff.store import HandoffView, handoff_view, record_event
+from threadline.identity import directory
 
 WEBHOOK_CHANNELS = ("whatsapp", "instagram", "sms")
 MAX_REPLY_CHARS = 4000
@@ -82,6 +84,7 @@ def _owned_open(session, handoff_id: str, agent_id: str) -> Handoff:
 
 def reply_channels(session, customer_id: str) -> List[str]:
     """Channels an agent can reply on: the customer's verified ones that are running here."""
+    customer_id = directory.canonical_customer(session, customer_id)
     running = set(WEBHOOK_CHANNELS) | ({"email"} if os.environ.get("EMAIL_ADDRESS", "").strip() else set())
     rows = session.scalars(select(ChannelIdentity.channel).where(
         ChannelIdentity.customer_id == customer_id, ChannelIdentity.verified.is_(True)))
@@ -132,7 +135,7 @@ class ReplyToCustomer:
             chosen = channel or (row.channel if row.channel in reachable else None)
             if chosen not in reachable:
                 raise ChannelNotReachable(f"the customer cannot be reached on {chosen or 'any channel'} here")
-            return row.customer_id, chosen
+            return directory.canonical_customer(session, row.customer_id), chosen
 
         customer_id, chosen = await self.db.run(check)
         event = {"event": "bot", "text": text,
@@ -167,9 +170,10 @@ class _Resolve:
         self.rasa = rasa
 
     async def __call__(self, handoff_id: str, agent_id: str) -> HandoffView:
-        ref = await self.db.run(lambda s: handoff_view(_owned_open(s, handoff_id, agent_id)))
+        customer_id = await self.db.run(
+            lambda s: directory.canonical_customer(s, _owned_open(s, handoff_id, agent_id).customer_id))
         # Resume first: appending it twice is harmless, a resolved handoff with a paused bot is not.
-        await self.rasa.append_events(ref.customer_id, BOT_ANSWERS_AGAIN)
+        await self.rasa.append_events(customer_id, BOT_ANSWERS_AGAIN)
 
         def resolve(session) -> HandoffView:
             done = session.execute(
