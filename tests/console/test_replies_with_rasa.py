@@ -107,6 +107,22 @@ async def test_the_bot_is_silent_while_paused_and_answers_again_after_hand_back(
     assert "bot" in answer.lower()
 
 
+async def test_closing_resolves_the_handoff_and_the_bot_answers_the_next_message(stack, stack_db, provider, console):
+    phone = "+5511933332222"
+    _, handoff_id = await escalated_after_first_message(stack, stack_db, provider, "sms", phone)
+    answered = len(sent_texts(provider, "sms", phone))
+    await log_in(console, "ana")
+    await act(console, handoff_id, "claim")
+    assert await act(console, handoff_id, "close") == "/"
+    handoff = await get_handoff(stack_db, handoff_id)
+    assert (handoff.status, handoff.resolution) == ("resolved", "closed")
+    queue = await (await console.get("/")).text()
+    assert handoff_id not in queue
+    await customer_writes(stack, "sms", phone, "are you a bot?")
+    [answer] = await wait_for(lambda: sent_texts(provider, "sms", phone)[answered:], timeout=30)
+    assert "bot" in answer.lower()
+
+
 def _at_least(db, read, count: int):
     rows = db.transaction(read)
     return rows if len(rows) >= count else None
