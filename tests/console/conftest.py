@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Optional
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -40,11 +41,12 @@ class Escalation:
 
 
 async def escalate(db: Database, redis_url: str, channel: str, address: str, *, reason: str = "requested",
-                   summary_text: str = "Ana wants to talk to a person about her order.") -> Escalation:
+                   summary_text: str = "Ana wants to talk to a person about her order.",
+                   name: Optional[str] = None) -> Escalation:
     """A customer who wrote from (channel, address) and was handed to a person."""
     identities = IdentityServices(db, redis_url)
     try:
-        customer_id = await identities.resolver.resolve(channel, address)
+        customer_id = await identities.resolver.resolve(channel, address, profile_name=name)
     finally:
         await identities.index.close()
     opened = await OpenHandoff(db)(customer_id, reason=reason, channel=channel,
@@ -54,7 +56,7 @@ async def escalate(db: Database, redis_url: str, channel: str, address: str, *, 
 
 @pytest.fixture
 async def escalation(db, redis_url) -> Escalation:
-    return await escalate(db, redis_url, "whatsapp", WA_ID)
+    return await escalate(db, redis_url, "whatsapp", WA_ID, name="Ana Souza")
 
 
 async def serve_console(db: Database, redis_url: str, rasa: RasaApi):

@@ -41,8 +41,8 @@ async def test_login_lands_on_the_queue_and_logout_ends_the_session(console, esc
     assert response.status == 303 and response.headers["Location"] == "/"
     cookie = response.cookies["tl_console"]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
-    queue = await console.get("/")
-    assert escalation.customer_id in await queue.text()
+    queue = await (await console.get("/")).text()
+    assert f'<a href="/handoffs/{escalation.handoff_id}">Ana Souza</a>' in queue
     token = await page_token(console, "/")
     assert (await console.post("/logout", data={"csrf_token": token}, allow_redirects=False)).status == 303
     # The old cookie is dead on the server, even if a copy of it is replayed.

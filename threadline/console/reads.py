@@ -14,7 +14,7 @@ from typing import List, Optional
 from sqlalchemy import select
 
 from threadline.crm import Database
-from threadline.crm.models import Agent, Handoff, HandoffEvent, Interaction
+from threadline.crm.models import Agent, Customer, Handoff, HandoffEvent, Interaction
 from threadline.handoff.agent_operations import reply_channels
 from threadline.handoff.store import HandoffView, handoff_view
 from threadline.identity import directory
@@ -86,3 +86,13 @@ async def timeline_after(db: Database, customer_id: str, after_id: int) -> List[
 
 async def agent_names(db: Database) -> dict:
     return await db.run(_agent_names)
+
+
+async def customer_names(db: Database, customer_ids: List[str]) -> dict:
+    """Display names of these customers, for those who have one."""
+    def work(session) -> dict:
+        rows = session.execute(select(Customer.id, Customer.display_name).where(
+            Customer.id.in_(customer_ids), Customer.display_name.is_not(None)))
+        return dict(rows.all())
+
+    return await db.run(work) if customer_ids else {}

@@ -59,7 +59,9 @@ async def logout(request: web.Request) -> web.Response:
 
 async def queue_context(request: web.Request) -> dict:
     db = console_of(request).db
-    return {"handoffs": await open_handoffs(db), "agents": await reads.agent_names(db)}
+    handoffs = await open_handoffs(db)
+    return {"handoffs": handoffs, "agents": await reads.agent_names(db),
+            "names": await reads.customer_names(db, [h.customer_id for h in handoffs])}
 
 
 async def queue(request: web.Request) -> web.Response:
