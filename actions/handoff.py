@@ -15,6 +15,7 @@ from rasa_sdk.events import ConversationPaused, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import channel_of, services
+from actions.history import whole_history
 from threadline.crm.interface import CrmUnavailable
 from threadline.handoff.notify import notify_new_handoff
 from threadline.handoff.store import OpenHandoff, open_handoff_for
@@ -77,7 +78,8 @@ async def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason: 
 async def _summary(customer_id: str, crm, tracker: Tracker, reason: str) -> tuple[str, dict]:
     """(plain text, JSON) of the summary; a failing generator never blocks the handoff."""
     try:
-        summary = await generate_summary(customer_id, crm=crm, tracker_events=list(tracker.events), reason=reason)
+        summary = await generate_summary(customer_id, crm=crm, tracker_events=await whole_history(tracker),
+                                         reason=reason)
         return summary.to_text(), summary.to_dict()
     except CrmUnavailable:
         raise

@@ -18,8 +18,9 @@ from threadline import rasa_server
 if sys.argv[1] == "fast":
     rasa_server._build_loaded_weights_eagerly()
 from rasa.core.agent import Agent
+from rasa.utils.endpoints import EndpointConfig
 started = time.monotonic()
-agent = Agent.load(sys.argv[2])
+agent = Agent.load(sys.argv[2], action_endpoint=EndpointConfig(url=sys.argv[3]))
 load_seconds = time.monotonic() - started
 messages = ["hello there", "are you a real person?", "thanks a lot", "no way", "bye"]
 async def parse_all():
@@ -34,9 +35,10 @@ print(json.dumps({
 """
 
 
-def load_and_parse(mode: str) -> dict:
+def load_and_parse(mode: str, action_endpoint) -> dict:
+    # With the action server, as Rasa runs: action_session_start and the fallback are custom actions.
     result = subprocess.run(
-        [sys.executable, "-c", PARSE_SCRIPT, mode, str(model_path())],
+        [sys.executable, "-c", PARSE_SCRIPT, mode, str(model_path()), action_endpoint.url],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -44,10 +46,10 @@ def load_and_parse(mode: str) -> dict:
 
 
 @pytest.mark.slow
-def test_fast_loading_predicts_exactly_like_rasa():
+def test_fast_loading_predicts_exactly_like_rasa(action_endpoint):
     assert model_path().is_file(), "train first: make train"
-    rasa = load_and_parse("rasa")
-    fast = load_and_parse("fast")
+    rasa = load_and_parse("rasa", action_endpoint)
+    fast = load_and_parse("fast", action_endpoint)
     assert fast["replies"] == rasa["replies"] and fast["replies"]
     for ours, theirs in zip(fast["intents"], rasa["intents"]):
         assert [name for name, _ in ours] == [name for name, _ in theirs]
