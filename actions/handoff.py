@@ -11,8 +11,9 @@ import logging
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, UserUtteranceReverted
+from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import DBAPIError
 
 from actions.crm_context import channel_of, services
 from actions.history import whole_history
@@ -48,6 +49,13 @@ def actions_since_last_message(tracker: Tracker) -> List[str]:
     return names
 
 
+def paused(tracker: Tracker) -> List[Dict[Text, Any]]:
+    """Pause, leaving no form half-asked: after the hand-back the bot starts afresh."""
+    if (tracker.active_loop or {}).get("name") not in (None, TWO_STAGE_FALLBACK):
+        return [ActiveLoop(None), SlotSet("requested_slot", None), ConversationPaused()]
+    return [ConversationPaused()]
+
+
 async def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> List[Dict[Text, Any]]:
     """Open (or find) the customer's handoff, say a person is coming, and pause the bot."""
     customer_id = tracker.sender_id
@@ -57,14 +65,14 @@ async def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason: 
             raise CrmUnavailable("no embedded database for handoffs")
         if await open_handoff_for(crm.database, customer_id) is not None:
             dispatcher.utter_message(response="utter_handoff_already")
-            return [ConversationPaused()]
+            return paused(tracker)
         summary_text, summary = await _summary(customer_id, crm, tracker, reason)
         opened = await OpenHandoff(crm.database)(
             customer_id, reason=reason, channel=channel_of(tracker),
             summary_text=summary_text, summary=summary)
-    except CrmUnavailable as error:
+    except (CrmUnavailable, DBAPIError, OSError) as error:
         # Nobody would see an unrecorded handoff: stay with the customer instead of going silent.
-        log.warning("handoff not recorded: %s", error)
+        log.warning("handoff not recorded: %s", error.__class__.__name__)
         dispatcher.utter_message(response="utter_handoff_unavailable")
         return []
     if opened.created:
@@ -72,7 +80,7 @@ async def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason: 
         dispatcher.utter_message(response="utter_handoff")
     else:  # another trigger of this customer won the race
         dispatcher.utter_message(response="utter_handoff_already")
-    return [ConversationPaused()]
+    return paused(tracker)
 
 
 async def _summary(customer_id: str, crm, tracker: Tracker, reason: str) -> tuple[str, dict]:
@@ -81,10 +89,10 @@ async def _summary(customer_id: str, crm, tracker: Tracker, reason: str) -> tupl
         summary = await generate_summary(customer_id, crm=crm, tracker_events=await whole_history(tracker),
                                          reason=reason)
         return summary.to_text(), summary.to_dict()
-    except CrmUnavailable:
+    except (CrmUnavailable, DBAPIError):
         raise
     except Exception as error:  # a summary bug must not leave the customer without a person
-        log.exception("handoff summary failed: %s", error.__class__.__name__)
+        log.error("handoff summary failed: %s", error.__class__.__name__)  # no message text in logs
         text = f"Summary unavailable ({error.__class__.__name__}); reason: {reason}."
         return text, {"paragraph": text, "reason": reason}
 

@@ -3,13 +3,12 @@ what the customer is told, and the handoff row (reason, priority, summary)."""
 from __future__ import annotations
 
 import pytest
-from rasa_sdk.events import ConversationPaused, UserUtteranceReverted
+from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions.handoff as handoff_action
 from actions.handoff import ActionDefaultFallback, ActionHandoff
 from tests.crm.trackers import DOMAIN, tracker
-from threadline.crm.interface import CrmUnavailable
 from threadline.handoff.store import handoff_events, open_handoffs
 
 CUSTOMER_TURNS = [
@@ -104,13 +103,14 @@ async def test_the_core_fallback_outside_the_two_stage_fallback_only_says_so(dat
     assert await open_handoffs(database) == []
 
 
-async def test_without_the_crm_the_bot_stays_with_the_customer(database, crm, monkeypatch):
-    async def down(*_args, **_kwargs):
-        raise CrmUnavailable("CRM database: OperationalError")
+async def test_without_the_crm_database_the_bot_stays_with_the_customer(database, crm, crm_url):
+    from tests.support.crm_outage import crm_outage
 
-    monkeypatch.setattr(handoff_action, "open_handoff_for", down)
-    events, said = await run(ActionHandoff(), tracker(intent="request_human"))
-    assert events == [] and said == ["utter_handoff_unavailable"]
+    database.dispose()  # no pooled connection survives into the outage
+    with crm_outage(crm_url):
+        events, said = await run(ActionHandoff(), tracker(intent="request_human"))
+    assert events == [] and said == ["utter_handoff_unavailable"]  # not paused: nobody would come
+    assert await open_handoffs(database) == []
 
 
 async def test_a_failing_summary_generator_still_hands_over(database, crm, monkeypatch):
@@ -122,3 +122,11 @@ async def test_a_failing_summary_generator_still_hands_over(database, crm, monke
     assert events == [ConversationPaused()] and said == ["utter_handoff"]
     [handoff] = await open_handoffs(database)
     assert handoff.summary_text == "Summary unavailable (KeyError); reason: complaint."
+
+
+async def test_a_handoff_in_the_middle_of_a_form_leaves_no_form_half_asked(database, crm):
+    t = tracker({"product": "Trailhead Backpack"}, intent="complaint")
+    t.active_loop = {"name": "sales_qualification_form"}
+    events, said = await run(ActionHandoff(), t)
+    assert events == [ActiveLoop(None), SlotSet("requested_slot", None), ConversationPaused()]
+    assert said == ["utter_handoff"]

@@ -19,7 +19,7 @@ from sanic import Sanic
 from connectors.lock_store import CustomerLockStore
 from connectors.tracker_store import CustomerTrackerStore
 from tests.crm.test_conversation_with_rasa import (  # noqa: F401  (shared fixtures)
-    PHONE_SMS, PHONE_WA, crm_processes, identities, processor, say,
+    PHONE_SMS, PHONE_WA, crm_processes, identities, processor, say, wait_for_timeline,
 )
 from tests.support.redis_server import free_port
 from threadline.crm.models import Handoff
@@ -86,6 +86,10 @@ async def test_paused_while_a_person_has_it_even_after_the_session_expires_then_
     said = [e["text"] for e in history if e["event"] == "user"]
     assert said[-3:] == ["hello? where is my order TL-48213?", "hi, anyone there?", "hello??"]  # logged for the agent
     assert [e["event"] for e in history].count("session_started") == 2
+    # ... and they reach the CRM timeline, where the agent console reads them.
+    timeline = await wait_for_timeline(crm, customer, 5 + len(asked) + len(escalated))
+    assert [(r.channel, r.text) for r in timeline if r.author == "customer"][-3:] == [
+        ("whatsapp", "hello? where is my order TL-48213?"), ("sms", "hi, anyone there?"), ("sms", "hello??")]
 
     # The agent hands back: the handoff is resolved (console) and the bot resumed through the API.
     def hand_back(session):
