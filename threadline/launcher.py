@@ -1,5 +1,5 @@
 """`make run`: migrate the CRM, start Redis (if needed), the action server, the CRM timeline
-consumer and the Rasa server; stop them all.
+consumer, the Rasa server and the agent console; stop them all.
 
 Each child runs in its own session, so a Ctrl-C in the terminal reaches only this launcher,
 which then stops the children in reverse order. Children also get SIGTERM from the kernel
@@ -216,12 +216,17 @@ class Launcher:
             [python, "-m", "threadline.crm.timeline_worker"],
             http_ok(f"http://127.0.0.1:{s.crm_timeline_port}/health"),
         ))
+        self.services.append(Service(
+            "agent console", [python, "-m", "threadline.console"],
+            http_ok(f"http://127.0.0.1:{s.console_port}/health"),
+        ))
         return {
             **os.environ,
             **self.channel_env,
             **redis_env(url),
             "CRM_DATABASE_URL": crm_url,
             "CRM_TIMELINE_PORT": str(s.crm_timeline_port),
+            "CONSOLE_PORT": str(s.console_port),
             "RASA_AUTH_TOKEN": s.rasa_auth_token,
             "RASA_PORT": str(s.rasa_port),
             "ACTION_PORT": str(s.action_port),
@@ -260,6 +265,7 @@ class Launcher:
         print(f"  REST channel  {base}/webhooks/rest/webhook")
         print(f"  Actions       http://127.0.0.1:{s.action_port}")
         print(f"  CRM timeline  http://127.0.0.1:{s.crm_timeline_port}/health")
+        print(f"  Console       http://127.0.0.1:{s.console_port}/  (agents: bin/threadline agent add NAME)")
         print(f"  Channels      {base}/webhooks/{{whatsapp,instagram,sms}}/webhook")
         sandboxed = self.channel_env["THREADLINE_SANDBOX_CHANNELS"]
         if sandboxed:

@@ -63,12 +63,14 @@ def post_json(url: str, payload: dict) -> list:
 def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
     assert model_path().is_file(), "train first: make train"
     rasa_port, action_port, redis_port, sandbox_port = free_port(), free_port(), free_port(), free_port()
+    console_port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in FOREIGN_NAMES and not k.startswith(FOREIGN_PREFIXES)},
         "RASA_PORT": str(rasa_port),
         "ACTION_PORT": str(action_port),
         "THREADLINE_REDIS_PORT": str(redis_port),
         "THREADLINE_SANDBOX_PORT": str(sandbox_port),
+        "CONSOLE_PORT": str(console_port),
         "THREADLINE_VAR_DIR": str(tmp_path / "var"),
     }
     launcher = subprocess.Popen(
@@ -89,6 +91,8 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
         assert any("Email         disabled (EMAIL_ADDRESS" in line for line in output)
         with urllib.request.urlopen(simulator, timeout=10) as page:
             assert "customer simulator" in page.read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{console_port}/", timeout=10) as page:
+            assert "/login?next=" in page.url  # the agent console asks for a login
 
         reply = post_json(
             f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook",
@@ -103,7 +107,7 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
 
         # The CRM was migrated at start, and the timeline consumer copied both messages to it.
         crm = sqlite3.connect(tmp_path / "var" / "crm.sqlite3")
-        assert crm.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002",)
+        assert crm.execute("SELECT version_num FROM alembic_version").fetchone() == ("0003",)
         written = []
         while time.monotonic() < deadline + 30 and len(written) < 2:
             written = crm.execute("SELECT author, channel FROM interactions WHERE customer_id = ? "
@@ -118,7 +122,7 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
         assert refused.value.code == 401
 
         children = descendants(launcher.pid)
-        assert len(children) >= 5  # redis, sandbox provider, action server, rasa server, crm timeline
+        assert len(children) >= 6  # redis, sandbox, action server, rasa server, crm timeline, console
 
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(timeout=60) == 0
@@ -145,7 +149,8 @@ def test_a_reachable_redis_url_is_used_instead_of_a_local_one(redis_server, monk
     launcher = Launcher(Settings.from_env())
     env = launcher.plan()
     assert env["REDIS_URL"] == redis_server.url
-    assert [s.name for s in launcher.services] == ["sandbox provider", "action server", "rasa server", "crm timeline"]
+    assert [s.name for s in launcher.services] == ["sandbox provider", "action server", "rasa server", "crm timeline",
+                                                     "agent console"]
 
 
 def test_channels_with_credentials_need_no_sandbox_provider(redis_server, monkeypatch, no_channel_credentials, tmp_path):
@@ -156,7 +161,7 @@ def test_channels_with_credentials_need_no_sandbox_provider(redis_server, monkey
     launcher = Launcher(Settings.from_env())
     env = launcher.plan()
     assert env["THREADLINE_SANDBOX_CHANNELS"] == ""
-    assert [s.name for s in launcher.services] == ["action server", "rasa server", "crm timeline"]
+    assert [s.name for s in launcher.services] == ["action server", "rasa server", "crm timeline", "agent console"]
 
 
 def test_the_banner_says_whether_email_is_on(monkeypatch, no_channel_credentials):

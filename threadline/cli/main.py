@@ -17,6 +17,7 @@ COMMAND_MODULES: List[str] = [
     "threadline.cli.info",
     "threadline.cli.tracker",
     "threadline.cli.customers",
+    "threadline.cli.agents",
     "threadline.cli.handoffs",
 ]
 

@@ -72,7 +72,10 @@ class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        return catalogue_digest(Path(config["catalogue"]))
+        # Rasa's training hooks also call this for this node once it is restored from the
+        # training cache, with the cache node's config (no `catalogue`): nothing to add then.
+        catalogue = config.get("catalogue")
+        return catalogue_digest(Path(catalogue)) if catalogue else None
 
     def __init__(
         self,

@@ -1,0 +1,57 @@
+"""`python -m threadline.console`: the agent console on CONSOLE_PORT (default 5060).
+
+Needs REDIS_URL (sessions), the CRM database (CRM_DATABASE_URL) and the Rasa server's HTTP
+API (RASA_PORT, RASA_AUTH_TOKEN) to send agent replies; `make run` sets all of them.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from threadline.console.app import console_app
+from threadline.crm import Database
+from threadline.handoff.rasa_api import RasaApi, RasaApiError
+from threadline.settings import Settings
+
+log = logging.getLogger("threadline.console")
+
+
+async def serve(host: str, port: int) -> None:
+    redis_url = os.environ.get("REDIS_URL", "").strip()
+    if not redis_url:
+        raise SystemExit("console: REDIS_URL is not set (make run sets it)")
+    try:
+        rasa = RasaApi.from_env()
+    except RasaApiError as error:
+        raise SystemExit(f"console: {error}")
+    db = await asyncio.to_thread(Database.from_env)
+    redis = Redis.from_url(redis_url)
+    runner = web.AppRunner(console_app(db, redis, rasa), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("console: http://%s:%d/", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await redis.close(close_connection_pool=True)
+        db.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    asyncio.run(serve(os.environ.get("CONSOLE_HOST", "127.0.0.1"), settings.console_port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The console's aiohttp application: routes, middlewares and what the handlers share."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from threadline.console import actions, live, views
+from threadline.console.rendering import environment
+from threadline.console.security import require_csrf, require_login, security_headers
+from threadline.console.sessions import SessionStore
+from threadline.console.state import CONSOLE, Console
+from threadline.crm import Database
+from threadline.handoff.rasa_api import RasaApi
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def console_app(db: Database, redis: Redis, rasa: RasaApi, *, poll_s: float = 1.0) -> web.Application:
+    app = web.Application(middlewares=[security_headers, require_login, require_csrf],
+                          client_max_size=64 * 1024)
+    app[CONSOLE] = console = Console(db, redis, SessionStore(redis), rasa, environment(), poll_s)
+    app.router.add_get("/health", views.health)
+    app.router.add_get("/login", views.login_page)
+    app.router.add_post("/login", views.login)
+    app.router.add_post("/logout", views.logout)
+    app.router.add_get("/", views.queue)
+    app.router.add_get("/handoffs/{handoff_id}", views.conversation)
+    app.router.add_post("/handoffs/{handoff_id}/{action}", actions.handoff_action)
+    app.router.add_get("/events/queue", live.queue_events)
+    app.router.add_get("/events/handoffs/{handoff_id}", live.conversation_events)
+    app.router.add_static("/static/", STATIC)
+
+    async def on_shutdown(_app: web.Application) -> None:
+        # Live streams end at their next tick; a browser that went away is not waited for
+        # by aiohttp itself, so wait for those streams here.
+        console.stopping.set()
+        if console.streams:
+            await asyncio.wait(set(console.streams), timeout=5)
+
+    app.on_shutdown.append(on_shutdown)
+    return app

@@ -1,0 +1,113 @@
+"""Live updates by server-sent events: each open stream polls the CRM database every second.
+
+Polling the database (rather than a pub/sub channel) needs nothing from the pipeline and
+cannot miss an update: whatever the database shows is what the page gets.
+
+- /events/queue sends `queue` (the rendered queue rows) whenever the open handoffs change.
+- /events/handoffs/{id} sends `timeline` (new rendered timeline entries; the SSE id is the
+  last interaction id, so a reconnecting browser resumes where it was) and `status` when the
+  handoff changes state or owner (the page reloads).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Optional
+
+from aiohttp import web
+
+from threadline.console import reads
+from threadline.console.rendering import render_fragment
+from threadline.console.views import queue_context
+from threadline.handoff.store import get_handoff, open_handoffs
+from threadline.console.state import console_of
+
+HEARTBEAT_S = 15.0
+QUEUE_REFRESH_S = 30
+
+
+async def _open_stream(request: web.Request) -> web.StreamResponse:
+    # Known to the app, so that shutting down waits for the stream to end (see app.py).
+    task, streams = asyncio.current_task(), console_of(request).streams
+    streams.add(task)
+    task.add_done_callback(streams.discard)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    await response.write(b"retry: 2000\n\n")
+    return response
+
+
+async def _send(response: web.StreamResponse, event: str, data: object, event_id: Optional[int] = None) -> None:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    await response.write(f"{head}event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+
+
+async def _ticks(request: web.Request):
+    """Yield once per poll interval until the app stops or the browser goes away."""
+    console = console_of(request)
+    last_write = time.monotonic()
+    while not console.stopping.is_set() and request.transport is not None and not request.transport.is_closing():
+        yield
+        try:
+            await asyncio.wait_for(console.stopping.wait(), console.poll_s)
+        except asyncio.TimeoutError:
+            pass
+        if time.monotonic() - last_write > HEARTBEAT_S:
+            last_write = time.monotonic()
+            yield "heartbeat"
+
+
+async def queue_events(request: web.Request) -> web.StreamResponse:
+    response = await _open_stream(request)
+    seen = None
+    try:
+        async for tick in _ticks(request):
+            if tick == "heartbeat":
+                await response.write(b": ping\n\n")
+                continue
+            handoffs = await open_handoffs(console_of(request).db)
+            # Also every QUEUE_REFRESH_S, so that the waiting times shown keep counting.
+            state = ([(h.id, h.status, h.assigned_agent_id) for h in handoffs], int(time.time() // QUEUE_REFRESH_S))
+            if state != seen:
+                seen = state
+                html = render_fragment(request.app, "_queue_rows.html", await queue_context(request))
+                await _send(response, "queue", {"html": html, "count": len(handoffs)})
+    except ConnectionResetError:  # the browser went away
+        pass
+    return response
+
+
+async def conversation_events(request: web.Request) -> web.StreamResponse:
+    handoff_id = request.match_info["handoff_id"]
+    handoff = await get_handoff(console_of(request).db, handoff_id)
+    if handoff is None:
+        raise web.HTTPNotFound(text="no such handoff")
+    after = max(_int(request.headers.get("Last-Event-ID")), _int(request.query.get("after")))
+    state = (handoff.status, handoff.assigned_agent_id)
+    response = await _open_stream(request)
+    try:
+        async for tick in _ticks(request):
+            if tick == "heartbeat":
+                await response.write(b": ping\n\n")
+                continue
+            entries = await reads.timeline_after(console_of(request).db, handoff.customer_id, after)
+            if entries:
+                after = entries[-1].id
+                html = render_fragment(request.app, "_timeline_entries.html", {"entries": entries})
+                await _send(response, "timeline", {"html": html}, event_id=after)
+            now = await get_handoff(console_of(request).db, handoff_id)
+            if (now.status, now.assigned_agent_id) != state:
+                state = (now.status, now.assigned_agent_id)
+                await _send(response, "status", {"status": now.status})
+    except ConnectionResetError:  # the browser went away
+        pass
+    return response
+
+
+def _int(raw: Optional[str]) -> int:
+    try:
+        return max(0, int(raw or 0))
+    except ValueError:
+        return 0

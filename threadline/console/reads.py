@@ -1,0 +1,98 @@
+"""What the console shows, read from the CRM database: a conversation's page and what is new.
+
+The queue and the handoff come from threadline/handoff/store.py; this adds the customer's
+cross-channel timeline (CRM interactions, all channels and sessions), profile, open items,
+internal notes and the channels an agent can reply on. The timeline is the embedded CRM's
+(`interactions`), which the CRM timeline consumer fills within about a second.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import List, Optional
+
+from sqlalchemy import select
+
+from threadline.crm import Database
+from threadline.crm.models import Agent, Customer, Handoff, HandoffEvent, Interaction
+from threadline.handoff.agent_operations import reply_channels
+from threadline.handoff.store import HandoffView, handoff_view
+from threadline.identity import directory
+from threadline.identity.lookup import describe
+
+TIMELINE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    id: int
+    author: str  # customer | bot | agent
+    channel: Optional[str]
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Note:
+    agent: str
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Conversation:
+    handoff: HandoffView
+    assigned_agent: Optional[str]
+    profile: dict  # threadline.identity.lookup.describe: identities, open items
+    timeline: List[TimelineEntry]
+    notes: List[Note]
+    reply_channels: List[str]
+
+
+def _entries(session, customer_id: str, after_id: int = 0) -> List[TimelineEntry]:
+    rows = session.scalars(select(Interaction).where(
+        Interaction.customer_id == customer_id, Interaction.id > after_id)
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(TIMELINE_LIMIT)).all()
+    return [TimelineEntry(r.id, r.author, r.channel, r.text or "", r.occurred_at) for r in reversed(rows)]
+
+
+def _agent_names(session) -> dict:
+    return dict(session.execute(select(Agent.id, Agent.name)).all())
+
+
+async def conversation(db: Database, handoff_id: str) -> Optional[Conversation]:
+    def work(session) -> Optional[Conversation]:
+        row = session.get(Handoff, handoff_id)
+        if row is None:
+            return None
+        customer_id = directory.canonical_customer(session, row.customer_id)
+        names = _agent_names(session)
+        notes = session.scalars(select(HandoffEvent).where(
+            HandoffEvent.handoff_id == handoff_id, HandoffEvent.kind == "noted")
+            .order_by(HandoffEvent.at, HandoffEvent.id)).all()
+        return Conversation(
+            handoff=handoff_view(row), assigned_agent=names.get(row.assigned_agent_id),
+            profile=describe(session, customer_id), timeline=_entries(session, customer_id),
+            notes=[Note(names.get(n.actor, n.actor), n.detail, n.at) for n in notes],
+            reply_channels=reply_channels(session, customer_id))
+
+    return await db.run(work)
+
+
+async def timeline_after(db: Database, customer_id: str, after_id: int) -> List[TimelineEntry]:
+    """The customer's timeline entries newer than `after_id` (for live updates)."""
+    return await db.run(lambda s: _entries(s, directory.canonical_customer(s, customer_id), after_id))
+
+
+async def agent_names(db: Database) -> dict:
+    return await db.run(_agent_names)
+
+
+async def customer_names(db: Database, customer_ids: List[str]) -> dict:
+    """Display names of these customers, for those who have one."""
+    def work(session) -> dict:
+        rows = session.execute(select(Customer.id, Customer.display_name).where(
+            Customer.id.in_(customer_ids), Customer.display_name.is_not(None)))
+        return dict(rows.all())
+
+    return await db.run(work) if customer_ids else {}

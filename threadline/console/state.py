@@ -1,0 +1,33 @@
+"""What every console handler shares, stored on the aiohttp app under one typed key."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Set
+
+import jinja2
+from aiohttp import web
+from redis.asyncio import Redis
+
+from threadline.console.sessions import SessionStore
+from threadline.crm import Database
+from threadline.handoff.rasa_api import RasaApi
+
+
+@dataclass
+class Console:
+    db: Database
+    redis: Redis
+    sessions: SessionStore
+    rasa: RasaApi
+    templates: jinja2.Environment
+    poll_s: float = 1.0  # how often a live stream looks at the database
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    streams: Set[asyncio.Task] = field(default_factory=set)
+
+
+CONSOLE = web.AppKey("console", Console)
+
+
+def console_of(request: web.Request) -> Console:
+    return request.app[CONSOLE]

@@ -1,0 +1,85 @@
+"""Pages: login and logout, the queue, one conversation."""
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from threadline.console import reads
+from threadline.console.agents import Authenticate
+from threadline.console.delivery import DeliveryProblems
+from threadline.console.rendering import render
+from threadline.console.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, login_csrf_token, set_cookie
+from threadline.handoff.store import open_handoffs
+from threadline.console.state import console_of
+from threadline.console.throttle import LoginThrottle
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never an open redirect."""
+    parts = urlsplit(target or "/")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return "/"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+async def login_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    token = login_csrf_token(request)
+    response = render(request, "login.html", {"csrf_token": token, "error": error,
+                                              "next": _safe_next(request.query.get("next", "/"))}, status=status)
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, token)
+    return response
+
+
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    name, password = str(form.get("name", "")), str(form.get("password", ""))
+    throttle, address = LoginThrottle(console_of(request).redis), request.remote or ""
+    if await throttle.blocked(name, address):
+        return await login_page(request, "Too many wrong passwords; try again in 15 minutes.", status=429)
+    agent = await asyncio.to_thread(Authenticate(console_of(request).db), name, password)
+    if agent is None:
+        await throttle.failed(name, address)
+        return await login_page(request, "Wrong name or password.", status=401)
+    await throttle.succeeded(name, address)
+    session = await console_of(request).sessions.create(agent.id)
+    response = web.HTTPSeeOther(_safe_next(str(form.get("next", "/"))))
+    set_cookie(request, response, SESSION_COOKIE, session.id)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    await console_of(request).sessions.delete(request["session"].id)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+async def queue_context(request: web.Request) -> dict:
+    db = console_of(request).db
+    handoffs = await open_handoffs(db)
+    return {"handoffs": handoffs, "agents": await reads.agent_names(db),
+            "names": await reads.customer_names(db, [h.customer_id for h in handoffs])}
+
+
+async def queue(request: web.Request) -> web.Response:
+    return render(request, "queue.html", await queue_context(request))
+
+
+async def conversation(request: web.Request) -> web.Response:
+    found = await reads.conversation(console_of(request).db, request.match_info["handoff_id"])
+    if found is None:
+        raise web.HTTPNotFound(text="no such handoff")
+    last_id = found.timeline[-1].id if found.timeline else 0
+    problems = await DeliveryProblems(console_of(request).redis).recent(found.profile["customer_id"])
+    return render(request, "conversation.html", {
+        "c": found, "h": found.handoff, "s": found.handoff.summary, "last_id": last_id, "problems": problems,
+        "sent": request.query.get("sent", ""), "not_sent": request.query.get("not_sent", ""),
+        "why": request.query.get("why", ""), "mine": found.handoff.assigned_agent_id == request["agent"].id,
+    })
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
