@@ -28,17 +28,13 @@ from sqlalchemy import select, update
 from threadline.crm import Database
 from threadline.crm.models import ChannelIdentity, Handoff
 from threadline.crm.models.base import utcnow
-from threadline.handoff.resume import RESUME
+from threadline.handoff.resume import ResumeBot
 from threadline.handoff.store import HandoffView, handoff_view, record_event
 from threadline.identity import directory
 
 WEBHOOK_CHANNELS = ("whatsapp", "instagram", "sms")
 MAX_REPLY_CHARS = 4000
 MAX_NOTE_CHARS = 4000
-# Resume, then `action_listen`: messages that arrived while paused left no action_listen
-# after them, and without one the policies misread the next message (measured: a clear
-# "are you a bot?" got the fallback, which handed the customer over again).
-BOT_ANSWERS_AGAIN = [RESUME, {"event": "action", "name": "action_listen"}]
 
 
 class HandoffNotFound(LookupError):
@@ -173,7 +169,7 @@ class _Resolve:
         customer_id = await self.db.run(
             lambda s: directory.canonical_customer(s, _owned_open(s, handoff_id, agent_id).customer_id))
         # Resume first: appending it twice is harmless, a resolved handoff with a paused bot is not.
-        await self.rasa.append_events(customer_id, BOT_ANSWERS_AGAIN)
+        await ResumeBot(self.rasa)(customer_id)
 
         def resolve(session) -> HandoffView:
             done = session.execute(
