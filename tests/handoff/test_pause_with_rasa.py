@@ -77,6 +77,8 @@ async def test_paused_while_a_person_has_it_even_after_the_session_expires_then_
     assert "chargeback" in handoff.summary_text
 
     assert await say(agent, identities, "whatsapp", PHONE_WA, "hello? where is my order TL-48213?", "w3") == []
+    # The timeline must have what was said before the clock is moved back, as it would in real time.
+    await wait_for_timeline(crm, customer, 3 + len(asked) + len(escalated))
     await expire_session(agent, customer)
     assert await say(agent, identities, "sms", PHONE_SMS, "hi, anyone there?", "s1") == []  # no "Welcome back"
     assert await say(agent, identities, "sms", PHONE_SMS, "hello??", "s2") == []
