@@ -20,7 +20,7 @@ from rasa.shared.core.events import ConversationPaused
 
 from connectors.lock_store import CustomerLockStore
 from connectors.tracker_store import CustomerTrackerStore
-from threadline.training import model_path
+from tests.support.assistant import load_processor
 
 MESSAGES = ["hello", "thanks a lot", "are you a bot?", "hi there", "thank you!"]
 TWO_HOURS = 7200
@@ -28,12 +28,11 @@ TWO_HOURS = 7200
 
 @pytest.fixture(scope="module")
 def processor(action_endpoint):
-    if not model_path().is_file():
-        pytest.fail("no trained model: run 'make train' first (make test does)")
-    return Agent.load(model_path(), action_endpoint=action_endpoint).processor
+    return load_processor(action_endpoint)
 
 
 def server(processor, tracker_store: TrackerStore, lock_store) -> Agent:
+    """An Agent as `rasa run` builds one: the processor gets the stores as the Agent wraps them."""
     agent = Agent(domain=processor.domain, tracker_store=tracker_store, lock_store=lock_store)
     agent.processor = copy.copy(processor)
     agent.processor.tracker_store = agent.tracker_store

@@ -8,17 +8,14 @@ by the connector tests. Needs models/threadline.tar.gz (`make train`).
 from __future__ import annotations
 
 import asyncio
-import copy
 from typing import List
 
 import pytest
 from rasa.core.agent import Agent
 from rasa.core.channels import UserMessage
-from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy import func, select
 
-from connectors.lock_store import CustomerLockStore
-from connectors.tracker_store import CustomerTrackerStore
+from tests.support.assistant import assistant_on_redis, load_processor
 from tests.support.channel_output import ChannelOutput
 from tests.support.crm_outage import crm_outage
 from tests.support.processes import project_process
@@ -26,7 +23,6 @@ from tests.support.redis_server import free_port
 from threadline.crm import Database
 from threadline.crm.models import Case, Customer, Opportunity
 from threadline.identity.services import IdentityServices
-from threadline.training import model_path
 
 IGSID, PHONE_WA, PHONE_SMS = "17841400000000001", "5511987654321", "+5511987654321"
 
@@ -34,9 +30,7 @@ IGSID, PHONE_WA, PHONE_SMS = "17841400000000001", "5511987654321", "+55119876543
 
 @pytest.fixture(scope="module")
 def processor():
-    if not model_path().is_file():
-        pytest.fail("no trained model: run 'make train' first (make test does)")
-    return Agent.load(model_path()).processor
+    return load_processor()
 
 
 @pytest.fixture
@@ -53,14 +47,8 @@ def crm_processes(crm_url, redis_url, tmp_path, database):
 
 @pytest.fixture
 async def assistant(processor, crm_processes, redis_url):
-    tracker_store, lock_store = CustomerTrackerStore(host=redis_url), CustomerLockStore(url=redis_url)
-    agent = Agent(domain=processor.domain, tracker_store=tracker_store, lock_store=lock_store)
-    agent.processor = copy.copy(processor)
-    agent.processor.tracker_store, agent.processor.lock_store = tracker_store, lock_store
-    agent.processor.action_endpoint = EndpointConfig(url=crm_processes)
-    yield agent
-    await tracker_store.close()
-    await lock_store.close()
+    async with assistant_on_redis(processor, redis_url, crm_processes) as agent:
+        yield agent
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The timeline consumer: tracker store log → CRM interactions, asynchronously and idempotently."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import redis.asyncio as aioredis

@@ -8,18 +8,16 @@ import json
 import ssl
 import time
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any, List, Optional
 
 import pytest
-from aiosmtpd.controller import Controller
 from rasa.core.channels.channel import UserMessage
 
 from connectors.email.channel import EmailInput
 from connectors.email.config import EmailSettings, ServerSettings
 from tests.support.dovecot import DovecotServer
-from tests.support.redis_server import free_port
+from tests.support.smtp_outbox import smtp_outbox
 
 SHOP = "shop@example.com"
 
@@ -31,24 +29,10 @@ def dovecot():
     server.stop()
 
 
-class _Collector:
-    def __init__(self) -> None:
-        self.messages: List[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        msg["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
-        self.messages.append(msg)
-        return "250 OK"
-
-
 @pytest.fixture(scope="session")
 def smtp_server():
-    collector = _Collector()
-    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, collector
-    controller.stop()
+    with smtp_outbox() as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,19 +8,15 @@ models/threadline.tar.gz (`make train`).
 """
 from __future__ import annotations
 
-import copy
-
 import pytest
 from rasa.core.agent import Agent
 from rasa.server import create_app
-from rasa.utils.endpoints import EndpointConfig
 from sanic import Sanic
 
-from connectors.lock_store import CustomerLockStore
-from connectors.tracker_store import CustomerTrackerStore
 from tests.crm.test_conversation_with_rasa import (  # noqa: F401  (shared fixtures)
     PHONE_SMS, PHONE_WA, crm_processes, identities, processor, say, wait_for_timeline,
 )
+from tests.support.assistant import assistant_on_redis
 from tests.support.redis_server import free_port
 from threadline.crm.models import Handoff
 from threadline.handoff.rasa_api import RasaApi
@@ -34,21 +30,15 @@ TOKEN = "test-token"
 async def assistant(processor, crm_processes, redis_url, monkeypatch):  # noqa: F811
     """The agent, with Rasa's HTTP API served for it on a free port."""
     monkeypatch.setattr(Sanic, "test_mode", True)  # several Sanic apps in one test process
-    tracker_store, lock_store = CustomerTrackerStore(host=redis_url), CustomerLockStore(url=redis_url)
-    agent = Agent(domain=processor.domain, tracker_store=tracker_store, lock_store=lock_store)
-    agent.processor = copy.copy(processor)
-    agent.processor.tracker_store, agent.processor.lock_store = tracker_store, lock_store
-    agent.processor.action_endpoint = EndpointConfig(url=crm_processes)
-    app = create_app(agent=agent, auth_token=TOKEN)
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
-    await server.startup()
-    await server.after_start()
-    yield agent, RasaApi(f"http://127.0.0.1:{port}", TOKEN)
-    await server.before_stop()
-    await server.close()
-    await tracker_store.close()
-    await lock_store.close()
+    async with assistant_on_redis(processor, redis_url, crm_processes) as agent:
+        app = create_app(agent=agent, auth_token=TOKEN)
+        port = free_port()
+        server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
+        await server.startup()
+        await server.after_start()
+        yield agent, RasaApi(f"http://127.0.0.1:{port}", TOKEN)
+        await server.before_stop()
+        await server.close()
 
 
 async def expire_session(agent: Agent, customer: str) -> None:

@@ -3,14 +3,13 @@ and real channels for one-time codes (an SMTP server, the sandbox WhatsApp/Twili
 from __future__ import annotations
 
 import os
-from email import message_from_bytes, policy
 
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
 
 from connectors.code_sender import ChannelCodeSender
 from tests.support.redis_server import free_port
+from tests.support.smtp_outbox import smtp_outbox
 from threadline.sandbox.config import SandboxConfig, sandbox_env
 from threadline.sandbox.provider import Sandbox
 from tests.support.crm_database import empty_tables, start_postgres
@@ -61,26 +60,10 @@ def code_sender() -> RecordingCodeSender:
 
 
 # --- real channels for one-time codes: an SMTP server and the sandbox provider ---------------
-class SmtpOutbox:
-    """aiosmtpd handler keeping every mail it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
-        self.messages.append(message)
-        return "250 OK"
-
-
 @pytest.fixture(scope="session")
 def smtp_server():
-    outbox = SmtpOutbox()
-    controller = Controller(outbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, outbox
-    controller.stop()
+    with smtp_outbox() as server:
+        yield server
 
 
 @pytest.fixture

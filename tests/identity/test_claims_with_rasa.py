@@ -7,18 +7,15 @@ Messages enter as every connector hands them over: resolve the address, then
 """
 from __future__ import annotations
 
-import copy
 import re
 from datetime import timedelta
 
 import pytest
 from rasa.core.agent import Agent
 from rasa.core.channels import UserMessage
-from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy import update
 
-from connectors.lock_store import CustomerLockStore
-from connectors.tracker_store import CustomerTrackerStore
+from tests.support.assistant import assistant_on_redis, load_processor
 from tests.support.channel_output import ChannelOutput
 from tests.support.processes import project_process
 from tests.support.redis_server import free_port
@@ -28,16 +25,13 @@ from threadline.crm.models import IdentityClaim
 from threadline.crm.models.base import utcnow
 from threadline.crm.sql_backend import SqlCrm
 from threadline.identity.services import IdentityServices
-from threadline.training import model_path
 
 IGSID, WA_ID, EMAIL = "17841400000000001", "5511987654321", "ana@example.com"
 
 
 @pytest.fixture(scope="module")
 def processor():
-    if not model_path().is_file():
-        pytest.fail("no trained model: run 'make train' first (make test does)")
-    return Agent.load(model_path()).processor
+    return load_processor()
 
 
 @pytest.fixture
@@ -57,14 +51,8 @@ def action_server(channel_env, crm_db_url, tmp_path):
 
 @pytest.fixture
 async def assistant(processor, action_server, redis_url):
-    tracker_store, lock_store = CustomerTrackerStore(host=redis_url), CustomerLockStore(url=redis_url)
-    agent = Agent(domain=processor.domain, tracker_store=tracker_store, lock_store=lock_store)
-    agent.processor = copy.copy(processor)
-    agent.processor.tracker_store, agent.processor.lock_store = tracker_store, lock_store
-    agent.processor.action_endpoint = EndpointConfig(url=action_server)
-    yield agent
-    await tracker_store.close()
-    await lock_store.close()
+    async with assistant_on_redis(processor, redis_url, action_server) as agent:
+        yield agent
 
 
 @pytest.fixture
