@@ -39,6 +39,7 @@ class Settings:
     rasa_port: int
     action_port: int
     crm_timeline_port: int
+    inbox_worker_port: int
     rasa_auth_token: str
     auth_token_generated: bool
 
@@ -58,6 +59,7 @@ class Settings:
             rasa_port=_int("RASA_PORT", 5005),
             action_port=_int("ACTION_PORT", 5055),
             crm_timeline_port=_int("CRM_TIMELINE_PORT", 5056),
+            inbox_worker_port=_int("THREADLINE_INBOX_WORKER_PORT", 5057),
             rasa_auth_token=token,
             auth_token_generated=generated,
         )
