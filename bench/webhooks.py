@@ -1,11 +1,13 @@
 """`make bench-webhooks`: how fast do the webhooks acknowledge while the bot is busy?
 
-Starts a private Redis, the sandbox provider and the real Rasa server (credentials.yml,
-endpoints.yml, trained model), then sends correctly signed webhook deliveries (WhatsApp 50 %,
+Starts a private Redis, the sandbox provider, the real Rasa server (credentials.yml,
+endpoints.yml, trained model; it only acknowledges) and the inbox worker process that runs the
+bot's turns, as `make run` does, then sends correctly signed webhook deliveries (WhatsApp 50 %,
 Instagram 25 %, SMS 25 %; 200 customers) at a fixed rate (open loop: a slow answer does not
 slow the sender down) and measures each acknowledgement. Every delivery is a new customer
-message, so Rasa keeps processing turns (and sending replies through the sandbox, whose
-receipts come back as more webhooks) for the whole run.
+message, so the worker keeps processing turns (and sending replies through the sandbox, whose
+receipts come back as more webhooks) for the whole run. The machine's load average before and
+after the run is recorded with the figures: on a shared machine it explains the tail.
 
 Writes results/bench/webhooks.json and results/bench/webhooks.png and prints one line.
 """
@@ -156,6 +158,7 @@ def main() -> None:
                         help="baseline: a bot that does no work, to see the webhook path alone")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    load_before = [round(x, 2) for x in os.getloadavg()]
     redis_server = RedisServer()
     stack = RasaStack(redis_server.url, Path(tempfile.mkdtemp(prefix="bench-webhooks-")), idle_bot=args.idle_bot)
     try:
@@ -180,13 +183,15 @@ def main() -> None:
         "mean_ms": round(statistics.fmean(latencies), 2),
         "target_p99_ms": TARGET_P99_MS,
         "bot_while_measuring": progress,
-        "setup": "real Rasa server (trained model, Redis tracker/lock stores) + sandbox provider "
+        "setup": "real Rasa server acknowledging (THREADLINE_INBOX_WORKER=external) + inbox worker "
+                 "process running the turns (trained model, Redis tracker/lock stores) + sandbox provider "
                  "subprocess, loopback, one Sanic worker, 200 customers, every delivery a new message",
     }
     summary["target_met"] = summary["p99_ms"] < TARGET_P99_MS and statuses.get("200", 0) == len(results)
     name = "webhooks-idle-bot" if args.idle_bot else "webhooks"
     if args.idle_bot:
         summary["setup"] = "baseline: scripted bot that never runs a turn; otherwise as the main run"
+    summary["machine_load_average_1_5_15_min_before"] = load_before
     summary["machine_load_average_1_5_15_min"] = [round(x, 2) for x in os.getloadavg()]
     summary["cpu_count"] = os.cpu_count()
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -11,7 +11,10 @@ turn holds the GIL for tens of milliseconds at a time; here it never holds the w
         --endpoints endpoints.yml --credentials credentials.yml
 
 Health: GET /health on THREADLINE_INBOX_WORKER_PORT (default 5057): 503 while the model
-loads, 200 once the consumers run. SIGTERM/SIGINT: running turns finish (10 s at most; an
+loads, 200 once the consumers run. The process lowers its own CPU priority by
+THREADLINE_INBOX_WORKER_NICE (default 10; 0 keeps it): on a shared host the webhooks'
+acknowledgements, which a provider waits for, get the CPU before bot turns, which nobody
+waits for within milliseconds. SIGTERM/SIGINT: running turns finish (10 s at most; an
 unfinished one stays pending and is replayed), then the process exits.
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ from aiohttp import web
 log = logging.getLogger("threadline.inbox_worker")
 
 DEFAULT_PORT = 5057
+DEFAULT_NICE = 10
 
 
 class InboxWorker:
@@ -111,13 +115,28 @@ async def serve(load_agent: Callable[[], Awaitable[Any]], channels: List[Any], p
             await broker.close()
 
 
+def configure_like_rasa() -> None:
+    """Logging (LOG_LEVEL, default INFO; structlog too, or every turn logs at debug level) and
+    TensorFlow set up as `rasa run` sets them up."""
+    from rasa.utils import io as rasa_io
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+    from rasa.utils.tensorflow import environment as tf_env
+
+    configure_logging_and_warnings(None, warn_only_once=True, filter_repeated_logs=True)
+    tf_env.setup_tf_environment()
+    rasa_io.configure_colored_logging(None)
+    configure_structlog(None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--endpoints", default="endpoints.yml")
     parser.add_argument("--credentials", default="credentials.yml")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    os.nice(int(os.environ.get("THREADLINE_INBOX_WORKER_NICE") or DEFAULT_NICE))
+    configure_like_rasa()
     from threadline.rasa_server import prepare_to_serve
 
     prepare_to_serve(args.endpoints)

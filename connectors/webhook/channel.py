@@ -243,13 +243,17 @@ class WebhookInput(InputChannel):
             await records.activity(customer_id, event)
             return
         await records.inbound_seen(event.channel, event.address, event.timestamp)
+        output = self.output_channel(event.address, runtime)
+        # The window is open again: what waited for it goes out first, in order.
+        await output.send_held(customer_id)
         text = await self.text_for_bot(event, runtime)
         if text is None:
             await records.activity(customer_id, event)
             return
+        await output.mark_read(event.address, event.provider_message_id)
         await on_new_message(UserMessage(
             text=text,
-            output_channel=self.output_channel(event.address, runtime),
+            output_channel=output,
             sender_id=customer_id,
             input_channel=self.name(),
             message_id=event.provider_message_id,

@@ -17,11 +17,12 @@ WA_ID = "5511987654321"
 
 
 @pytest.fixture
-def edge(channel_env, tmp_path):
+def edge(channel_env, redis_server, tmp_path):
     server = BotServer(channel_env, tmp_path / "edge.log")
     server.start(THREADLINE_INBOX_WORKER="external")
     yield server
     server.stop()
+    redis_server.flush()  # (after the worker stopped) no stored message is left for the next module's bot
 
 
 @pytest.fixture
