@@ -85,6 +85,7 @@ async def run_load(stack: RasaStack, rate: float, duration: float) -> dict:
                 status = 0
             results.append((offset, (time.perf_counter() - started) * 1000, status))
 
+        cpu_before = processes_cpu_s(stack)
         t0 = time.perf_counter()
         tasks = []
         for index, (channel, delivery) in enumerate(planned):
@@ -95,7 +96,20 @@ async def run_load(stack: RasaStack, rate: float, duration: float) -> dict:
             tasks.append(asyncio.create_task(one(offset, channel, delivery)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
-    return {"results": results, "elapsed": elapsed}
+        cpu_after = processes_cpu_s(stack)
+    cpu = {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after}
+    return {"results": results, "elapsed": elapsed, "cpu_s": cpu}
+
+
+def processes_cpu_s(stack: RasaStack) -> dict:
+    """CPU seconds (user + system) used so far by the server and the worker (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, process in (("rasa_server", stack.rasa), ("inbox_worker", stack.worker)):
+        if process is not None and process.poll() is None:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[name] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
 
 
 async def wait_for_replies(stack: RasaStack, count: int, timeout_s: float = 300) -> None:
@@ -183,6 +197,9 @@ def main() -> None:
         "mean_ms": round(statistics.fmean(latencies), 2),
         "target_p99_ms": TARGET_P99_MS,
         "bot_while_measuring": progress,
+        # CPU the processes got during the measured 30 s: the server's share per request,
+        # and how much the (niced) worker could still run beside everything else.
+        "cpu_s_while_measuring": run["cpu_s"],
         "setup": "real Rasa server acknowledging (THREADLINE_INBOX_WORKER=external) + inbox worker "
                  "process running the turns (trained model, Redis tracker/lock stores) + sandbox provider "
                  "subprocess, loopback, one Sanic worker, 200 customers, every delivery a new message",
