@@ -212,6 +212,10 @@ def main() -> None:
     summary["machine_load_average_1_5_15_min"] = [round(x, 2) for x in os.getloadavg()]
     summary["cpu_count"] = os.cpu_count()
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Every run, not only the last: on a shared machine one quiet run is not the norm.
+    with open(RESULTS / "webhooks-runs.jsonl", "a") as runs:
+        runs.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run": name,
+                               **{k: v for k, v in summary.items() if k != "setup"}}) + "\n")
     plot(results, summary, RESULTS / f"{name}.png")
     print(f"bench-{name}: {len(results)} deliveries at {summary['achieved_rate_per_s']}/s, "
           f"p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms (target < {TARGET_P99_MS:.0f} ms: "
