@@ -124,6 +124,11 @@ def configure_like_rasa() -> None:
     from rasa.utils.tensorflow import environment as tf_env
 
     configure_logging_and_warnings(None, warn_only_once=True, filter_repeated_logs=True)
+    # One TensorFlow thread per kind unless told otherwise: a turn's small models gain little
+    # from more, and a worker that never spreads over every core leaves one to the webhooks.
+    # More throughput: more worker processes (each with its own THREADLINE_INBOX_CONSUMER).
+    for variable in ("TF_INTER_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS"):
+        os.environ.setdefault(variable, "1")
     tf_env.setup_tf_environment()
     rasa_io.configure_colored_logging(None)
     configure_structlog(None)
@@ -146,7 +151,13 @@ def main() -> None:
         from rasa.core.utils import AvailableEndpoints
 
         endpoints = AvailableEndpoints.read_endpoints(args.endpoints)
-        return await rasa_load_agent(model_path=args.model, endpoints=endpoints)
+        root = logging.getLogger()
+        level = root.level
+        agent = await rasa_load_agent(model_path=args.model, endpoints=endpoints)
+        # Loading the model's libraries sets the root logger to WARNING: the consumers'
+        # INFO lines (replayed and reclaimed entries, held messages sent) must stay.
+        root.setLevel(level)
+        return agent
 
     port = int(os.environ.get("THREADLINE_INBOX_WORKER_PORT") or DEFAULT_PORT)
     asyncio.run(serve(load_agent, webhook_channels(args.credentials), port))
