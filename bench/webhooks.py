@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -73,6 +74,9 @@ async def run_load(stack: RasaStack, rate: float, duration: float) -> dict:
                 await response.read()
         if not stack.idle_bot:
             await wait_for_replies(stack, WARM_UP_MESSAGES)
+        redis = Redis.from_url(stack.env["REDIS_URL"])
+        await redis.slowlog_reset()  # from here on, only what happens while measuring
+        await redis.close()
 
         async def one(offset: float, channel: str, delivery: p.Delivery) -> None:
             started = time.perf_counter()
@@ -86,6 +90,10 @@ async def run_load(stack: RasaStack, rate: float, duration: float) -> dict:
             results.append((offset, (time.perf_counter() - started) * 1000, status))
 
         cpu_before = processes_cpu_s(stack)
+        # The load generator must not pause itself: no garbage collection while measuring.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
         t0 = time.perf_counter()
         tasks = []
         for index, (channel, delivery) in enumerate(planned):
@@ -97,6 +105,7 @@ async def run_load(stack: RasaStack, rate: float, duration: float) -> dict:
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
         cpu_after = processes_cpu_s(stack)
+        gc.enable()
     cpu = {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after}
     return {"results": results, "elapsed": elapsed, "cpu_s": cpu}
 
@@ -128,10 +137,13 @@ async def bot_progress(stack: RasaStack) -> dict:
     redis = Redis.from_url(stack.env["REDIS_URL"])
     try:
         backlog = {ch: await redis.xlen(f"tl:inbox:{ch}") for ch in ("whatsapp", "instagram", "sms")}
+        # Commands slower than 10 ms during the run would stall every acknowledgement behind them.
+        slow = [(entry["duration"], entry["command"][:40].decode(errors="replace"))
+                for entry in await redis.slowlog_get(5)]
         replies = len(await redis.keys("tl:out:msg:*"))
     finally:
         await redis.close()
-    return {"inbox_backlog": backlog, "replies_sent": replies}
+    return {"inbox_backlog": backlog, "replies_sent": replies, "redis_slowlog_us": slow}
 
 
 def percentile(values: List[float], q: float) -> float:
