@@ -50,6 +50,7 @@ class InboxWorker:
                  for channel in self.channels]
         if not tasks:
             await self._stopped.wait()  # nothing to consume: idle until stopped
+            return
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
