@@ -1,5 +1,6 @@
-"""Start the real Rasa server (credentials.yml, endpoints.yml, trained model) plus the sandbox
-provider on loopback, as `make run` would, for end-to-end tests and the webhook benchmark."""
+"""Start the real Rasa server (credentials.yml, endpoints.yml, trained model), the inbox worker
+that runs the channels' bot turns, and the sandbox provider on loopback, as `make run` would,
+for end-to-end tests and the webhook benchmark."""
 from __future__ import annotations
 
 import os
@@ -31,6 +32,7 @@ class RasaStack:
             "RASA_PORT": str(self.rasa_port), "ACTION_PORT": str(free_port()), "RASA_AUTH_TOKEN": self.token,
             "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT),
             "THREADLINE_INBOX_CONSUMER": "bench-rasa",
+            "THREADLINE_INBOX_WORKER": "external", "THREADLINE_INBOX_WORKER_PORT": str(free_port()),
             # The identity resolver's CRM: a fresh SQLite file, never the project's var/.
             "CRM_DATABASE_URL": f"sqlite:///{log_dir / 'crm.sqlite3'}",
         }
@@ -39,6 +41,7 @@ class RasaStack:
         # Baseline: the scripted test bot that never finishes a turn (no bot work at all).
         self.idle_bot = idle_bot
         self.rasa: Optional[subprocess.Popen] = None
+        self.worker: Optional[subprocess.Popen] = None
         self.sandbox: Optional[subprocess.Popen] = None
         self.actions: Optional[subprocess.Popen] = None
         self.base = f"http://127.0.0.1:{self.rasa_port}"
@@ -49,9 +52,9 @@ class RasaStack:
         if self.with_sandbox_process:
             self.sandbox = self._spawn("sandbox", [sys.executable, "-m", "threadline.sandbox"])
         if self.idle_bot:
-            self.env.update(BOT_PORT=str(self.rasa_port), BOT_BLOCK="1")
+            self.env.update(BOT_PORT=str(self.rasa_port), BOT_BLOCK="1", THREADLINE_INBOX_WORKER="in-process")
             self.rasa = self._spawn("rasa", [sys.executable, "-m", "tests.channels.bot_server"])
-            status_url = f"{self.base}/webhooks/sms/"
+            status_urls = [f"{self.base}/webhooks/sms/"]
         else:
             # The action server, as `make run` starts it (action_session_start is custom).
             self.actions = self._spawn("actions", [
@@ -61,26 +64,33 @@ class RasaStack:
                 sys.executable, "-m", "threadline.rasa_server", "run", "--enable-api",
                 "--port", str(self.rasa_port), "--endpoints", "endpoints.yml", "--credentials",
                 "credentials.yml", "--model", str(model_path())])
-            status_url = f"{self.base}/status?token={self.token}"
+            self.worker = self._spawn("worker", [
+                sys.executable, "-m", "threadline.inbox_worker", "--endpoints", "endpoints.yml",
+                "--credentials", "credentials.yml", "--model", str(model_path())])
+            status_urls = [f"{self.base}/status?token={self.token}",
+                           f"http://127.0.0.1:{self.env['THREADLINE_INBOX_WORKER_PORT']}/health"]
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.rasa.poll() is not None:
-                raise RuntimeError(f"rasa exited; see {self.log_dir / 'rasa.log'}")
+        while status_urls and time.monotonic() < deadline:
+            for name, process in (("rasa", self.rasa), ("worker", self.worker)):
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(f"{name} exited; see {self.log_dir / f'{name}.log'}")
             try:
-                with urllib.request.urlopen(status_url, timeout=2) as r:
+                with urllib.request.urlopen(status_urls[0], timeout=2) as r:
                     if r.status == 200:
-                        return
+                        status_urls.pop(0)
+                        continue
             except OSError:
                 pass
             time.sleep(0.5)
-        raise RuntimeError("rasa did not start in time")
+        if status_urls:
+            raise RuntimeError(f"{status_urls[0]} did not answer in time; see {self.log_dir}")
 
     def _spawn(self, name: str, argv: list) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
         return subprocess.Popen(argv, cwd=PROJECT, env=self.env, stdout=log, stderr=log)
 
     def stop(self) -> None:
-        for process in (self.rasa, self.actions, self.sandbox):
+        for process in (self.worker, self.rasa, self.actions, self.sandbox):
             if process and process.poll() is None:
                 process.terminate()
                 try:

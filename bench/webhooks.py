@@ -1,11 +1,13 @@
 """`make bench-webhooks`: how fast do the webhooks acknowledge while the bot is busy?
 
-Starts a private Redis, the sandbox provider and the real Rasa server (credentials.yml,
-endpoints.yml, trained model), then sends correctly signed webhook deliveries (WhatsApp 50 %,
+Starts a private Redis, the sandbox provider, the real Rasa server (credentials.yml,
+endpoints.yml, trained model; it only acknowledges) and the inbox worker process that runs the
+bot's turns, as `make run` does, then sends correctly signed webhook deliveries (WhatsApp 50 %,
 Instagram 25 %, SMS 25 %; 200 customers) at a fixed rate (open loop: a slow answer does not
 slow the sender down) and measures each acknowledgement. Every delivery is a new customer
-message, so Rasa keeps processing turns (and sending replies through the sandbox, whose
-receipts come back as more webhooks) for the whole run.
+message, so the worker keeps processing turns (and sending replies through the sandbox, whose
+receipts come back as more webhooks) for the whole run. The machine's load average before and
+after the run is recorded with the figures: on a shared machine it explains the tail.
 
 Writes results/bench/webhooks.json and results/bench/webhooks.png and prints one line.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -71,6 +74,9 @@ async def run_load(stack: RasaStack, rate: float, duration: float) -> dict:
                 await response.read()
         if not stack.idle_bot:
             await wait_for_replies(stack, WARM_UP_MESSAGES)
+        redis = Redis.from_url(stack.env["REDIS_URL"])
+        await redis.slowlog_reset()  # from here on, only what happens while measuring
+        await redis.close()
 
         async def one(offset: float, channel: str, delivery: p.Delivery) -> None:
             started = time.perf_counter()
@@ -83,6 +89,11 @@ async def run_load(stack: RasaStack, rate: float, duration: float) -> dict:
                 status = 0
             results.append((offset, (time.perf_counter() - started) * 1000, status))
 
+        cpu_before = processes_cpu_s(stack)
+        # The load generator must not pause itself: no garbage collection while measuring.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
         t0 = time.perf_counter()
         tasks = []
         for index, (channel, delivery) in enumerate(planned):
@@ -93,7 +104,21 @@ async def run_load(stack: RasaStack, rate: float, duration: float) -> dict:
             tasks.append(asyncio.create_task(one(offset, channel, delivery)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
-    return {"results": results, "elapsed": elapsed}
+        cpu_after = processes_cpu_s(stack)
+        gc.enable()
+    cpu = {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after}
+    return {"results": results, "elapsed": elapsed, "cpu_s": cpu}
+
+
+def processes_cpu_s(stack: RasaStack) -> dict:
+    """CPU seconds (user + system) used so far by the server and the worker (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, process in (("rasa_server", stack.rasa), ("inbox_worker", stack.worker)):
+        if process is not None and process.poll() is None:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[name] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
 
 
 async def wait_for_replies(stack: RasaStack, count: int, timeout_s: float = 300) -> None:
@@ -112,10 +137,13 @@ async def bot_progress(stack: RasaStack) -> dict:
     redis = Redis.from_url(stack.env["REDIS_URL"])
     try:
         backlog = {ch: await redis.xlen(f"tl:inbox:{ch}") for ch in ("whatsapp", "instagram", "sms")}
+        # Commands slower than 10 ms during the run would stall every acknowledgement behind them.
+        slow = [(entry["duration"], entry["command"][:40].decode(errors="replace"))
+                for entry in await redis.slowlog_get(5)]
         replies = len(await redis.keys("tl:out:msg:*"))
     finally:
         await redis.close()
-    return {"inbox_backlog": backlog, "replies_sent": replies}
+    return {"inbox_backlog": backlog, "replies_sent": replies, "redis_slowlog_us": slow}
 
 
 def percentile(values: List[float], q: float) -> float:
@@ -156,6 +184,7 @@ def main() -> None:
                         help="baseline: a bot that does no work, to see the webhook path alone")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    load_before = [round(x, 2) for x in os.getloadavg()]
     redis_server = RedisServer()
     stack = RasaStack(redis_server.url, Path(tempfile.mkdtemp(prefix="bench-webhooks-")), idle_bot=args.idle_bot)
     try:
@@ -180,16 +209,25 @@ def main() -> None:
         "mean_ms": round(statistics.fmean(latencies), 2),
         "target_p99_ms": TARGET_P99_MS,
         "bot_while_measuring": progress,
-        "setup": "real Rasa server (trained model, Redis tracker/lock stores) + sandbox provider "
+        # CPU the processes got during the measured 30 s: the server's share per request,
+        # and how much the (niced) worker could still run beside everything else.
+        "cpu_s_while_measuring": run["cpu_s"],
+        "setup": "real Rasa server acknowledging (THREADLINE_INBOX_WORKER=external) + inbox worker "
+                 "process running the turns (trained model, Redis tracker/lock stores) + sandbox provider "
                  "subprocess, loopback, one Sanic worker, 200 customers, every delivery a new message",
     }
     summary["target_met"] = summary["p99_ms"] < TARGET_P99_MS and statuses.get("200", 0) == len(results)
     name = "webhooks-idle-bot" if args.idle_bot else "webhooks"
     if args.idle_bot:
         summary["setup"] = "baseline: scripted bot that never runs a turn; otherwise as the main run"
+    summary["machine_load_average_1_5_15_min_before"] = load_before
     summary["machine_load_average_1_5_15_min"] = [round(x, 2) for x in os.getloadavg()]
     summary["cpu_count"] = os.cpu_count()
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Every run, not only the last: on a shared machine one quiet run is not the norm.
+    with open(RESULTS / "webhooks-runs.jsonl", "a") as runs:
+        runs.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run": name,
+                               **{k: v for k, v in summary.items() if k != "setup"}}) + "\n")
     plot(results, summary, RESULTS / f"{name}.png")
     print(f"bench-{name}: {len(results)} deliveries at {summary['achieved_rate_per_s']}/s, "
           f"p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms (target < {TARGET_P99_MS:.0f} ms: "

@@ -27,6 +27,7 @@ QUICK_REPLY_LIMIT = 13
 QUICK_REPLY_TITLE = 20
 POLICY = RetryPolicy(rate_limit_codes=frozenset({4, 17, 32, 613}))
 WINDOW_CLOSED_CODE = 10  # with error_subcode 2534022
+WINDOW_CLOSED = "instagram messaging window closed"
 
 
 class InstagramInput(MetaWebhookInput):
@@ -182,9 +183,11 @@ class InstagramOutput(WebhookOutput):
         if typed_by_human(kwargs) and age is not None and age <= HUMAN_AGENT_WINDOW_S:
             self._tag_human_agent = True  # allowed for people, never for the bot
             return None
-        return "instagram messaging window closed"
+        return WINDOW_CLOSED
+
+    def send_later(self, reason: str) -> bool:
+        return reason == WINDOW_CLOSED
 
     async def on_failed(self, customer_id: str, address: str, error: Any) -> None:
         if error.code == WINDOW_CLOSED_CODE:  # Meta's clock wins over our window record
-            await self.records.held("instagram", customer_id, address,
-                                    "instagram messaging window closed", {"error": error.code})
+            await self.records.held("instagram", customer_id, address, WINDOW_CLOSED, {"error": error.code})

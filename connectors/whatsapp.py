@@ -4,9 +4,12 @@ Webhook: POST /webhooks/whatsapp/webhook (GET for Meta's verification handshake)
 Replies: POST {WHATSAPP_API_URL}/{WHATSAPP_PHONE_NUMBER_ID}/messages.
 Outside the 24-hour customer-service window a free-form message is held for an agent; when
 WHATSAPP_TEMPLATE_NAME is set, that approved template is sent to invite the customer back.
+Held messages go out, in order, as soon as the customer writes again. Each message the bot
+answers is marked as read (blue ticks) first.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any, Dict, Iterable, List, Optional, Text
@@ -18,7 +21,9 @@ from connectors.webhook.events import InboundEvent
 from connectors.webhook.meta import MetaWebhookInput, graph_error_code, items
 from connectors.webhook.output import Payload, WebhookOutput
 from connectors.webhook.runtime import ChannelRuntime
-from connectors.webhook.sender import ProviderClient, RetryPolicy
+from connectors.webhook.sender import ProviderClient, RetryPolicy, SendFailed
+
+log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://graph.facebook.com/v23.0"
 WINDOW_S = 24 * 3600
@@ -26,7 +31,10 @@ TEXT_LIMIT = 4096
 INTERACTIVE_BODY_LIMIT = 1024
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 POLICY = RetryPolicy(rate_limit_codes=frozenset({130429, 131056, 80007, 4}))
+# Read receipts are cosmetic: one attempt, so a provider hiccup never delays the answer.
+READ_POLICY = RetryPolicy(attempts=1)
 REENGAGEMENT_ERROR = 131047
+WINDOW_CLOSED = "whatsapp 24-hour window closed"
 
 
 class WhatsAppInput(MetaWebhookInput):
@@ -150,8 +158,9 @@ class WhatsAppOutput(WebhookOutput):
         super().__init__(runtime, address)
         self.channel = channel
         self.url = f"{channel.api_url}/{channel.phone_number_id}/messages"
-        self.client = ProviderClient(runtime.session, POLICY, graph_error_code,
-                                     headers={"Authorization": f"Bearer {channel.access_token}"})
+        auth = {"Authorization": f"Bearer {channel.access_token}"}
+        self.client = ProviderClient(runtime.session, POLICY, graph_error_code, headers=auth)
+        self.read_client = ProviderClient(runtime.session, READ_POLICY, graph_error_code, headers=auth)
 
     def fits(self, text: str) -> bool:
         return len(text) <= TEXT_LIMIT
@@ -197,8 +206,20 @@ class WhatsAppOutput(WebhookOutput):
     async def hold_reason(self, address: str, kwargs: Dict[str, Any]) -> Optional[str]:
         last = await self.records.last_inbound("whatsapp", address)
         if last is None or time.time() - last > WINDOW_S:
-            return "whatsapp 24-hour window closed"
+            return WINDOW_CLOSED
         return None
+
+    def send_later(self, reason: str) -> bool:
+        return reason == WINDOW_CLOSED
+
+    async def mark_read(self, address: str, provider_message_id: Optional[str]) -> None:
+        if not provider_message_id:
+            return
+        read = {"messaging_product": "whatsapp", "status": "read", "message_id": provider_message_id}
+        try:
+            await self.read_client.post(self.url, json_body=read)
+        except SendFailed as error:  # cosmetic for the customer: never worth failing the turn
+            log.warning("whatsapp: marking a message read failed: HTTP %s code %s", error.status, error.code)
 
     async def on_held(self, customer_id: str, address: str, reason: str) -> None:
         if self.channel.template_name:
@@ -208,8 +229,7 @@ class WhatsAppOutput(WebhookOutput):
 
     async def on_failed(self, customer_id: str, address: str, error: Any) -> None:
         if error.code == REENGAGEMENT_ERROR:  # our window record was wrong: Meta's wins
-            await self.records.held("whatsapp", customer_id, address, "whatsapp 24-hour window closed",
-                                    {"error": error.code})
+            await self.records.held("whatsapp", customer_id, address, WINDOW_CLOSED, {"error": error.code})
 
 
 def _seconds(raw: Any) -> Optional[float]:

@@ -1,5 +1,6 @@
-"""`make run`: migrate the CRM, start Redis (if needed), the action server, the CRM timeline
-consumer, the Rasa server and the agent console; stop them all.
+"""`make run`: migrate the CRM, start Redis (if needed), the action server, the Rasa server
+(webhook edge and HTTP API), the inbox worker (the channels' bot turns, in a process of their
+own: threadline/inbox_worker.py), the CRM timeline consumer and the agent console; stop them all.
 
 Each child runs in its own session, so a Ctrl-C in the terminal reaches only this launcher,
 which then stops the children in reverse order. Children also get SIGTERM from the kernel
@@ -212,6 +213,12 @@ class Launcher:
             http_ok(f"http://127.0.0.1:{s.rasa_port}/status?token={s.rasa_auth_token}"),
         ))
         self.services.append(Service(
+            "inbox worker",
+            [python, "-m", "threadline.inbox_worker", "--endpoints", "endpoints.yml",
+             "--credentials", "credentials.yml", "--model", str(model_path())],
+            http_ok(f"http://127.0.0.1:{s.inbox_worker_port}/health"),
+        ))
+        self.services.append(Service(
             "crm timeline",
             [python, "-m", "threadline.crm.timeline_worker"],
             http_ok(f"http://127.0.0.1:{s.crm_timeline_port}/health"),
@@ -227,6 +234,9 @@ class Launcher:
             "CRM_DATABASE_URL": crm_url,
             "CRM_TIMELINE_PORT": str(s.crm_timeline_port),
             "CONSOLE_PORT": str(s.console_port),
+            # The Rasa server only acknowledges channel messages; the inbox worker answers them.
+            "THREADLINE_INBOX_WORKER": "external",
+            "THREADLINE_INBOX_WORKER_PORT": str(s.inbox_worker_port),
             "RASA_AUTH_TOKEN": s.rasa_auth_token,
             "RASA_PORT": str(s.rasa_port),
             "ACTION_PORT": str(s.action_port),
@@ -266,6 +276,7 @@ class Launcher:
         print(f"  Actions       http://127.0.0.1:{s.action_port}")
         print(f"  CRM timeline  http://127.0.0.1:{s.crm_timeline_port}/health")
         print(f"  Console       http://127.0.0.1:{s.console_port}/  (agents: bin/threadline agent add NAME)")
+        print(f"  Inbox worker  http://127.0.0.1:{s.inbox_worker_port}/health  (bot turns of the channels below)")
         print(f"  Channels      {base}/webhooks/{{whatsapp,instagram,sms}}/webhook")
         sandboxed = self.channel_env["THREADLINE_SANDBOX_CHANNELS"]
         if sandboxed:

@@ -152,6 +152,15 @@ def _endpoints_argument(argv: list[str]) -> Optional[str]:
     return known.endpoints
 
 
+def prepare_to_serve(endpoints_path: str) -> None:
+    """What every process that runs bot turns needs before it loads the agent (this server,
+    threadline/inbox_worker.py): shared stores that fail loudly, fast model loading."""
+    check_stores(endpoints_path)
+    _fail_turns_on_storage_errors()
+    _forbid_silent_fallback()
+    _build_loaded_weights_eagerly()
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "run":

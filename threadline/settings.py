@@ -40,6 +40,7 @@ class Settings:
     action_port: int
     crm_timeline_port: int
     console_port: int
+    inbox_worker_port: int
     rasa_auth_token: str
     auth_token_generated: bool
 
@@ -60,6 +61,7 @@ class Settings:
             action_port=_int("ACTION_PORT", 5055),
             crm_timeline_port=_int("CRM_TIMELINE_PORT", 5056),
             console_port=_int("CONSOLE_PORT", 5060),
+            inbox_worker_port=_int("THREADLINE_INBOX_WORKER_PORT", 5057),
             rasa_auth_token=token,
             auth_token_generated=generated,
         )

@@ -2,7 +2,8 @@
 `connectors.email.channel.EmailInput`), built on the shared inbox pipeline.
 
 IMAP reader (server loop) → `parse_email` → inbox (dedupe by Message-ID, Redis stream; the
-event carries the mail's details) → consumer (bot loop), in order per sender → conversation
+event carries the mail's details) → consumer (the inbox worker process, or the server's bot
+loop in in-process mode), in order per sender → conversation
 (thread headers, else identity resolver) → robots are recorded, never answered →
 `UserMessage` with the new text only → Rasa → one threaded reply per turn over SMTP
 (`EmailOutput`).
@@ -73,7 +74,9 @@ class EmailInput(WebhookInput):
         self.imap_ssl_context = imap_ssl_context
         self.smtp_tls_context = smtp_tls_context
         self.send_retry_delays_s = send_retry_delays_s
-        self.sender: Optional[SmtpSender] = None
+        # Stateless (one connection per mail): the edge (agent messages) and the consumer share it.
+        self.sender: Optional[SmtpSender] = (
+            SmtpSender(settings.smtp, tls_context=smtp_tls_context) if settings else None)
         self.reader: Optional[ImapReader] = None
         self._reader_task: Optional[asyncio.Task] = None
 
@@ -101,6 +104,9 @@ class EmailInput(WebhookInput):
 
         return bp
 
+    def enabled(self) -> bool:
+        return self.settings is not None
+
     def state(self) -> str:
         return "disabled" if self.settings is None else super().state()
 
@@ -126,12 +132,11 @@ class EmailInput(WebhookInput):
                         "unset): no mailbox is read")
             return
         await super().start(on_new_message, is_ready)
-        self.sender = SmtpSender(self.settings.smtp, tls_context=self.smtp_tls_context)
         if self.settings.imap is None:
             log.info("email: no IMAP server configured; mail arrives through the Mailgun webhook only")
             return
-        # The reader runs on the server loop, like webhook requests; the bot's turns run on
-        # the shared bot loop with their own Redis clients (see connectors/webhook/botloop.py).
+        # The reader runs on the server loop, like webhook requests; the bot's turns run in
+        # the inbox worker (or the server's bot loop) with their own Redis clients.
         self.reader = ImapReader(self.settings.imap, self.settings.mailbox, self.settings.mailbox_key,
                                  EmailState(self.runtime.redis), self.accept_mail, ssl_context=self.imap_ssl_context,
                                  idle_s=self.idle_s, backfill=self.backfill)
@@ -156,7 +161,7 @@ class EmailInput(WebhookInput):
         new = await self.inbox.accept([self.mail_event(raw)])
         log.info("email: UID %d %s", uid, "queued" if new else "already seen (duplicate Message-ID)")
 
-    # --- inbox → conversation (runs on the bot loop, with its `runtime`) -----------------
+    # --- inbox → conversation (runs where `consume` runs, with its `runtime`) ------------
     async def customer_for(self, event: InboundEvent, runtime: ChannelRuntime) -> tuple[str, bool]:
         """The conversation a mail belongs to: its thread's, else its sender's."""
         email = event.details.get("email", {})

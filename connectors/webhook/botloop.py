@@ -1,4 +1,6 @@
-"""One thread with its own event loop, where the inbox consumers run the bot's turns.
+"""In-process mode only (THREADLINE_INBOX_WORKER unset or `in-process`; `make run` uses an
+inbox worker process instead): one thread with its own event loop, where the inbox consumers
+run the bot's turns.
 
 A Rasa turn has long synchronous stretches (NLU and policy inference, the Redis tracker
 store's blocking client). On the Sanic server's loop they would hold every webhook

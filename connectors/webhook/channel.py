@@ -2,8 +2,11 @@
 
 Request path (milliseconds, whatever the bot is doing):
 size check → signature on the raw bytes → parse every event → inbox (dedupe + stream) → ack.
-Consumer path (inside the Rasa server, started with it): inbox entry → identity → record or
+Consumer path (`consume`): inbox entry → identity → record or
 `UserMessage(sender_id=customer id)` → Rasa → reply through this channel's output.
+Where the consumer path runs is `THREADLINE_INBOX_WORKER` (connectors/webhook/runtime.py):
+in its own process (`external`, what `make run` does: threadline/inbox_worker.py), or on a
+thread of the Rasa server (`in-process`, the default for a bare `rasa run`).
 
 A connector subclass provides `verify`, `parse`, `output_channel`, and optionally
 `handshake`, `acknowledgement` and `text_for_bot`.
@@ -28,7 +31,7 @@ from connectors.webhook.botloop import BotLoop
 from connectors.webhook.events import InboundEvent
 from connectors.webhook.inbox import Inbox, InboxConsumer, ensure_group
 from connectors.webhook import runtime as channel_runtime
-from connectors.webhook.runtime import ChannelRuntime, ResolverFactory, default_consumer_name
+from connectors.webhook.runtime import ChannelRuntime, ResolverFactory, default_consumer_name, consumes_in_process
 
 log = logging.getLogger(__name__)
 
@@ -137,39 +140,59 @@ class WebhookInput(InputChannel):
         """"ok" once webhooks are accepted (the inbox is open), else "starting"."""
         return "ok" if self.inbox is not None else "starting"
 
+    def enabled(self) -> bool:
+        """False for a channel that is switched off by its settings (it neither accepts nor consumes)."""
+        return True
+
     async def start(self, on_new_message: OnNewMessage, is_ready: Callable[[], bool]) -> None:
+        """The edge: open the inbox on the server loop; consume here only in in-process mode."""
         factory = self.resolver_factory or channel_runtime.default_resolver_factory
         # This loop's resources serve the webhook and Rasa's HTTP API (agent messages).
         self.runtime = ChannelRuntime.open(factory, self.redis_url)
         self.inbox = Inbox(self.runtime.redis, self.name(), self.dedupe_ttl_s)
         await ensure_group(self.runtime.redis, self.name())
-        self.bot_loop = BotLoop.shared()
         # The model is loaded by now: move its millions of long-lived objects out of the
         # garbage collector's reach, or each full collection pauses every webhook for
         # hundreds of milliseconds.
         gc.freeze()
-        self._consumer_future = self.bot_loop.submit(self._consume(factory, on_new_message, is_ready))
-        self._consumer_future.add_done_callback(self._consumer_ended)
-        log.info("%s channel started (consumer %s%s)", self.name(), self.consumer_name,
+        if consumes_in_process():
+            self.bot_loop = BotLoop.shared()
+            self._consumer_future = self.bot_loop.submit(self.consume(on_new_message, is_ready))
+            self._consumer_future.add_done_callback(self._consumer_ended)
+        log.info("%s channel started (%s%s)", self.name(),
+                 f"consumer {self.consumer_name}" if self._consumer_future else "inbox only: an inbox worker consumes",
                  ", sandbox" if self.sandbox else "")
 
-    async def _consume(self, factory: ResolverFactory, on_new_message: OnNewMessage,
-                       is_ready: Callable[[], bool]) -> None:
-        """Runs on the bot loop, with resources of its own."""
-        bot_runtime = ChannelRuntime.open(factory, self.redis_url)
+    async def consume(self, on_new_message: OnNewMessage, is_ready: Callable[[], bool]) -> None:
+        """Run this channel's inbox consumer on the running loop until `stop_consuming`.
+
+        Bot turns run wherever this runs: the inbox worker process's loop, or (in-process
+        mode) the Rasa server's bot loop. The consumer opens resources of its own there.
+        """
+        factory = self.resolver_factory or channel_runtime.default_resolver_factory
+        consumer_runtime = ChannelRuntime.open(factory, self.redis_url)
 
         async def handle(event: InboundEvent) -> None:
-            await self.handle_event(event, on_new_message, bot_runtime)
+            await self.handle_event(event, on_new_message, consumer_runtime)
 
         # Idle time after which another consumer's unacknowledged entries are taken over.
         claim_idle_ms = int(os.environ.get("THREADLINE_INBOX_CLAIM_IDLE_MS") or 120_000)
-        self.consumer = InboxConsumer(bot_runtime.redis, self.name(), self.consumer_name, handle,
+        self.consumer = InboxConsumer(consumer_runtime.redis, self.name(), self.consumer_name, handle,
                                       is_ready=is_ready, claim_idle_ms=claim_idle_ms)
         self._consumer_task = asyncio.current_task()
+        log.info("%s inbox: consuming as %s", self.name(), self.consumer_name)
         try:
             await self.consumer.run()
         finally:
-            await bot_runtime.close()
+            await consumer_runtime.close()
+
+    async def stop_consuming(self) -> None:
+        """On the consumer's loop: let running turns finish, then end the consumer."""
+        if self.consumer:
+            await self.consumer.stop()
+        if self._consumer_task:
+            self._consumer_task.cancel()
+            await asyncio.gather(self._consumer_task, return_exceptions=True)
 
     def _consumer_ended(self, future: concurrent.futures.Future) -> None:
         if not future.cancelled() and future.exception() is not None:
@@ -177,17 +200,9 @@ class WebhookInput(InputChannel):
             log.error("%s inbox consumer stopped: %r", self.name(), future.exception(),
                       exc_info=future.exception())
 
-    async def _stop_consumer(self) -> None:
-        """Runs on the bot loop: let running turns finish, then end the consumer."""
-        if self.consumer:
-            await self.consumer.stop()
-        if self._consumer_task:
-            self._consumer_task.cancel()
-            await asyncio.gather(self._consumer_task, return_exceptions=True)
-
     async def stop(self) -> None:
         if self._consumer_future:
-            await self.bot_loop.run(self._stop_consumer())
+            await self.bot_loop.run(self.stop_consuming())
         if self.runtime:
             await self.runtime.close()
 
@@ -228,13 +243,17 @@ class WebhookInput(InputChannel):
             await records.activity(customer_id, event)
             return
         await records.inbound_seen(event.channel, event.address, event.timestamp)
+        output = self.output_channel(event.address, runtime)
+        # The window is open again: what waited for it goes out first, in order.
+        await output.send_held(customer_id)
         text = await self.text_for_bot(event, runtime)
         if text is None:
             await records.activity(customer_id, event)
             return
+        await output.mark_read(event.address, event.provider_message_id)
         await on_new_message(UserMessage(
             text=text,
-            output_channel=self.output_channel(event.address, runtime),
+            output_channel=output,
             sender_id=customer_id,
             input_channel=self.name(),
             message_id=event.provider_message_id,

@@ -145,11 +145,13 @@ class InboxConsumer:
                 await asyncio.sleep(1)
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        """Stop reading; let running handlers finish (unfinished ones stay pending)."""
+        """Stop reading and starting handlers; let running ones finish (unfinished ones, and
+        entries read but not started, stay pending for the next start or another consumer)."""
         self._stopping = True
-        tasks = list(self._tails.values())
-        if tasks:
-            await asyncio.wait(tasks, timeout=grace_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while self._tails and loop.time() < deadline:
+            await asyncio.wait(list(self._tails.values()), timeout=deadline - loop.time())
 
     async def _replay_own_pending(self) -> None:
         """Entries delivered to this consumer name before a crash and never acknowledged."""
@@ -186,6 +188,9 @@ class InboxConsumer:
             if entry_id in self._in_flight or not fields:
                 continue
             await self._slots.acquire()
+            if self._stopping:  # waited for a slot while stopping: leave the rest pending
+                self._slots.release()
+                return
             self._dispatch(entry_id, fields)
 
     def _dispatch(self, entry_id: str, fields: dict) -> None:

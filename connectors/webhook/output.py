@@ -65,48 +65,47 @@ class WebhookOutput(OutputChannel):
     async def on_failed(self, customer_id: str, address: str, error: SendFailed) -> None:
         """Hook after a permanent failure (e.g. record an opt-out)."""
 
+    def send_later(self, reason: str) -> bool:
+        """Whether a message held for `reason` goes out by itself when the customer writes
+        again (a closed window reopens); otherwise only an agent can act on it."""
+        return False
+
+    async def mark_read(self, address: str, provider_message_id: Optional[str]) -> None:
+        """Show the customer their message was read (the bot is answering it), if the provider can."""
+
     # --- Rasa's API ---------------------------------------------------------------------
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        address = await self._sendable_address(recipient_id, {"text": text}, kwargs)
-        if address is None:
-            return
-        for part in split_text(text, self.fits):
-            await self._deliver(recipient_id, address, self.text_payload(address, part, kwargs))
+        await self._send(recipient_id, {"text": text}, kwargs)
 
     async def send_text_with_buttons(self, recipient_id: str, text: str,
                                      buttons: List[Dict[str, Any]], **kwargs: Any) -> None:
-        address = await self._sendable_address(recipient_id, {"text": text, "buttons": buttons}, kwargs)
-        if address is None:
-            return
-        native = self.buttons_payload(address, text, buttons, kwargs)
-        if native is not None:
-            await self._deliver(recipient_id, address, native)
-            return
-        await self.records.offer_options(self.name(), address, [b.get("payload") or b.get("title", "")
-                                                                for b in buttons])
-        lines = [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
-        numbered = "\n".join([text, "", *lines, "", "Reply with the number of your choice."])
-        for part in split_text(numbered, self.fits):
-            await self._deliver(recipient_id, address, self.text_payload(address, part, kwargs))
+        await self._send(recipient_id, {"text": text, "buttons": buttons}, kwargs)
 
     async def send_quick_replies(self, recipient_id: str, text: str,
                                  quick_replies: List[Dict[str, Any]], **kwargs: Any) -> None:
         await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
-        address = await self._sendable_address(recipient_id, {"image": image}, kwargs)
-        if address is None:
-            return
-        payload = self.image_payload(address, image, kwargs)
-        await self._deliver(recipient_id, address, payload or self.text_payload(address, image, kwargs))
+        await self._send(recipient_id, {"image": image}, kwargs)
 
     async def send_custom_json(self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any) -> None:
-        address = await self._sendable_address(recipient_id, {"custom": json_message}, kwargs)
-        payload = self.custom_payload(address, json_message) if address else None
-        if payload is None:
-            log.warning("%s: custom payload not supported here; not sent", self.name())
-            return
-        await self._deliver(recipient_id, address, payload)
+        await self._send(recipient_id, {"custom": json_message}, kwargs)
+
+    async def send_held(self, customer_id: str) -> int:
+        """Send, oldest first, what was held for this address until the customer wrote again;
+        each one is marked sent once it went out. Returns how many went out."""
+        address = self.address
+        count = 0
+        for held in await self.records.held_messages(self.name(), address) if address else []:
+            kwargs = held["message"].get("kwargs") or {}
+            if await self.hold_reason(address, kwargs):
+                break  # still closed (e.g. an old message replayed): keep them, in order
+            provider_ids = await self._send_now(customer_id, address, held["message"], kwargs)
+            await self.records.held_sent(self.name(), address, held, provider_ids)
+            count += 1
+        if count:
+            log.info("%s: sent %d held messages to customer %s", self.name(), count, customer_id)
+        return count
 
     async def send_text_now(self, recipient_id: str, text: str) -> bool:
         """Send a text outside a bot turn (a one-time code) to `self.address`; False when it may
@@ -120,6 +119,44 @@ class WebhookOutput(OutputChannel):
         return True
 
     # --- shared steps -------------------------------------------------------------------
+    async def _send(self, customer_id: str, message: Dict[str, Any], kwargs: Dict[str, Any]) -> List[str]:
+        """One message of Rasa's (`text`, `text`+`buttons`, `image` or `custom`), now or held."""
+        address = await self._sendable_address(customer_id, message, kwargs)
+        if address is None:
+            return []
+        return await self._send_now(customer_id, address, message, kwargs)
+
+    async def _send_now(self, customer_id: str, address: str, message: Dict[str, Any],
+                        kwargs: Dict[str, Any]) -> List[str]:
+        """Render and deliver; returns the provider ids of what went out."""
+        text = message.get("text", "")
+        if "custom" in message:
+            payload = self.custom_payload(address, message["custom"])
+            if payload is None:
+                log.warning("%s: custom payload not supported here; not sent", self.name())
+                return []
+            payloads = [payload]
+        elif "image" in message:
+            payloads = [self.image_payload(address, message["image"], kwargs)
+                        or self.text_payload(address, message["image"], kwargs)]
+        elif message.get("buttons"):
+            payloads = await self._buttons(address, text, message["buttons"], kwargs)
+        else:
+            payloads = [self.text_payload(address, part, kwargs) for part in split_text(text, self.fits)]
+        sent = [await self._deliver(customer_id, address, payload) for payload in payloads]
+        return [provider_id for provider_id in sent if provider_id]
+
+    async def _buttons(self, address: str, text: str, buttons: List[Dict[str, Any]],
+                       kwargs: Dict[str, Any]) -> List[Payload]:
+        native = self.buttons_payload(address, text, buttons, kwargs)
+        if native is not None:
+            return [native]
+        await self.records.offer_options(self.name(), address, [b.get("payload") or b.get("title", "")
+                                                                for b in buttons])
+        lines = [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
+        numbered = "\n".join([text, "", *lines, "", "Reply with the number of your choice."])
+        return [self.text_payload(address, part, kwargs) for part in split_text(numbered, self.fits)]
+
     async def _sendable_address(self, customer_id: str, message: Dict[str, Any],
                                 kwargs: Dict[str, Any]) -> Optional[str]:
         address = self.address or await self.runtime.resolver.reply_address(customer_id, self.name())
@@ -130,9 +167,11 @@ class WebhookOutput(OutputChannel):
             return None
         reason = await self.hold_reason(address, kwargs)
         if reason:
-            log.warning("%s: message to customer %s held (%s); the agent is told", self.name(),
-                        customer_id, reason)
-            await self.records.held(self.name(), customer_id, address, reason, message)
+            later = self.send_later(reason)
+            log.warning("%s: message to customer %s held (%s); the agent is told%s", self.name(),
+                        customer_id, reason, ", sent when the customer writes again" if later else "")
+            queued = {**message, **({"kwargs": {"sent_by": kwargs["sent_by"]}} if "sent_by" in kwargs else {})}
+            await self.records.held(self.name(), customer_id, address, reason, queued, send_later=later)
             await self.on_held(customer_id, address, reason)
             return None
         return address

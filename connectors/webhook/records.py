@@ -4,6 +4,9 @@
   (sent < delivered < read; failed wins), kept 30 days.
 - `tl:out:failed`, `tl:out:held`: permanent send errors and messages held back (closed
   24-hour window, opt-out); the agent console reads these streams.
+- `tl:out:held:<channel>:<address>`: the held messages that may go out by themselves when the
+  customer writes again (closed window), oldest first; `tl:out:held:sent` maps the
+  `tl:out:held` entry id of each one sent later to when and as which provider messages.
 - `tl:out:window:<channel>:<address>`: time of the customer's last inbound message.
 - `tl:out:optout:<channel>`: addresses that sent STOP.
 - `tl:out:options:<channel>:<address>`: numbered options we offered, to map "2" back.
@@ -24,6 +27,7 @@ MESSAGE_TTL_S = 30 * 24 * 3600
 WINDOW_KEY_TTL_S = 8 * 24 * 3600
 OPTIONS_TTL_S = 24 * 3600
 ACTIVITY_MAXLEN = 1000
+HELD_TTL_S = 30 * 24 * 3600  # a held answer older than a month is no answer any more
 STATUS_RANK = {"accepted": 0, "queued": 0, "sending": 0, "sent": 1, "delivered": 2,
                "read": 3, "played": 3, "undelivered": 4, "failed": 4}
 
@@ -39,6 +43,10 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'errors', ARGV[4]) end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return current
 """
+
+
+def _held_key(channel: str, address: str) -> str:
+    return f"tl:out:held:{channel}:{address}"
 
 
 class ChannelRecords:
@@ -75,12 +83,35 @@ class ChannelRecords:
                               maxlen=10_000, approximate=True)
 
     async def held(self, channel: str, customer_id: str, address: str, reason: str,
-                   message: Dict[str, Any]) -> None:
-        """A message we may not send now; the agent console shows it to a person."""
-        await self.redis.xadd("tl:out:held", {"channel": channel, "customer_id": customer_id,
-                                              "address": address, "reason": reason,
-                                              "message": json.dumps(message, ensure_ascii=False)},
-                              maxlen=10_000, approximate=True)
+                   message: Dict[str, Any], *, send_later: bool = False) -> str:
+        """A message we may not send now; the agent console shows it to a person. With
+        `send_later`, it is also queued for the customer's next message (`held_messages`)."""
+        entry_id = await self.redis.xadd(
+            "tl:out:held", {"channel": channel, "customer_id": customer_id, "address": address,
+                            "reason": reason, "message": json.dumps(message, ensure_ascii=False)},
+            maxlen=10_000, approximate=True)
+        entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        if send_later:
+            queued = json.dumps({"entry_id": entry_id, "customer_id": customer_id, "message": message},
+                                ensure_ascii=False)
+            key = _held_key(channel, address)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(key, queued)
+                pipe.expire(key, HELD_TTL_S)
+                await pipe.execute()
+        return entry_id
+
+    async def held_messages(self, channel: str, address: str) -> List[Dict[str, Any]]:
+        """Messages queued by `held(..., send_later=True)` for this address, oldest first."""
+        return [json.loads(raw) for raw in await self.redis.lrange(_held_key(channel, address), 0, -1)]
+
+    async def held_sent(self, channel: str, address: str, held: Dict[str, Any], provider_ids: List[str]) -> None:
+        """`held` (an item of `held_messages`) went out: off the queue, marked sent for agents."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrem(_held_key(channel, address), 1, json.dumps(held, ensure_ascii=False))
+            pipe.hset("tl:out:held:sent", held["entry_id"],
+                      json.dumps({"sent_at": time.time(), "provider_ids": provider_ids}))
+            await pipe.execute()
 
     # --- conversation windows and consent -----------------------------------------------
     async def inbound_seen(self, channel: str, address: str, at: Optional[float]) -> None:

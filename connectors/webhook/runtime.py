@@ -30,6 +30,27 @@ def default_consumer_name() -> str:
     )
 
 
+INBOX_WORKER_MODES = ("in-process", "external")
+
+
+def inbox_worker_mode() -> str:
+    """Where the bot turns of the webhook channels run (`THREADLINE_INBOX_WORKER`).
+
+    `external`: in `python -m threadline.inbox_worker`, a process of its own, so the Rasa
+    server only acknowledges webhooks and a busy bot never holds the webhooks' GIL (`make run`).
+    `in-process` (default when unset): on a thread of the Rasa server, so a bare `rasa run`
+    still answers its messages.
+    """
+    mode = os.environ.get("THREADLINE_INBOX_WORKER", "").strip().lower() or "in-process"
+    if mode not in INBOX_WORKER_MODES:
+        raise RuntimeError(f"THREADLINE_INBOX_WORKER must be one of {', '.join(INBOX_WORKER_MODES)}, got {mode!r}")
+    return mode
+
+
+def consumes_in_process() -> bool:
+    return inbox_worker_mode() == "in-process"
+
+
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL", "").strip()
     if not url:

@@ -7,6 +7,10 @@ the message's output channel, like Rasa's processor does. Environment:
 BOT_PORT, BOT_DELAY_S (seconds per turn, to keep the bot busy), BOT_BLOCK=1 (never finish a
 turn: for crash tests), BOT_START_DELAY_S (seconds the server listens before the channels
 start, like Rasa loading its model), plus the channel variables and REDIS_URL.
+
+`python -m tests.channels.bot_server worker` is the scripted bot as an inbox worker
+(threadline/inbox_worker.py, health on THREADLINE_INBOX_WORKER_PORT), for a server started
+with THREADLINE_INBOX_WORKER=external.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ import asyncio
 import json
 import logging
 import os
+import sys
+import time
 
 from redis.asyncio import Redis
 from rasa.core.channels.channel import UserMessage, register
@@ -22,6 +28,7 @@ from sanic import Sanic
 from connectors.instagram import InstagramInput
 from connectors.sms import SmsInput
 from connectors.whatsapp import WhatsAppInput
+from threadline.inbox_worker import serve
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer about your order." for n in range(120))
 
@@ -41,6 +48,11 @@ class ScriptedAgent:
         await asyncio.sleep(self.delay)
         if self.redis is None:
             self.redis = Redis.from_url(os.environ["REDIS_URL"])
+        if (message.text or "").startswith("hold the gil"):
+            # A C loop never gives up the GIL (like a long TensorFlow or numpy call).
+            started = time.monotonic()
+            sum(range(int(os.environ.get("BOT_GIL_LOOP") or 60_000_000)))
+            message.metadata = {**(message.metadata or {}), "held_gil_s": time.monotonic() - started}
         await self.redis.rpush("test:handled", json.dumps(
             {"sender_id": message.sender_id, "text": message.text, "input_channel": message.input_channel,
              "message_id": message.message_id, "metadata": message.metadata}))
@@ -59,8 +71,23 @@ class ScriptedAgent:
             await out.send_text_message(who, f"You said: {text}")
 
 
+def channels() -> list:
+    return [WhatsAppInput.from_credentials(None), InstagramInput.from_credentials(None),
+            SmsInput.from_credentials(None)]
+
+
+def worker() -> None:
+    async def load() -> ScriptedAgent:
+        return ScriptedAgent()
+
+    asyncio.run(serve(load, channels(), int(os.environ["THREADLINE_INBOX_WORKER_PORT"])))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    if sys.argv[1:] == ["worker"]:
+        worker()
+        return
     app = Sanic("threadline_test_bot")
     start_delay = float(os.environ.get("BOT_START_DELAY_S") or 0)
 
@@ -68,9 +95,7 @@ def main() -> None:
     async def slow_start(_app: Sanic, _loop) -> None:
         await asyncio.sleep(start_delay)
 
-    channels = [WhatsAppInput.from_credentials(None), InstagramInput.from_credentials(None),
-                SmsInput.from_credentials(None)]
-    register(channels, app, route="/webhooks/")
+    register(channels(), app, route="/webhooks/")
 
     @app.listener("before_server_start")
     async def load_agent(app_: Sanic, _loop) -> None:

@@ -38,12 +38,17 @@ class BotServer:
         self.base = f"http://127.0.0.1:{self.port}/webhooks"
         self.process: Optional[subprocess.Popen] = None
 
+    arguments: tuple = ()
+
     def start(self, wait: bool = True, **extra: str) -> None:
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "tests.channels.bot_server"], cwd=PROJECT,
-                                        env={**self.env, **extra}, stdout=log, stderr=log)
+        self.process = subprocess.Popen([sys.executable, "-m", "tests.channels.bot_server", *self.arguments],
+                                        cwd=PROJECT, env={**self.env, **extra}, stdout=log, stderr=log)
         if wait:
-            self.wait_until(lambda: all(self.health(channel) == 200 for channel in CHANNELS), "start")
+            self.wait_until(self.ready, "start")
+
+    def ready(self) -> bool:
+        return all(self.health(channel) == 200 for channel in CHANNELS)
 
     def health(self, channel: str) -> Optional[int]:
         """Status of the channel's health route; None while nothing listens."""
@@ -83,6 +88,19 @@ class BotServer:
         return self.log_path.read_text(errors="replace")
 
 
+class ScriptedWorker(BotServer):
+    """The scripted bot as an inbox worker process (threadline/inbox_worker.py)."""
+    arguments = ("worker",)
+
+    def ready(self) -> bool:
+        try:
+            url = f"http://127.0.0.1:{self.env['THREADLINE_INBOX_WORKER_PORT']}/health"
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+
 @pytest.fixture(scope="module")
 def channel_env(redis_server, tmp_path_factory) -> Dict[str, str]:
     bot_port, sandbox_port = free_port(), free_port()
@@ -91,7 +109,9 @@ def channel_env(redis_server, tmp_path_factory) -> Dict[str, str]:
     env.update(sandbox_env(env, sandbox_port, bot_port))
     crm = tmp_path_factory.mktemp("crm") / "crm.sqlite3"
     env.update(REDIS_URL=redis_server.url, CRM_DATABASE_URL=f"sqlite:///{crm}", BOT_PORT=str(bot_port),
-               RASA_PORT=str(bot_port), THREADLINE_INBOX_CONSUMER="test-consumer", PYTHONPATH=str(PROJECT))
+               RASA_PORT=str(bot_port), THREADLINE_INBOX_CONSUMER="test-consumer", PYTHONPATH=str(PROJECT),
+               THREADLINE_INBOX_WORKER_PORT=str(free_port()))
+    env.pop("THREADLINE_INBOX_WORKER", None)  # the scripted server consumes in-process unless a test says
     return env
 
 

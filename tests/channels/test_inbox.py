@@ -76,3 +76,27 @@ async def test_failing_event_is_retried_then_dead_lettered_without_blocking_othe
     await consumer.stop()
     task.cancel()
     await redis.close()
+
+
+async def test_stop_finishes_running_handlers_and_starts_no_new_ones(redis_url):
+    redis = Redis.from_url(redis_url)
+    inbox = Inbox(redis, "test", dedupe_ttl_s=60)
+    await inbox.accept([event(f"customer{c}", 1) for c in range(20)])  # a backlog
+    started, finished = [], []
+
+    async def handler(e: InboundEvent) -> None:
+        started.append(e.event_id)
+        await asyncio.sleep(0.3)
+        finished.append(e.event_id)
+
+    consumer = InboxConsumer(redis, "test", "c1", handler, block_ms=100, max_in_flight=4)
+    task = asyncio.create_task(consumer.run())
+    await wait_for(lambda: len(started) == 4)
+    await consumer.stop()
+    assert sorted(finished) == sorted(started) and len(started) == 4  # none cut off, none begun late
+    await asyncio.sleep(0.5)
+    assert len(started) == 4
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await redis.xlen("tl:inbox:test") == 16  # the rest wait for the next start
+    await redis.close()

@@ -1,6 +1,7 @@
 """Output channels against the sandbox: windows, retries, permanent errors, human tags."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -9,6 +10,10 @@ from connectors.instagram import InstagramInput
 from connectors.sms import SmsInput
 from connectors.webhook.runtime import ChannelRuntime, default_resolver_factory
 from connectors.whatsapp import WhatsAppInput
+from threadline.sandbox import payloads as p
+from tests.channels.conftest import post
+from tests.channels.helpers import sent, settle
+from tests.support.waiting import wait_for
 
 WA_ID, IGSID, PHONE = "5511987654321", "1784140512345678", "+5511987654321"
 
@@ -109,3 +114,53 @@ async def test_customer_without_address_on_a_channel_is_recorded(channels, sandb
     await channels["sms"].output_channel(None).send_text_message("cus_unknown", "hello")
     [(_, failure)] = await store.xrange("tl:out:failed")
     assert failure[b"code"] == b"no_address"
+
+
+async def test_held_whatsapp_messages_go_out_in_order_when_the_customer_writes_again(
+        bot, channels, sandbox, store, channel_env):
+    whatsapp = channels["whatsapp"]
+    customer_id = await customer(whatsapp, WA_ID, 25 * 3600)  # window closed
+    await whatsapp.output_channel(None).send_text_message(customer_id, "Your order shipped.")
+    await whatsapp.output_channel(None).send_text_with_buttons(customer_id, "Was it on time?", [
+        {"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}])
+    assert sandbox.sent == []
+    held_entries = [entry_id.decode() for entry_id, _ in await store.xrange("tl:out:held")]
+    assert len(held_entries) == 2
+
+    message = p.whatsapp_message("text", WA_ID, {"body": "oi, voltei"})
+    envelope = p.whatsapp_envelope(channel_env["WHATSAPP_PHONE_NUMBER_ID"], [message],
+                                   contacts=[p.whatsapp_contact(WA_ID, "Ana")])
+    assert await post(f"{bot.base}/whatsapp/webhook", p.meta_delivery(channel_env["WHATSAPP_APP_SECRET"], envelope)) == 200
+    replies = await wait_for(lambda: len(sent(sandbox, "whatsapp", WA_ID)) >= 3 and sent(sandbox, "whatsapp", WA_ID))
+    assert replies[0]["body"]["text"]["body"] == "Your order shipped."
+    assert replies[1]["body"]["interactive"]["body"]["text"] == "Was it on time?"
+    assert replies[2]["body"]["text"]["body"] == "You said: oi, voltei"  # the new answer comes after them
+    # The customer sees blue ticks on the message the bot answered.
+    assert [r["message_id"] for r in sandbox.reads] == [message["id"]]
+
+    marked = await store.hgetall("tl:out:held:sent")
+    assert {k.decode() for k in marked} == set(held_entries)
+    assert json.loads(marked[held_entries[0].encode()])["provider_ids"] == [replies[0]["id"]]
+    assert await store.llen(f"tl:out:held:whatsapp:{WA_ID}") == 0
+
+    again = p.whatsapp_message("text", WA_ID, {"body": "obrigada"})
+    envelope = p.whatsapp_envelope(channel_env["WHATSAPP_PHONE_NUMBER_ID"], [again])
+    assert await post(f"{bot.base}/whatsapp/webhook", p.meta_delivery(channel_env["WHATSAPP_APP_SECRET"], envelope)) == 200
+    later = await wait_for(lambda: len(sent(sandbox, "whatsapp", WA_ID)) >= 4 and sent(sandbox, "whatsapp", WA_ID))
+    await settle(store, 0.5)
+    assert [r["body"].get("text", {}).get("body") for r in sent(sandbox, "whatsapp", WA_ID)[3:]] == ["You said: obrigada"]
+    assert len(later) == 4
+
+
+async def test_an_sms_held_for_opt_out_is_not_sent_when_the_customer_writes(bot, channels, sandbox, store, channel_env):
+    sms = channels["sms"]
+    customer_id = await customer(sms, PHONE, None)
+    await store.sadd("tl:out:optout:sms", PHONE)
+    await sms.output_channel(PHONE).send_text_message(customer_id, "promo you did not want")
+    await store.srem("tl:out:optout:sms", PHONE)  # START
+    params = p.twilio_inbound(channel_env["TWILIO_ACCOUNT_SID"], PHONE, channel_env["TWILIO_FROM_NUMBER"], "oi")
+    delivery = p.twilio_delivery(channel_env["TWILIO_AUTH_TOKEN"], channel_env["TWILIO_WEBHOOK_URL"], params)
+    assert await post(f"{bot.base}/sms/webhook", delivery) == 200
+    [reply] = await wait_for(lambda: sent(sandbox, "sms", PHONE))
+    await settle(store, 0.5)
+    assert reply["body"]["Body"] == "You said: oi" and len(sent(sandbox, "sms", PHONE)) == 1

@@ -41,6 +41,9 @@ async def test_chat_from_the_simulator_page(channel, bot, sandbox, store, channe
     assert all(e["sender_id"] == events[0]["sender_id"] for e in events)
     conversation = await wait_for(lambda: _messages(channel_env, channel, address, 6))
     assert conversation[-1]["text"] == "Thanks, I received it."
+    # WhatsApp shows the customer that the business read each message it answered.
+    said = [m for m in conversation if m["direction"] == "in"]
+    assert [m.get("read", False) for m in said] == [channel == "whatsapp"] * 3
 
 
 async def _messages(channel_env, channel, address, count):

@@ -6,14 +6,16 @@ by aiosmtpd.
 """
 from __future__ import annotations
 
+import asyncio
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 from redis.asyncio import Redis
 
+from connectors.email.channel import EmailInput
 from connectors.email.imap import PROCESSED_FLAG
 from connectors.email.state import EmailState
-from tests.email_channel.conftest import mail, plain_body
+from tests.email_channel.conftest import mail, plain_body, settings_for
 from tests.support.waiting import wait_for
 from threadline.crm import Database
 from threadline.identity.services import IdentityServices
@@ -225,3 +227,27 @@ async def test_crash_before_the_cursor_was_saved_answers_nothing_twice(harness, 
     assert await state.imap_cursor(key) == (validity, 3)  # the old mail was read again...
     await redis.close()
     assert [m.text for m in harness.bot.handled] == ["pergunta 0", "pergunta 1", "pergunta nova"]  # ...not answered
+
+
+async def test_with_an_inbox_worker_the_server_only_queues_and_the_worker_answers(harness, monkeypatch, email_env):
+    monkeypatch.setenv("THREADLINE_INBOX_WORKER", "external")  # as `make run` starts the Rasa server
+    await harness.start()
+    harness.deliver(mail(ANA, "Troca", "Quero trocar o tamanho.", message_id=make_msgid(domain="example.com")))
+    store = Redis.from_url(email_env)
+    try:
+        await wait_for(lambda: _queued(store))
+        assert harness.outbox == [] and harness.bot.handled == []
+        # The inbox worker's side: its own channel object, built from the same settings.
+        worker_side = EmailInput(settings_for(harness.dovecot, harness.smtp_port, harness.mailbox),
+                                 send_retry_delays_s=(0.2,))
+        consuming = asyncio.create_task(worker_side.consume(harness.bot, lambda: True))
+        reply = (await wait_for(lambda: harness.outbox))[0]
+        assert "You said: Quero trocar o tamanho." in plain_body(reply) and reply["Subject"] == "Re: Troca"
+        await worker_side.stop_consuming()
+        await asyncio.gather(consuming, return_exceptions=True)
+    finally:
+        await store.close()
+
+
+async def _queued(store) -> bool:
+    return await store.xlen("tl:inbox:email") == 1

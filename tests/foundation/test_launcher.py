@@ -1,6 +1,6 @@
 """`make run` end to end: every service comes up (the sandbox provider included, for channels
-without credentials), the bot answers on the REST channel, and Ctrl-C (SIGINT) leaves no
-process behind."""
+without credentials), the bot answers on the REST channel and, through the inbox worker, on
+WhatsApp, and Ctrl-C (SIGINT) leaves no process behind."""
 from __future__ import annotations
 
 import json
@@ -63,7 +63,7 @@ def post_json(url: str, payload: dict) -> list:
 def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
     assert model_path().is_file(), "train first: make train"
     rasa_port, action_port, redis_port, sandbox_port = free_port(), free_port(), free_port(), free_port()
-    console_port = free_port()
+    console_port, worker_port, timeline_port = free_port(), free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in FOREIGN_NAMES and not k.startswith(FOREIGN_PREFIXES)},
         "RASA_PORT": str(rasa_port),
@@ -71,6 +71,8 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
         "THREADLINE_REDIS_PORT": str(redis_port),
         "THREADLINE_SANDBOX_PORT": str(sandbox_port),
         "CONSOLE_PORT": str(console_port),
+        "THREADLINE_INBOX_WORKER_PORT": str(worker_port),
+        "CRM_TIMELINE_PORT": str(timeline_port),
         "THREADLINE_VAR_DIR": str(tmp_path / "var"),
     }
     launcher = subprocess.Popen(
@@ -121,8 +123,22 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
             urllib.request.urlopen(f"http://127.0.0.1:{rasa_port}/status", timeout=10)
         assert refused.value.code == 401
 
+        # A WhatsApp message from the simulator: acknowledged by the Rasa server, answered by
+        # the inbox worker through the sandbox provider.
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker_port}/health", timeout=10) as health:
+            assert json.loads(health.read())["channels"] == ["whatsapp", "instagram", "sms"]
+        inbound = post_json(f"{simulator}sandbox/inbound", {"channel": "whatsapp", "address": "5511955550000",
+                                                            "name": "Ana", "text": "hello"})
+        assert inbound["webhook_status"] == 200
+        replies = []
+        while time.monotonic() < deadline + 60 and not replies:
+            with urllib.request.urlopen(f"{simulator}sandbox/sent?channel=whatsapp", timeout=10) as page:
+                replies = [m for m in json.loads(page.read())["sent"] if m["to"] == "5511955550000"]
+            time.sleep(0.5)
+        assert replies, "the inbox worker never answered the WhatsApp message"
+
         children = descendants(launcher.pid)
-        assert len(children) >= 6  # redis, sandbox, action server, rasa server, crm timeline, console
+        assert len(children) >= 7  # redis, sandbox, action server, rasa server, inbox worker, crm timeline, console
 
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(timeout=60) == 0
@@ -149,8 +165,9 @@ def test_a_reachable_redis_url_is_used_instead_of_a_local_one(redis_server, monk
     launcher = Launcher(Settings.from_env())
     env = launcher.plan()
     assert env["REDIS_URL"] == redis_server.url
-    assert [s.name for s in launcher.services] == ["sandbox provider", "action server", "rasa server", "crm timeline",
-                                                     "agent console"]
+    assert [s.name for s in launcher.services] == ["sandbox provider", "action server", "rasa server",
+                                                   "inbox worker", "crm timeline", "agent console"]
+    assert env["THREADLINE_INBOX_WORKER"] == "external"  # the Rasa server only acknowledges
 
 
 def test_channels_with_credentials_need_no_sandbox_provider(redis_server, monkeypatch, no_channel_credentials, tmp_path):
@@ -161,7 +178,8 @@ def test_channels_with_credentials_need_no_sandbox_provider(redis_server, monkey
     launcher = Launcher(Settings.from_env())
     env = launcher.plan()
     assert env["THREADLINE_SANDBOX_CHANNELS"] == ""
-    assert [s.name for s in launcher.services] == ["action server", "rasa server", "crm timeline", "agent console"]
+    assert [s.name for s in launcher.services] == ["action server", "rasa server", "inbox worker", "crm timeline",
+                                                   "agent console"]
 
 
 def test_the_banner_says_whether_email_is_on(monkeypatch, no_channel_credentials):

@@ -1,7 +1,8 @@
 """The sandbox provider: an aiohttp app on loopback.
 
 Outbound APIs, answering in the providers' real formats and limits:
-  POST /graph/{version}/{phone_number_id}/messages          (WhatsApp Cloud API)
+  POST /graph/{version}/{phone_number_id}/messages          (WhatsApp Cloud API; also
+       {"messaging_product": "whatsapp", "status": "read", "message_id": ...}: mark as read)
   POST /instagram/{version}/me/messages                     (Instagram messaging)
   POST /twilio/2010-04-01/Accounts/{sid}/Messages.json      (Twilio SMS)
 After each send it delivers the receipts a provider would (WhatsApp statuses, the Instagram
@@ -12,6 +13,7 @@ Customer side:
   POST /sandbox/inbound       {channel, address, name?, text? | payload+title? | media?}
   GET  /sandbox/conversation  ?channel=&address=   what was said both ways
   GET  /sandbox/sent          every outbound API call recorded (tests)
+  GET  /sandbox/reads         WhatsApp messages the business marked as read
   POST /sandbox/faults        {channel, responses: [[status, body], ...]} next API answers
 """
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Sandbox:
         self.config = config
         self.receipts = receipts
         self.sent: List[Dict[str, Any]] = []
+        self.reads: List[Dict[str, Any]] = []
         self.conversations: Dict[Tuple[str, str], List[Dict[str, Any]]] = defaultdict(list)
         self.faults: Dict[str, Deque[Tuple[int, dict]]] = defaultdict(deque)
         self._session: Optional[aiohttp.ClientSession] = None
@@ -53,6 +56,7 @@ class Sandbox:
         app.router.add_post("/sandbox/inbound", self.inbound)
         app.router.add_get("/sandbox/conversation", self.conversation)
         app.router.add_get("/sandbox/sent", self.sent_list)
+        app.router.add_get("/sandbox/reads", self.read_list)
         app.router.add_delete("/sandbox/sent", self.reset)
         app.router.add_post("/sandbox/faults", self.add_faults)
         app.router.add_get("/sandbox/config", self.public_config)
@@ -66,6 +70,8 @@ class Sandbox:
         if request.match_info["number_id"] != self.config.get("WHATSAPP_PHONE_NUMBER_ID"):
             return _graph_error(400, 100, "Unsupported post request: unknown phone number id")
         body = await _json_body(request)
+        if "status" in body:
+            return self._whatsapp_read(body)
         fault = self._fault("whatsapp")
         if fault is not None:  # (a Response is an empty mapping: falsy)
             return fault
@@ -81,6 +87,18 @@ class Sandbox:
         return web.json_response({"messaging_product": "whatsapp",
                                   "contacts": [{"input": to, "wa_id": to}],
                                   "messages": [{"id": message_id}]})
+
+    def _whatsapp_read(self, body: Dict[str, Any]) -> web.Response:
+        """Mark as read: no message is sent and no receipt comes back; the customer sees blue ticks."""
+        message_id = body.get("message_id")
+        if body.get("messaging_product") != "whatsapp" or body.get("status") != "read" or not message_id:
+            return _graph_error(400, 100, "Invalid parameter: status must be read, with message_id")
+        self.reads.append({"message_id": message_id, "at": time.time()})
+        for entries in self.conversations.values():
+            for entry in entries:
+                if entry["direction"] == "in" and entry["id"] == message_id:
+                    entry["read"] = True
+        return web.json_response({"success": True})
 
     async def instagram_send(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.config.get('INSTAGRAM_ACCESS_TOKEN')}":
@@ -199,8 +217,12 @@ class Sandbox:
         channel = request.query.get("channel")
         return web.json_response({"sent": [s for s in self.sent if not channel or s["channel"] == channel]})
 
+    async def read_list(self, _: web.Request) -> web.Response:
+        return web.json_response({"reads": self.reads})
+
     async def reset(self, _: web.Request) -> web.Response:
         self.sent.clear()
+        self.reads.clear()
         self.conversations.clear()
         return web.json_response({"ok": True})
 

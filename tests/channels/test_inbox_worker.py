@@ -1,0 +1,111 @@
+"""THREADLINE_INBOX_WORKER=external: the server only acknowledges, the inbox worker process
+runs the bot turns (threadline/inbox_worker.py with the scripted bot)."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from threadline.sandbox import payloads as p
+from tests.channels.conftest import BotServer, ScriptedWorker, post
+from tests.channels.helpers import handled, sent, settle
+from tests.support.waiting import wait_for
+
+WA_ID = "5511987654321"
+
+
+@pytest.fixture
+def edge(channel_env, redis_server, tmp_path):
+    server = BotServer(channel_env, tmp_path / "edge.log")
+    server.start(THREADLINE_INBOX_WORKER="external")
+    yield server
+    server.stop()
+    redis_server.flush()  # (after the worker stopped) no stored message is left for the next module's bot
+
+
+@pytest.fixture
+def worker(channel_env, tmp_path):
+    process = ScriptedWorker(channel_env, tmp_path / "worker.log")
+    yield process
+    process.stop()
+
+
+def whatsapp(env, text: str, wa_id: str = WA_ID) -> p.Delivery:
+    envelope = p.whatsapp_envelope(env["WHATSAPP_PHONE_NUMBER_ID"], [p.whatsapp_message("text", wa_id, {"body": text})],
+                                   contacts=[p.whatsapp_contact(wa_id, "Ana")])
+    return p.meta_delivery(env["WHATSAPP_APP_SECRET"], envelope)
+
+
+async def test_the_server_only_stores_and_the_worker_answers_in_order(channel_env, sandbox, store, edge, worker):
+    url = f"{edge.base}/whatsapp/webhook"
+    for text in ("primeira", "segunda", "terceira"):
+        assert await post(url, whatsapp(channel_env, text)) == 200
+    assert await settle(store) == []  # no turn runs in the server
+    assert await store.xlen("tl:inbox:whatsapp") == 3
+
+    worker.start()
+    events = await handled(store, count=3)
+    assert [e["text"] for e in events] == ["primeira", "segunda", "terceira"]
+    replies = await wait_for(lambda: len(sent(sandbox, "whatsapp", WA_ID)) == 3 and sent(sandbox, "whatsapp", WA_ID))
+    assert [r["body"]["text"]["body"] for r in replies] == ["You said: primeira", "You said: segunda", "You said: terceira"]
+    assert "rejected" not in edge.log()
+
+
+async def test_acks_stay_fast_while_a_bot_turn_holds_the_gil(channel_env, sandbox, store, edge, worker):
+    worker.start()
+    url = f"{edge.base}/whatsapp/webhook"
+    assert await post(url, whatsapp(channel_env, "hold the gil", wa_id="5511900000001")) == 200
+    latencies = []
+    async with aiohttp.ClientSession() as session:
+        async def ack(n: int) -> None:
+            delivery = whatsapp(channel_env, f"oi {n}", wa_id=f"55119{n:08d}")
+            started = time.perf_counter()
+            async with session.post(url, data=delivery.body, headers=delivery.headers) as response:
+                await response.read()
+                assert response.status == 200
+            latencies.append(time.perf_counter() - started)
+
+        deadline = time.monotonic() + 20
+        n = 10
+        while not await _held(store) and time.monotonic() < deadline:
+            await ack(n)  # while the worker's turn holds its GIL for ~1 s
+            n += 1
+            await asyncio.sleep(0.02)
+    held = await _held(store)
+    assert held and held["metadata"]["held_gil_s"] > 0.3
+    # In the server's process, one of these would have waited for the whole turn.
+    assert max(latencies) < min(0.25, held["metadata"]["held_gil_s"] / 2), latencies
+    assert len(latencies) >= 5
+
+
+async def test_worker_killed_mid_turn_answers_after_restart(channel_env, sandbox, store, edge, worker):
+    worker.start(BOT_BLOCK="1")  # never finishes a turn
+    assert await post(f"{edge.base}/whatsapp/webhook", whatsapp(channel_env, "meu pedido?")) == 200
+    await wait_for(lambda: _pending(store))  # taken by the worker, in the middle of its turn
+    worker.kill()
+    assert sent(sandbox, "whatsapp", WA_ID) == []
+
+    worker.start()
+    [event] = await handled(store, timeout=20)
+    assert event["text"] == "meu pedido?"
+    [reply] = await wait_for(lambda: sent(sandbox, "whatsapp", WA_ID), timeout=10)
+    assert reply["body"]["text"]["body"] == "You said: meu pedido?"
+    assert "replaying 1 pending" in worker.log()
+
+
+async def test_worker_stops_on_sigterm_and_the_edge_keeps_accepting(channel_env, sandbox, store, edge, worker):
+    worker.start()
+    worker.stop()
+    assert worker.process.returncode == 0
+    assert await post(f"{edge.base}/whatsapp/webhook", whatsapp(channel_env, "ainda aí?")) == 200
+    assert await store.xlen("tl:inbox:whatsapp") == 1
+
+
+async def _held(store):
+    return next((e for e in await settle(store, 0) if e["text"] == "hold the gil"), None)
+
+
+async def _pending(store) -> int:
+    return (await store.xpending("tl:inbox:whatsapp", "threadline"))["pending"]
