@@ -40,15 +40,19 @@ MODEL_FILE = "tfidf_intent_classifier.joblib"
 EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
 ORDER_CODE = re.compile(r"(?<!\w)(?:[A-Za-z]{2,3}-?\d{4,10}|#\d{4,10})(?!\w)")
 NUMBER = re.compile(r"(?<![\w.,])\d+(?!\w|[.,]\d)")
+# A lone 6-digit number is the shape of our one-time codes; a quantity or a price never is.
+ONE_TIME_CODE = re.compile(r"(?<![\w.,])\d{6}(?!\w|[.,]\d)")
 
 
 def mask_structured(text: str) -> str:
-    """Replace e-mails, order codes, phones and other numbers with one placeholder word each."""
+    """Replace e-mails, order codes, phones, one-time codes and other numbers with one
+    placeholder word each."""
     text = EMAIL.sub(" emailaddress ", text)
     text = ORDER_CODE.sub(" ordercode ", text)
     text = PHONE_CANDIDATE.sub(
         lambda m: " phonenumber " if sum(c.isdigit() for c in m.group()) >= PHONE_SEPARATED_MIN_DIGITS
         else m.group(), text)
+    text = ONE_TIME_CODE.sub(" onetimecode ", text)
     return NUMBER.sub(" somenumber ", text)
 
 
