@@ -15,7 +15,9 @@ from pathlib import Path
 from threadline.settings import PROJECT_DIR
 
 MODEL_NAME = "threadline"
-TRAINING_INPUTS = ("config.yml", "domain.yml", "domain", "data")
+# The custom NLU components (threadline/nlu) count too: config.yml names them, and a change to
+# their code changes what the model learns.
+TRAINING_INPUTS = ("config.yml", "domain.yml", "domain", "data", "threadline/nlu")
 
 
 def model_path(project_dir: Path = PROJECT_DIR) -> Path:
@@ -31,7 +33,8 @@ def input_fingerprint(project_dir: Path = PROJECT_DIR) -> str:
     digest = hashlib.sha256()
     for name in TRAINING_INPUTS:
         root = project_dir / name
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
         for path in files:
             digest.update(str(path.relative_to(project_dir)).encode())
             digest.update(b"\0")
