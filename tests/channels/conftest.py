@@ -15,16 +15,15 @@ from typing import Callable, Dict, Optional
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
 from threadline.crm import Database
 from threadline.identity.index import IdentityIndex
 from threadline.identity.resolver import IdentityResolver
-from threadline.sandbox.config import SandboxConfig, sandbox_env
+from threadline.sandbox.config import sandbox_env
 from threadline.sandbox.payloads import Delivery
-from threadline.sandbox.provider import Sandbox
 from tests.support.redis_server import free_port
+from tests.support.sandbox import serve_sandbox
 
 PROJECT = Path(__file__).resolve().parents[2]
 CHANNELS = ("whatsapp", "instagram", "sms")
@@ -126,13 +125,8 @@ def bot(channel_env, tmp_path_factory):
 @pytest.fixture
 async def sandbox(channel_env, redis_server):
     redis_server.flush()
-    provider = Sandbox(SandboxConfig.from_env(channel_env))
-    runner = web.AppRunner(provider.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", int(channel_env["THREADLINE_SANDBOX_PORT"]), reuse_address=True)
-    await site.start()
-    yield provider
-    await runner.cleanup()
+    async with serve_sandbox(channel_env, int(channel_env["THREADLINE_SANDBOX_PORT"])) as provider:
+        yield provider
 
 
 @pytest.fixture

@@ -6,15 +6,13 @@ import asyncio
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
 from bench.rasa_stack import RasaStack
 from threadline.sandbox import payloads as p
-from threadline.sandbox.config import SandboxConfig
-from threadline.sandbox.provider import Sandbox
 from tests.channels.conftest import post
 from tests.support.waiting import wait_for
+from tests.support.sandbox import serve_sandbox
 from tests.channels.helpers import sent
 
 pytestmark = pytest.mark.slow
@@ -32,12 +30,8 @@ def stack(redis_server, tmp_path_factory):
 
 @pytest.fixture
 async def provider(stack):
-    sandbox = Sandbox(SandboxConfig.from_env(stack.env))
-    runner = web.AppRunner(sandbox.app())
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", stack.sandbox_port, reuse_address=True).start()
-    yield sandbox
-    await runner.cleanup()
+    async with serve_sandbox(stack.env, stack.sandbox_port) as sandbox:
+        yield sandbox
 
 
 async def tracker(stack, customer_id):

@@ -17,6 +17,7 @@ from threadline.handoff.rasa_api import RasaApi
 from threadline.handoff.store import OpenHandoff
 from threadline.identity.services import IdentityServices
 from tests.support.redis_server import free_port
+from tests.support.sandbox import serve_sandbox
 
 PASSWORDS = {"ana": "ana-secret-password", "bruno": "bruno-secret-password"}
 WA_ID = "5511987654321"
@@ -118,17 +119,8 @@ def stack(redis_server, tmp_path_factory):
 
 @pytest.fixture
 async def provider(stack):
-    from aiohttp import web
-
-    from threadline.sandbox.config import SandboxConfig
-    from threadline.sandbox.provider import Sandbox
-
-    sandbox = Sandbox(SandboxConfig.from_env(stack.env))
-    runner = web.AppRunner(sandbox.app())
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", stack.sandbox_port, reuse_address=True).start()
-    yield sandbox
-    await runner.cleanup()
+    async with serve_sandbox(stack.env, stack.sandbox_port) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture

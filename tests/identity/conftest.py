@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
-from aiohttp import web
 
 from connectors.code_sender import ChannelCodeSender
 from tests.support.redis_server import free_port
 from tests.support.smtp_outbox import smtp_outbox
-from threadline.sandbox.config import SandboxConfig, sandbox_env
-from threadline.sandbox.provider import Sandbox
+from threadline.sandbox.config import sandbox_env
 from tests.support.crm_database import empty_tables, start_postgres
+from tests.support.sandbox import serve_sandbox
 from threadline.crm import Database
 from threadline.identity.services import IdentityServices
 
@@ -90,13 +89,8 @@ def channel_env(monkeypatch, smtp_server, redis_url) -> dict:
 
 @pytest.fixture
 async def sandbox(channel_env):
-    provider = Sandbox(SandboxConfig.from_env(channel_env), receipts=False)
-    runner = web.AppRunner(provider.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", int(channel_env["THREADLINE_SANDBOX_PORT"]), reuse_address=True)
-    await site.start()
-    yield provider
-    await runner.cleanup()
+    async with serve_sandbox(channel_env, int(channel_env["THREADLINE_SANDBOX_PORT"]), receipts=False) as provider:
+        yield provider
 
 
 @pytest.fixture
