@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.processes import project_process
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.processes import action_server
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +33,6 @@ def action_endpoint(tmp_path_factory):
     from rasa.utils.endpoints import EndpointConfig
 
     folder = tmp_path_factory.mktemp("action-server")
-    port = free_port()
-    env = {"CRM_DATABASE_URL": f"sqlite:///{folder / 'crm.sqlite3'}", "ACTION_PORT": str(port)}
-    with project_process(["-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-                         f"http://127.0.0.1:{port}/health", env, folder / "actions.log"):
-        yield EndpointConfig(url=f"http://127.0.0.1:{port}/webhook")
+    env = {"CRM_DATABASE_URL": f"sqlite:///{folder / 'crm.sqlite3'}"}
+    with action_server(env, folder / "actions.log") as url:
+        yield EndpointConfig(url=url)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from tests.support.assistant import assistant_on_redis, load_processor
 from tests.support.channel_output import ChannelOutput
 from tests.support.crm_outage import crm_outage
-from tests.support.processes import project_process
+from tests.support.processes import action_server, project_process
 from tests.support.redis_server import free_port
 from threadline.crm import Database
 from threadline.crm.models import Case, Customer, Opportunity
@@ -36,13 +36,12 @@ def processor():
 @pytest.fixture
 def crm_processes(crm_url, redis_url, tmp_path, database):
     """The action server and the timeline consumer, as `make run` starts them."""
-    action_port, timeline_port = free_port(), free_port()
+    timeline_port = free_port()
     env = {"CRM_DATABASE_URL": crm_url, "REDIS_URL": redis_url, "CRM_TIMELINE_PORT": str(timeline_port)}
-    with project_process(["-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-                         f"http://127.0.0.1:{action_port}/health", env, tmp_path / "actions.log"), \
+    with action_server(env, tmp_path / "actions.log") as url, \
          project_process(["-m", "threadline.crm.timeline_worker"],
                          f"http://127.0.0.1:{timeline_port}/health", env, tmp_path / "timeline.log"):
-        yield f"http://127.0.0.1:{action_port}/webhook"
+        yield url
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import redis
 
 from tests.email_channel.conftest import SHOP, mail, plain_body
 from tests.support.waiting import wait_for
-from tests.support.processes import project_process
+from tests.support.processes import action_server
 from tests.support.redis_server import free_port
 from threadline.sandbox.config import ALL_CHANNEL_VARS
 
@@ -45,8 +45,7 @@ def rasa_with_email(dovecot, smtp_server, mailbox, redis_server, tmp_path):
         EMAIL_SMTP_SECURITY="none",
     )
     # The action server, as `make run` starts it (action_session_start is a custom action).
-    with project_process(["-m", "rasa_sdk", "--actions", "actions", "--port", env["ACTION_PORT"]],
-                         f"http://127.0.0.1:{env['ACTION_PORT']}/health", env, tmp_path / "actions.log"):
+    with action_server(env, tmp_path / "actions.log", int(env["ACTION_PORT"])):
         log_path = tmp_path / "rasa.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(

@@ -17,8 +17,7 @@ from sqlalchemy import update
 
 from tests.support.assistant import assistant_on_redis, load_processor
 from tests.support.channel_output import ChannelOutput
-from tests.support.processes import project_process
-from tests.support.redis_server import free_port
+from tests.support.processes import action_server
 from tests.support.waiting import wait_for
 from threadline.crm import Database
 from threadline.crm.models import IdentityClaim
@@ -40,18 +39,15 @@ def crm_db_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def action_server(channel_env, crm_db_url, tmp_path):
+def action_url(channel_env, crm_db_url, tmp_path):
     """The action server as `make run` starts it: the channels' environment, the CRM, Redis."""
-    port = free_port()
-    env = {**channel_env, "CRM_DATABASE_URL": crm_db_url, "ACTION_PORT": str(port)}
-    with project_process(["-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-                         f"http://127.0.0.1:{port}/health", env, tmp_path / "actions.log"):
-        yield f"http://127.0.0.1:{port}/webhook"
+    with action_server({**channel_env, "CRM_DATABASE_URL": crm_db_url}, tmp_path / "actions.log") as url:
+        yield url
 
 
 @pytest.fixture
-async def assistant(processor, action_server, redis_url):
-    async with assistant_on_redis(processor, redis_url, action_server) as agent:
+async def assistant(processor, action_url, redis_url):
+    async with assistant_on_redis(processor, redis_url, action_url) as agent:
         yield agent
 
 

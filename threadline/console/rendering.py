@@ -8,13 +8,9 @@ from typing import Optional
 import jinja2
 from aiohttp import web
 from threadline.console.state import CONSOLE, console_of
+from threadline.handoff.rendering import channel_label, moment_label
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-CHANNEL_LABELS = {"whatsapp": "WhatsApp", "instagram": "Instagram", "sms": "SMS", "email": "Email"}
-
-
-def channel_label(channel: Optional[str]) -> str:
-    return CHANNEL_LABELS.get(channel or "", (channel or "unknown channel").capitalize())
 
 
 def waited(since: Optional[datetime]) -> str:
@@ -33,7 +29,7 @@ def waited(since: Optional[datetime]) -> str:
 
 
 def stamp(moment: Optional[datetime]) -> str:
-    return moment.strftime("%d %b %H:%M") if moment else ""
+    return moment_label(moment) if moment else ""
 
 
 def environment() -> jinja2.Environment:
