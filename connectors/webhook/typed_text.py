@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # What may stand before the customer's first word without showing, or hide the prefix:
 # - controls, formatting characters (zero-width space and joiners U+200B-U+200D, word joiner
 #   U+2060, BOM U+FEFF, bidi controls), every separator (NBSP, ideographic space...) and
-#   combining marks with no letter to sit on; this covers all that `str.strip()` strips;
+#   combining marks (any kind) with no letter to sit on; this covers all that `str.strip()` strips;
 # - Hangul fillers, letters by category that render as blank space;
 # - "/" and its fullwidth form U+FF0F, the only characters NFKC turns into one;
 # - compatibility characters (spacing accents, Arabic presentation marks) that NFKC turns
@@ -35,7 +35,7 @@ _NFKC_INVISIBLE = (
     "\ufe70\ufe72\ufe74\ufe76\ufe78\ufe7a\ufe7c\ufe7e\uff9e\uff9f\uffe3"
 )
 _LEADING_NOISE = regex.compile(
-    "[\\s\\p{Cc}\\p{Cf}\\p{Z}\\p{Mn}\\p{Me}\u115f\u1160\u3164\uffa0/\uff0f" + _NFKC_INVISIBLE + "]+")
+    "[\\s\\p{Cc}\\p{Cf}\\p{Z}\\p{M}\u115f\u1160\u3164\uffa0/\uff0f" + _NFKC_INVISIBLE + "]+")
 _PREFIXES = regex.compile("[/\uff0f]")  # rasa.shared.constants.INTENT_MESSAGE_PREFIX and U+FF0F
 
 
