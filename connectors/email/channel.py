@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "email"
 SEND_RETRY_DELAYS_S = (1.0, 5.0, 20.0)
-OFFER_TTL_S = 7 * 24 * 3600  # mail is answered in days, not minutes
+EMAIL_OFFER_TTL_S = 7 * 24 * 3600  # mail is answered in days, not minutes
 MAX_FULL_TEXT = 200_000  # characters of the original kept for agents (newsletters can be huge)
 
 
@@ -279,7 +279,7 @@ class EmailOutput(OutputChannel):
                               parent=parent, style=channel.style)
         buttons = [button for part in parts for button in part.buttons]  # numbered in order
         if buttons:
-            await records.offer(customer_id, Offer.of_buttons(CHANNEL, buttons, numbered=True), ttl_s=OFFER_TTL_S)
+            await records.offer(customer_id, Offer.of_buttons(CHANNEL, buttons, numbered=True), ttl_s=EMAIL_OFFER_TTL_S)
         message_id = message["Message-ID"]
         await state.remember_thread(message_id, customer_id)  # before sending: replies may be fast
         if await self._send(customer_id, address, message):

@@ -1,4 +1,4 @@
-"""Customer text as Rasa may see it: words, never an "/intent" command.
+r"""Customer text as Rasa may see it: words, never an "/intent" command.
 
 Rasa 3.6 reads a message as a command when its text, after `str.strip()`, starts with "/"
 (`YAMLStoryReader.unpack_regex_message`, which `RegexMessageHandler` runs at the end of every
