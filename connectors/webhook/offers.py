@@ -51,8 +51,8 @@ class Offer:
     def chosen(self, channel: str, answer: str, *, by_title: bool = False) -> Optional[str]:
         """The payload of the option `answer` names by its number ("2", "2.", "２") on the
         channel that showed the numbered list, or, with `by_title`, by its words."""
-        first_line = unicodedata.normalize("NFKC", answer).strip().split("\n", 1)[0]
-        choice = first_line.strip().rstrip(".)!").strip()
+        first_line = answer.strip().split("\n", 1)[0]
+        choice = unicodedata.normalize("NFKC", first_line).strip().rstrip(".)!").strip()
         if self.numbered and channel == self.channel and choice.isdecimal():
             if len(choice) > MAX_OPTION_NUMBER_DIGITS:
                 return None

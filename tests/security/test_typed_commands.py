@@ -327,7 +327,7 @@ async def test_typed_restart_does_not_restart_the_conversation_in_rasa(rasa_stac
         assert await post(url, whatsapp_delivery(env, [p.whatsapp_message("text", WA_ID, {"body": "hi there"})])) == 200
         greeting = (await wait_for(lambda: sent(provider, "whatsapp", WA_ID), timeout=60))[0]
         assert await post(url, whatsapp_delivery(env, [p.whatsapp_message("text", WA_ID, {"body": "/ /restart"})])) == 200
-        customer_id = await _customer_of(env, greeting["id"])
+        customer_id = await wait_for(lambda: _customer_of(env, greeting["id"]))  # recorded after the send
         events = await wait_for(lambda: _after_second_turn(rasa_stack, customer_id), timeout=60)
     users = [e for e in events if e["event"] == "user"]
     assert [u["text"] for u in users] == ["hi there", "restart"]
@@ -336,10 +336,11 @@ async def test_typed_restart_does_not_restart_the_conversation_in_rasa(rasa_stac
     assert "restart" not in [e["event"] for e in events]
 
 
-async def _customer_of(env, provider_id: str) -> str:
+async def _customer_of(env, provider_id: str) -> Optional[str]:
     redis = Redis.from_url(env["REDIS_URL"])
     try:
-        return (await redis.hget(f"tl:out:msg:whatsapp:{provider_id}", "customer_id")).decode()
+        customer_id = await redis.hget(f"tl:out:msg:whatsapp:{provider_id}", "customer_id")
+        return customer_id.decode() if customer_id else None
     finally:
         await redis.close()
 
