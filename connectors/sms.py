@@ -126,14 +126,14 @@ class SmsInput(WebhookInput):
             details={"segments": _int(form.get("NumSegments"))} if form.get("NumSegments") else {},
         )]
 
-    async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime) -> Optional[str]:
+    async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime, customer_id: str) -> Optional[str]:
         keyword = (event.text or "").strip().upper()
         if keyword in OPT_OUT_WORDS or keyword in OPT_IN_WORDS:
             # Twilio itself confirms these on long codes; we record the consent, no bot reply.
             await runtime.records.set_opt_out("sms", event.address, keyword in OPT_OUT_WORDS)
             log.info("sms: opt-%s recorded", "out" if keyword in OPT_OUT_WORDS else "in")
             return None
-        return await super().text_for_bot(event, runtime)
+        return await super().text_for_bot(event, runtime, customer_id)
 
 
 class SmsOutput(WebhookOutput):

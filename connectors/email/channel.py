@@ -19,7 +19,7 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint
 from sanic.request import Request
 
-from connectors.email.compose import Part, Style, build_reply, options_of
+from connectors.email.compose import Part, Style, build_reply
 from connectors.email.config import EmailSettings
 from connectors.email.imap import ImapReader
 from connectors.email.mailgun import MailgunRejected, verified_mime
@@ -29,12 +29,15 @@ from connectors.email.state import EmailState, ThreadParent
 from connectors.webhook import events as kinds
 from connectors.webhook.channel import MEDIA_INTENT, OnNewMessage, Rejected, WebhookInput
 from connectors.webhook.events import InboundEvent
+from connectors.webhook.offers import Offer
 from connectors.webhook.runtime import ChannelRuntime
+from connectors.webhook.typed_text import typed_text_for_nlu
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "email"
 SEND_RETRY_DELAYS_S = (1.0, 5.0, 20.0)
+EMAIL_OFFER_TTL_S = 7 * 24 * 3600  # mail is answered in days, not minutes
 MAX_FULL_TEXT = 200_000  # characters of the original kept for agents (newsletters can be huge)
 
 
@@ -188,7 +191,7 @@ class EmailInput(WebhookInput):
             await state.set_last_inbound(customer_id, ThreadParent(
                 message_id=event.provider_message_id, references=email.get("references", []),
                 subject=email.get("subject", ""), address=event.address, name=event.profile_name or ""))
-        text = await self.text_for_bot(event, runtime)
+        text = await self.text_for_bot(event, runtime, customer_id)
         if text is None:
             await records.activity(customer_id, event)
             return
@@ -200,12 +203,14 @@ class EmailInput(WebhookInput):
         ))
         await output.flush(customer_id)
 
-    async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime) -> Optional[str]:
-        """What NLU sees: the chosen option, else the new text; None when there is nothing."""
+    async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime, customer_id: str) -> Optional[str]:
+        """What NLU sees: the chosen option, else the new text as words (never "/intent");
+        None when there is nothing."""
         text = (event.text or "").strip()
         if text:
-            chosen = await EmailState(runtime.redis).chosen_option(event.address, text)
-            return chosen or text.lstrip("/") or None  # typed text never triggers "/intent"
+            offer = await runtime.records.current_offer(customer_id)
+            chosen = offer.chosen(CHANNEL, text, by_title=True) if offer else None
+            return chosen or typed_text_for_nlu(text) or None
         return MEDIA_INTENT if event.media else None
 
 
@@ -272,9 +277,9 @@ class EmailOutput(OutputChannel):
         message = build_reply(sender=channel.settings.address, sender_name=channel.style.from_name,
                               to=address, to_name=parent.name if parent else None, parts=parts,
                               parent=parent, style=channel.style)
-        options = options_of(parts)
-        if options:
-            await state.offer_options(address, options)
+        buttons = [button for part in parts for button in part.buttons]  # numbered in order
+        if buttons:
+            await records.offer(customer_id, Offer.of_buttons(CHANNEL, buttons, numbered=True), ttl_s=EMAIL_OFFER_TTL_S)
         message_id = message["Message-ID"]
         await state.remember_thread(message_id, customer_id)  # before sending: replies may be fast
         if await self._send(customer_id, address, message):

@@ -1,7 +1,7 @@
 """Our replies: one mail per bot turn, threaded, marked as automatic, text plus simple HTML.
 
 Buttons become a short numbered list; the customer answers with the number or the words
-(`EmailState.chosen_option`). Pure functions: no I/O here.
+(`Offer.chosen`, connectors/webhook/offers.py). Pure functions: no I/O here.
 """
 from __future__ import annotations
 
@@ -49,12 +49,6 @@ def reply_references(parent: ThreadParent) -> List[str]:
     if len(chain) > MAX_REFERENCES:
         chain = [chain[0], *chain[-(MAX_REFERENCES - 1):]]
     return chain
-
-
-def options_of(parts: List[Part]) -> List[Dict[str, str]]:
-    """Every button of the turn, numbered in order of appearance."""
-    return [{"title": b.get("title", ""), "payload": b.get("payload") or b.get("title", "")}
-            for part in parts for b in part.buttons]
 
 
 def _plain(parts: List[Part], greeting: str, style: Style) -> str:

@@ -4,7 +4,6 @@
   In-Reply-To/References name one of them belongs to that customer's conversation.
 - `last:<customer id>` → the customer's latest mail (id, references, subject, address): what
   our next reply threads onto.
-- `options:<address>` → the numbered options we offered, to read "2" or "Pix" back.
 - `rate:<address>:<window>` → replies sent to an address in the current window.
 - `imap:<account>/<mailbox>` → UIDVALIDITY and the last UID processed.
 """
@@ -13,14 +12,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from redis.asyncio import Redis
 
 PREFIX = "tl:email:"
 THREAD_TTL_S = 180 * 24 * 3600
 LAST_TTL_S = 90 * 24 * 3600
-OPTIONS_TTL_S = 7 * 24 * 3600
 
 
 @dataclass
@@ -55,20 +53,6 @@ class EmailState:
     async def last_inbound(self, customer_id: str) -> Optional[ThreadParent]:
         raw = await self.redis.get(f"{self.prefix}last:{customer_id}")
         return ThreadParent(**json.loads(raw)) if raw else None
-
-    # --- numbered options ---------------------------------------------------------------
-    async def offer_options(self, address: str, options: List[Dict[str, str]]) -> None:
-        await self.redis.set(f"{self.prefix}options:{address}", json.dumps(options), ex=OPTIONS_TTL_S)
-
-    async def chosen_option(self, address: str, answer: str) -> Optional[str]:
-        """The payload of the option answered by number ("2", "2.") or by its title."""
-        raw = await self.redis.get(f"{self.prefix}options:{address}")
-        options = json.loads(raw) if raw else []
-        first_line = answer.strip().split("\n", 1)[0].strip().rstrip(".)!").strip().lower()
-        if first_line.isdigit():
-            index = int(first_line) - 1
-            return options[index]["payload"] if 0 <= index < len(options) else None
-        return next((o["payload"] for o in options if o["title"].strip().lower() == first_line), None)
 
     # --- reply rate limit ---------------------------------------------------------------
     async def allow_reply(self, address: str, limit: int, window_s: int) -> bool:

@@ -32,6 +32,7 @@ from connectors.webhook.events import InboundEvent
 from connectors.webhook.inbox import Inbox, InboxConsumer, ensure_group
 from connectors.webhook import runtime as channel_runtime
 from connectors.webhook.runtime import ChannelRuntime, ResolverFactory, default_consumer_name, consumes_in_process
+from connectors.webhook.typed_text import typed_text_for_nlu
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +91,22 @@ class WebhookInput(InputChannel):
     def acknowledgement(self) -> HTTPResponse:
         return response.text("EVENT_RECEIVED")
 
-    async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime) -> Optional[str]:
-        """What Rasa gets as the user's text; None = record only, don't answer."""
+    async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime, customer_id: str) -> Optional[str]:
+        """What Rasa gets as the user's text; None = record only, don't answer. Only a payload
+        of the customer's current offer may be an "/intent"; all else is read as typed text."""
         if event.kind == kinds.UNSUPPORTED:
             return UNSUPPORTED_INTENT
-        if event.payload:  # our own button/quick reply/postback payload: may be an intent
-            return event.payload
-        if event.text and event.text.strip():
-            chosen = await runtime.records.chosen_option(event.channel, event.address, event.text)
-            # Typed text never reaches Rasa as "/intent": customers must not trigger intents.
-            return chosen or event.text.strip().lstrip("/") or MEDIA_INTENT
+        offer = await runtime.records.current_offer(customer_id)
+        typed = event.text
+        if event.payload:
+            if offer and offer.offers_payload(event.payload):
+                return event.payload
+            log.warning("%s: payload from customer %s is not in their current offer: read as typed text",
+                        self.name(), customer_id)
+            typed = event.text or event.payload
+        if typed and typed.strip():
+            chosen = offer.chosen(event.channel, typed) if offer else None
+            return chosen or typed_text_for_nlu(typed) or MEDIA_INTENT
         if event.message_type == "request_welcome":
             return WELCOME_INTENT
         return MEDIA_INTENT
@@ -246,7 +253,7 @@ class WebhookInput(InputChannel):
         output = self.output_channel(event.address, runtime)
         # The window is open again: what waited for it goes out first, in order.
         await output.send_held(customer_id)
-        text = await self.text_for_bot(event, runtime)
+        text = await self.text_for_bot(event, runtime, customer_id)
         if text is None:
             await records.activity(customer_id, event)
             return

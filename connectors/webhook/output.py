@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from rasa.core.channels.channel import OutputChannel
 
+from connectors.webhook.offers import Offer
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import SendFailed
 from connectors.webhook.text import split_text
@@ -140,19 +141,20 @@ class WebhookOutput(OutputChannel):
             payloads = [self.image_payload(address, message["image"], kwargs)
                         or self.text_payload(address, message["image"], kwargs)]
         elif message.get("buttons"):
-            payloads = await self._buttons(address, text, message["buttons"], kwargs)
+            payloads = await self._buttons(customer_id, address, text, message["buttons"], kwargs)
         else:
             payloads = [self.text_payload(address, part, kwargs) for part in split_text(text, self.fits)]
         sent = [await self._deliver(customer_id, address, payload) for payload in payloads]
         return [provider_id for provider_id in sent if provider_id]
 
-    async def _buttons(self, address: str, text: str, buttons: List[Dict[str, Any]],
+    async def _buttons(self, customer_id: str, address: str, text: str, buttons: List[Dict[str, Any]],
                        kwargs: Dict[str, Any]) -> List[Payload]:
         native = self.buttons_payload(address, text, buttons, kwargs)
+        # Recorded before sending (a fast tap may come back first): only the current
+        # offer's payloads are accepted from the customer (connectors/webhook/offers.py).
+        await self.records.offer(customer_id, Offer.of_buttons(self.name(), buttons, numbered=native is None))
         if native is not None:
             return [native]
-        await self.records.offer_options(self.name(), address, [b.get("payload") or b.get("title", "")
-                                                                for b in buttons])
         lines = [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
         numbered = "\n".join([text, "", *lines, "", "Reply with the number of your choice."])
         return [self.text_payload(address, part, kwargs) for part in split_text(numbered, self.fits)]

@@ -9,7 +9,8 @@
   `tl:out:held` entry id of each one sent later to when and as which provider messages.
 - `tl:out:window:<channel>:<address>`: time of the customer's last inbound message.
 - `tl:out:optout:<channel>`: addresses that sent STOP.
-- `tl:out:options:<channel>:<address>`: numbered options we offered, to map "2" back.
+- `tl:out:offer:<customer id>`: the options the bot last offered the customer, on any
+  channel (connectors/webhook/offers.py): which payloads are current, what "2" means.
 - `tl:inbox:activity:<customer id>`: reactions, reads, edits, deletes and echoes, recorded
   but never shown to the bot.
 """
@@ -22,10 +23,11 @@ from typing import Any, Dict, List, Optional
 from redis.asyncio import Redis
 
 from connectors.webhook.events import InboundEvent
+from connectors.webhook.offers import Offer
 
 MESSAGE_TTL_S = 30 * 24 * 3600
 WINDOW_KEY_TTL_S = 8 * 24 * 3600
-OPTIONS_TTL_S = 24 * 3600
+OFFER_TTL_S = 24 * 3600  # a day-old button is no longer an answer (email passes its own)
 ACTIVITY_MAXLEN = 1000
 HELD_TTL_S = 30 * 24 * 3600  # a held answer older than a month is no answer any more
 STATUS_RANK = {"accepted": 0, "queued": 0, "sending": 0, "sent": 1, "delivered": 2,
@@ -131,18 +133,14 @@ class ChannelRecords:
     async def opted_out(self, channel: str, address: str) -> bool:
         return bool(await self.redis.sismember(f"tl:out:optout:{channel}", address))
 
-    # --- numbered options (channels without native buttons) -----------------------------
-    async def offer_options(self, channel: str, address: str, payloads: List[str]) -> None:
-        await self.redis.set(f"tl:out:options:{channel}:{address}", json.dumps(payloads), ex=OPTIONS_TTL_S)
+    # --- offers: the options the bot last showed a customer -----------------------------
+    async def offer(self, customer_id: str, offer: Offer, ttl_s: int = OFFER_TTL_S) -> None:
+        """`offer` replaces the customer's current one: older buttons stop being answers."""
+        await self.redis.set(f"tl:out:offer:{customer_id}", offer.to_json(), ex=ttl_s)
 
-    async def chosen_option(self, channel: str, address: str, answer: str) -> Optional[str]:
-        answer = answer.strip().rstrip(".)")
-        if not answer.isdigit():
-            return None
-        raw = await self.redis.get(f"tl:out:options:{channel}:{address}")
-        payloads = json.loads(raw) if raw else []
-        index = int(answer) - 1
-        return payloads[index] if 0 <= index < len(payloads) else None
+    async def current_offer(self, customer_id: str) -> Optional[Offer]:
+        raw = await self.redis.get(f"tl:out:offer:{customer_id}")
+        return Offer.from_json(raw) if raw else None
 
     # --- recorded-only events -----------------------------------------------------------
     async def activity(self, customer_id: str, event: InboundEvent) -> None:

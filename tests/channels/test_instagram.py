@@ -49,7 +49,8 @@ async def test_batched_entries_quick_replies_postbacks_and_media(bot, sandbox, s
     envelope["entry"].append(p.instagram_envelope(account, entry_two)["entry"][0])
     assert await post(url(bot), p.meta_delivery(channel_env["INSTAGRAM_APP_SECRET"], envelope)) == 200
     events = await handled(store, 6)
-    assert [e["text"] for e in events] == ["/affirm", "/track_order", "/share_media", "/share_media",
+    # Never offered by the bot: the quick reply and the postback are read as their words.
+    assert [e["text"] for e in events] == ["Sim", "Track order", "/share_media", "/share_media",
                                            "Linda essa bolsa!", "vi o anúncio"]
     assert events[2]["metadata"]["media"][0]["url"].endswith("asset_id=1")
     assert events[3]["metadata"]["message_type"] == "story_mention"

@@ -56,14 +56,17 @@ async def test_batched_delivery_every_entry_change_and_message_in_order(bot, san
     assert len(await settle(store, 0.5)) == 4
 
 
-async def test_button_list_and_template_payloads_reach_the_bot_as_payloads(bot, sandbox, store, channel_env):
+async def test_offered_button_payloads_reach_the_bot_others_are_read_as_their_words(bot, sandbox, store, channel_env):
+    await post(url(bot), delivery(channel_env, [p.whatsapp_message("text", WA_ID, {"body": "menu 7"})]))
+    await wait_for(lambda: sent(sandbox, "whatsapp", WA_ID))  # a list of 7 options
     messages = [
-        p.whatsapp_message("interactive", WA_ID, {"type": "button_reply", "button_reply": {"id": "/affirm", "title": "Yes"}}),
         p.whatsapp_message("interactive", WA_ID, {"type": "list_reply", "list_reply": {"id": "/choose{\"n\":2}", "title": "Option 2", "description": ""}}),
+        p.whatsapp_message("interactive", WA_ID, {"type": "button_reply", "button_reply": {"id": "/affirm", "title": "Yes"}}),
+        # A template's quick-reply button: its payload was set at Meta, never offered by the bot.
         p.whatsapp_message("button", WA_ID, {"payload": "/track_order", "text": "Track my order"}),
     ]
     assert await post(url(bot), delivery(channel_env, messages)) == 200
-    assert [e["text"] for e in await handled(store, 3)] == ["/affirm", '/choose{"n":2}', "/track_order"]
+    assert [e["text"] for e in await handled(store, 4)][1:] == ['/choose{"n":2}', "Yes", "Track my order"]
 
 
 async def test_typed_slash_commands_never_become_intents(bot, sandbox, store, channel_env):
