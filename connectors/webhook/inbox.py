@@ -27,6 +27,7 @@ from connectors.webhook.events import InboundEvent
 log = logging.getLogger(__name__)
 
 GROUP = "threadline"
+DEAD_LETTER_MAXLEN = 10_000  # per channel; enough to look into, small enough to never fill Redis
 
 # Mark seen and append in one step: never "seen but not stored" after a crash.
 _ACCEPT = """
@@ -248,7 +249,8 @@ class InboxConsumer:
 
     async def _dead_letter(self, entry_id: str, fields: dict) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.dead_stream, {**fields, "entry_id": entry_id})
+            # Capped: a flood of poison messages must not fill Redis (the oldest go first).
+            pipe.xadd(self.dead_stream, {**fields, "entry_id": entry_id}, maxlen=DEAD_LETTER_MAXLEN, approximate=True)
             pipe.xack(self.stream, GROUP, entry_id)
             pipe.xdel(self.stream, entry_id)
             pipe.hdel(self.attempts_key, entry_id)
