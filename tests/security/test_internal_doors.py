@@ -13,6 +13,8 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -222,7 +224,11 @@ def test_the_project_local_redis_refuses_clients_without_its_password(monkeypatc
             anonymous.set("tl:probe", "x")
         # What `bin/threadline` commands and the children use: the URL with the password.
         assert Settings.from_env().effective_redis_url == f"redis://:{password}@127.0.0.1:{settings.local_redis_port}/0"
-        assert redis.Redis.from_url(Settings.from_env().effective_redis_url).ping()
+        redis.Redis.from_url(Settings.from_env().effective_redis_url).rpush("tl:trk:{rest:probe}:ev", '{"event": "x"}')
+        cli = subprocess.run([sys.executable, "-m", "threadline.cli.main", "tracker", "history", "rest:probe", "--json"],
+                             cwd=settings.project_dir, env=dict(os.environ), capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 0 and '"x"' in cli.stdout, cli.stderr[-2000:]
+        assert password not in cli.stdout + cli.stderr
     finally:
         service.stop()
     # The next run keeps the same password (data and CLI keep working).

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Iterable, Optional, Tuple, Union
+from typing import Iterable, List, Optional, Tuple, Union
 
 from aiohttp import web
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 
 def parse_networks(raw: str, variable: str = "CONSOLE_TRUSTED_PROXIES") -> Tuple[Network, ...]:
@@ -30,7 +31,7 @@ def parse_networks(raw: str, variable: str = "CONSOLE_TRUSTED_PROXIES") -> Tuple
     return tuple(networks)
 
 
-def _ip(raw: str) -> Optional[ipaddress._BaseAddress]:
+def _ip(raw: str) -> Optional[Address]:
     try:
         return ipaddress.ip_address(raw.strip())
     except ValueError:
@@ -54,8 +55,7 @@ class TrustedProxies:
         peer = request.remote or ""
         if not self.trusts(peer):
             return peer
-        chain = [hop.strip() for value in request.headers.getall("X-Forwarded-For", [])
-                 for hop in value.split(",") if hop.strip()]
+        chain = _values(request.headers.getall("X-Forwarded-For", []))
         for hop in reversed(chain):
             if not self.trusts(hop):
                 return hop  # unparsable too: whatever the last trusted proxy saw, as it wrote it
@@ -70,5 +70,6 @@ class TrustedProxies:
         return bool(protos) and protos[-1].lower() == "https"  # the value our own proxy set
 
 
-def _values(headers: Iterable[str]) -> list:
+def _values(headers: Iterable[str]) -> List[str]:
+    """Comma-separated header values, every occurrence of the header, in order."""
     return [part.strip() for value in headers for part in value.split(",") if part.strip()]
