@@ -234,3 +234,19 @@ def test_the_project_local_redis_refuses_clients_without_its_password(monkeypatc
     # The next run keeps the same password (data and CLI keep working).
     again = local_redis(Settings.from_env())
     assert password_file.read_text().strip() == password and again.argv == service.argv
+
+
+@pytest.mark.slow
+def test_the_streaming_rest_answer_uses_the_same_namespace(servers):
+    settings = servers["settings"]
+    _api(settings, "POST", f"/conversations/{VICTIM}/tracker/events",
+         [{"event": "user", "text": VICTIM_TEXT, "parse_data": {"intent": {"name": "order_status"}}}])
+    before = _api(settings, "GET", f"/conversations/{VICTIM}/tracker")["events"]
+    request = urllib.request.Request(f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook?stream=true",
+                                     data=json.dumps({"sender": VICTIM, "message": "hello"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        streamed = response.read().decode()
+    assert streamed.strip() and VICTIM_TEXT not in streamed
+    assert _api(settings, "GET", f"/conversations/{VICTIM}/tracker")["events"] == before
+    assert redis.Redis.from_url(servers["redis_url"]).sismember("tl:trk:customers", "rest:" + VICTIM)
