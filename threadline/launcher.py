@@ -12,8 +12,10 @@ import asyncio
 import ctypes
 import logging
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +29,7 @@ from urllib.parse import urlparse
 import redis
 
 from threadline.sandbox.config import sandbox_env, sandbox_port
-from threadline.settings import Settings
+from threadline.settings import Settings, redis_password_file
 from threadline.training import model_path
 
 log = logging.getLogger("threadline.launcher")
@@ -53,12 +55,14 @@ class Service:
     argv: List[str]
     is_healthy: Callable[[], bool]
     log_file: Optional[Path] = None
+    own_env: dict = field(default_factory=dict)  # on top of the environment all children share
     process: Optional[subprocess.Popen] = field(default=None, repr=False)
 
     def start(self, env: dict, cwd: Path) -> None:
         output = open(self.log_file, "ab") if self.log_file else None
         self.process = subprocess.Popen(
-            self.argv, env=env, cwd=cwd, stdout=output, stderr=output, preexec_fn=_die_with_parent
+            self.argv, env={**env, **self.own_env}, cwd=cwd, stdout=output, stderr=output,
+            preexec_fn=_die_with_parent,
         )
 
     def exited(self) -> Optional[int]:
@@ -114,22 +118,63 @@ def redis_server_binary() -> str:
     )
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Create or replace `path` readable by this user only (never briefly world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)  # an older file keeps its old mode through O_CREAT
+
+
+def local_redis_password(settings: Settings) -> str:
+    """The project-local Redis's password: generated once, kept in var/redis/password and
+    reused, so data and `bin/threadline` commands keep working across runs."""
+    path = redis_password_file(settings.var_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = path.read_text().strip() if path.is_file() else ""
+    if not password:
+        password = secrets.token_hex(24)  # hex: safe in a URL and in redis.conf unquoted
+    _write_private(path, password + "\n")
+    return password
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def local_redis(settings: Settings) -> Service:
-    """A project-local Redis with append-only persistence under var/redis."""
+    """A project-local Redis with append-only persistence under var/redis, bound to loopback
+    and protected by a generated password (other local users cannot read or write it)."""
     data_dir = settings.var_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
-    url = f"redis://127.0.0.1:{settings.local_redis_port}/0"
-    if redis_answers(url):
+    if _port_taken(settings.local_redis_port):
         raise LaunchError(
-            f"port {settings.local_redis_port} already has a Redis that this launcher did not "
-            f"start. Set REDIS_URL={url} to use it, or THREADLINE_REDIS_PORT to another port."
+            f"port {settings.local_redis_port} is already taken by something this launcher did not "
+            f"start. Set REDIS_URL to use a Redis there, or THREADLINE_REDIS_PORT to another port."
         )
+    # In a 0600 file rather than on the command line, which every local user can read in /proc.
+    config = data_dir / "redis.conf"
+    _write_private(config, f"requirepass {local_redis_password(settings)}\n")
+    url = settings.local_redis_url
     argv = [
-        redis_server_binary(), "--port", str(settings.local_redis_port), "--bind", "127.0.0.1",
+        redis_server_binary(), str(config), "--port", str(settings.local_redis_port), "--bind", "127.0.0.1",
         "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--daemonize", "no",
         "--logfile", str(settings.var_dir / "log" / "redis.log"),
     ]
     return Service("redis", argv, lambda: redis_answers(url))
+
+
+def reachable(host: str) -> str:
+    """Where this machine reaches a server bound to `host` (all interfaces: via loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _without_password(url: str) -> str:
+    parts = urlparse(url)
+    if not parts.password:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(parts.password, "***", 1)).geturl()
 
 
 def redis_env(url: str) -> dict:
@@ -186,9 +231,9 @@ class Launcher:
             if s.redis_url:
                 print(f"threadline: REDIS_URL does not answer; starting a project-local Redis instead")
             self.services.append(local_redis(s))
-            url = f"redis://127.0.0.1:{s.local_redis_port}/0"
-            note = f"project-local, data in {s.var_dir / 'redis'}"
-        self.redis_note = f"{url} ({note})"
+            url = s.local_redis_url
+            note = f"project-local, data in {s.var_dir / 'redis'}, password in {redis_password_file(s.var_dir)}"
+        self.redis_note = f"{_without_password(url)} ({note})"
         if not model_path().is_file():
             raise LaunchError("no trained model in models/; run 'make run' (it trains) or 'make train'")
         crm_url = prepare_crm()
@@ -203,14 +248,16 @@ class Launcher:
         self.services.append(Service(
             "action server",
             [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.action_port)],
-            http_ok(f"http://127.0.0.1:{s.action_port}/health"),
+            http_ok(f"http://{reachable(s.action_host)}:{s.action_port}/health"),
+            # rasa_sdk 3.6 has no host option; its run() binds to SANIC_HOST (default 0.0.0.0).
+            own_env={"SANIC_HOST": s.action_host},
         ))
         self.services.append(Service(
             "rasa server",
             [python, "-m", "threadline.rasa_server", "run", "--enable-api",
-             "--port", str(s.rasa_port), "--endpoints", "endpoints.yml",
+             "--interface", s.rasa_host, "--port", str(s.rasa_port), "--endpoints", "endpoints.yml",
              "--credentials", "credentials.yml", "--model", str(model_path())],
-            http_ok(f"http://127.0.0.1:{s.rasa_port}/status?token={s.rasa_auth_token}"),
+            http_ok(f"http://{reachable(s.rasa_host)}:{s.rasa_port}/status?token={s.rasa_auth_token}"),
         ))
         self.services.append(Service(
             "inbox worker",
@@ -269,11 +316,11 @@ class Launcher:
 
     def print_urls(self) -> None:
         s = self.settings
-        base = f"http://127.0.0.1:{s.rasa_port}"
+        base = f"http://{reachable(s.rasa_host)}:{s.rasa_port}"
         print("\nThreadline is up:")
-        print(f"  Rasa server   {base}  (HTTP API, token in RASA_AUTH_TOKEN)")
-        print(f"  REST channel  {base}/webhooks/rest/webhook")
-        print(f"  Actions       http://127.0.0.1:{s.action_port}")
+        print(f"  Rasa server   {base}  (HTTP API, token in RASA_AUTH_TOKEN; listening on {s.rasa_host})")
+        print(f"  REST channel  {base}/webhooks/rest/webhook  (its own senders, never a customer)")
+        print(f"  Actions       http://{reachable(s.action_host)}:{s.action_port}  (listening on {s.action_host})")
         print(f"  CRM timeline  http://127.0.0.1:{s.crm_timeline_port}/health")
         print(f"  Console       http://127.0.0.1:{s.console_port}/  (agents: bin/threadline agent add NAME)")
         print(f"  Inbox worker  http://127.0.0.1:{s.inbox_worker_port}/health  (bot turns of the channels below)")

@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from connectors.webhook.config import ChannelNotConfigured, value
-
-log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 
@@ -76,8 +73,10 @@ class EmailSettings:
         )
         for name, server in (("IMAP", imap), ("SMTP", smtp)):
             if server and server.security == "none" and not is_loopback(server.host):
-                log.warning("email: %s to %s without TLS (security none); passwords and mail travel "
-                            "in clear text", name, server.host)
+                # Passwords and mail would cross the network in clear text: refuse, not warn.
+                raise ChannelNotConfigured(
+                    f"email: EMAIL_{name}_SECURITY=none is only for a server on loopback, and "
+                    f"EMAIL_{name}_HOST is {server.host}; use ssl or starttls")
         return cls(address=address, imap=imap or None, mailbox=get("imap_mailbox", "EMAIL_IMAP_MAILBOX", "INBOX"),
                    smtp=smtp, mailgun_signing_key=mailgun_key)
 

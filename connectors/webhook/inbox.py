@@ -27,6 +27,7 @@ from connectors.webhook.events import InboundEvent
 log = logging.getLogger(__name__)
 
 GROUP = "threadline"
+DEAD_LETTER_MAXLEN = 10_000  # per channel; enough to look into, small enough to never fill Redis
 
 # Mark seen and append in one step: never "seen but not stored" after a crash.
 _ACCEPT = """
@@ -96,11 +97,13 @@ class InboxConsumer:
         max_attempts: int = 5,
         max_in_flight: int = 8,
         block_ms: int = 1000,
+        dead_letter_maxlen: int = DEAD_LETTER_MAXLEN,
     ) -> None:
         self.redis = redis
         self.channel = channel
         self.stream = stream_key(channel)
         self.dead_stream = f"{self.stream}:dead"
+        self.dead_letter_maxlen = dead_letter_maxlen
         self.attempts_key = f"{self.stream}:attempts"
         self.consumer_name = consumer_name
         self.handler = handler
@@ -248,7 +251,9 @@ class InboxConsumer:
 
     async def _dead_letter(self, entry_id: str, fields: dict) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.dead_stream, {**fields, "entry_id": entry_id})
+            # Capped: a flood of poison messages must not fill Redis (the oldest go first).
+            pipe.xadd(self.dead_stream, {**fields, "entry_id": entry_id}, maxlen=self.dead_letter_maxlen,
+                      approximate=True)
             pipe.xack(self.stream, GROUP, entry_id)
             pipe.xdel(self.stream, entry_id)
             pipe.hdel(self.attempts_key, entry_id)

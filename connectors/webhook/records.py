@@ -6,7 +6,8 @@
   24-hour window, opt-out); the agent console reads these streams.
 - `tl:out:held:<channel>:<address>`: the held messages that may go out by themselves when the
   customer writes again (closed window), oldest first; `tl:out:held:sent` maps the
-  `tl:out:held` entry id of each one sent later to when and as which provider messages.
+  `tl:out:held` entry id of each one sent later to when and as which provider messages
+  (the whole map expires HELD_TTL_S after its last write, as the held messages themselves do).
 - `tl:out:window:<channel>:<address>`: time of the customer's last inbound message.
 - `tl:out:optout:<channel>`: addresses that sent STOP.
 - `tl:out:offer:<customer id>`: the options the bot last offered the customer, on any
@@ -113,6 +114,7 @@ class ChannelRecords:
             pipe.lrem(_held_key(channel, address), 1, json.dumps(held, ensure_ascii=False))
             pipe.hset("tl:out:held:sent", held["entry_id"],
                       json.dumps({"sent_at": time.time(), "provider_ids": provider_ids}))
+            pipe.expire("tl:out:held:sent", HELD_TTL_S)
             await pipe.execute()
 
     # --- conversation windows and consent -----------------------------------------------

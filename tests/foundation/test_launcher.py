@@ -98,13 +98,15 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
 
         reply = post_json(
             f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook",
-            {"sender": "cus_launcher_test", "message": "are you a bot?"},
+            {"sender": "launcher_test", "message": "are you a bot?"},
         )
         assert reply and "bot" in reply[0]["text"].lower()
 
-        # The conversation was stored in the project-local Redis, with append-only persistence.
-        local_redis = redis.Redis(port=redis_port)
-        assert any(b"cus_launcher_test" in key for key in local_redis.keys("*"))
+        # The conversation was stored in the project-local Redis (password-protected), with
+        # append-only persistence, under the REST namespace (never a customer id).
+        password = (tmp_path / "var" / "redis" / "password").read_text().strip()
+        local_redis = redis.Redis(port=redis_port, password=password)
+        assert any(b"rest:launcher_test" in key for key in local_redis.keys("*"))
         assert local_redis.config_get("appendonly")["appendonly"] == "yes"
 
         # The CRM was migrated at start, and the timeline consumer copied both messages to it.
@@ -113,7 +115,7 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
         written = []
         while time.monotonic() < deadline + 30 and len(written) < 2:
             written = crm.execute("SELECT author, channel FROM interactions WHERE customer_id = ? "
-                                  "ORDER BY id", ("cus_launcher_test",)).fetchall()
+                                  "ORDER BY id", ("rest:launcher_test",)).fetchall()
             time.sleep(0.5)
         assert written == [("customer", "rest"), ("bot", "rest")]
         crm.close()

@@ -49,7 +49,7 @@ def register(subparsers, common) -> None:
 
 
 def _store_url(settings: Settings) -> str:
-    return settings.redis_url or f"redis://127.0.0.1:{settings.local_redis_port}/0"
+    return settings.effective_redis_url
 
 
 def _run(command, args) -> int:

@@ -14,6 +14,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from threadline.console.app import console_app
+from threadline.console.proxies import TrustedProxies, parse_networks
+from threadline.console.sessions import SessionStore
 from threadline.crm import Database
 from threadline.handoff.rasa_api import RasaApi, RasaApiError
 from threadline.settings import Settings
@@ -21,7 +23,8 @@ from threadline.settings import Settings
 log = logging.getLogger("threadline.console")
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, settings: Settings) -> None:
+    proxies = TrustedProxies(parse_networks(settings.console_trusted_proxies))
     redis_url = os.environ.get("REDIS_URL", "").strip()
     if not redis_url:
         raise SystemExit("console: REDIS_URL is not set (make run sets it)")
@@ -31,10 +34,14 @@ async def serve(host: str, port: int) -> None:
         raise SystemExit(f"console: {error}")
     db = await asyncio.to_thread(Database.from_env)
     redis = Redis.from_url(redis_url)
-    runner = web.AppRunner(console_app(db, redis, rasa), access_log=None)
+    sessions = SessionStore(redis, max_age_s=settings.console_session_max_age_s)
+    runner = web.AppRunner(console_app(db, redis, rasa, proxies=proxies, sessions=sessions), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("console: http://%s:%d/", host, port)
+    await web.TCPSite(runner, host, settings.console_port).start()
+    log.info("console: http://%s:%d/", host, settings.console_port)
+    if proxies.networks:
+        log.info("console: forwarding headers believed from %s (CONSOLE_TRUSTED_PROXIES)",
+                 ", ".join(map(str, proxies.networks)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -50,7 +57,7 @@ async def serve(host: str, port: int) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings.from_env()
-    asyncio.run(serve(os.environ.get("CONSOLE_HOST", "127.0.0.1"), settings.console_port))
+    asyncio.run(serve(os.environ.get("CONSOLE_HOST", "127.0.0.1"), settings))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,16 @@ cannot miss an update: whatever the database shows is what the page gets.
 - /events/handoffs/{id} sends `timeline` (new rendered timeline entries; the SSE id is the
   last interaction id, so a reconnecting browser resumes where it was) and `status` when the
   handoff changes state or owner (the page reloads).
+
+A stream outlives the request that opened it, so it checks its session again every
+`session_check_s` (30 s): when the agent logged out, was disabled or the session reached its
+lifetime, the stream ends and the tab stops updating.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Optional
 
@@ -19,9 +24,12 @@ from aiohttp import web
 
 from threadline.console import reads
 from threadline.console.rendering import render_fragment
+from threadline.console.security import SESSION_COOKIE, logged_in
 from threadline.console.views import queue_context
 from threadline.handoff.store import get_handoff, open_handoffs
 from threadline.console.state import console_of
+
+log = logging.getLogger("threadline.console")
 
 HEARTBEAT_S = 15.0
 QUEUE_REFRESH_S = 30
@@ -45,15 +53,22 @@ async def _send(response: web.StreamResponse, event: str, data: object, event_id
 
 
 async def _ticks(request: web.Request):
-    """Yield once per poll interval until the app stops or the browser goes away."""
+    """Yield once per poll interval until the app stops, the browser goes away or the
+    session no longer holds."""
     console = console_of(request)
-    last_write = time.monotonic()
+    last_write = last_check = time.monotonic()
     while not console.stopping.is_set() and request.transport is not None and not request.transport.is_closing():
         yield
         try:
-            await asyncio.wait_for(console.stopping.wait(), console.poll_s)
+            await asyncio.wait_for(console.stopping.wait(), min(console.poll_s, console.session_check_s))
         except asyncio.TimeoutError:
             pass
+        if time.monotonic() - last_check >= console.session_check_s:
+            last_check = time.monotonic()
+            _session, agent = await logged_in(console, request.cookies.get(SESSION_COOKIE), touch=False)
+            if agent is None:
+                log.info("console: live stream closed: its session ended or its agent was disabled")
+                return
         if time.monotonic() - last_write > HEARTBEAT_S:
             last_write = time.monotonic()
             yield "heartbeat"

@@ -5,20 +5,22 @@
 - Every POST carries the CSRF token (form field `csrf_token` or header `X-CSRF-Token`): the
   session's token once logged in; before login, a random token in a cookie that the login form
   repeats (double submit). A POST without it gets 403 and changes nothing.
-- The cookie is HttpOnly and SameSite=Lax (Secure when served over HTTPS); pages cannot be
-  framed and scripts come only from the console itself.
+- The cookie is HttpOnly and SameSite=Lax, and Secure when served over HTTPS: directly, or
+  through a proxy in CONSOLE_TRUSTED_PROXIES that says so (X-Forwarded-Proto); pages cannot
+  be framed and scripts come only from the console itself.
 """
 from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Optional, Tuple
 from urllib.parse import quote
 
 from aiohttp import web
 
-from threadline.console.agents import active_agent
-from threadline.console.state import console_of
+from threadline.console.agents import AgentView, active_agent
+from threadline.console.sessions import ConsoleSession
+from threadline.console.state import Console, console_of
 
 SESSION_COOKIE = "tl_console"
 LOGIN_CSRF_COOKIE = "tl_console_login"
@@ -35,7 +37,18 @@ HEADERS = {
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
-    response.set_cookie(name, value, httponly=True, samesite="Lax", secure=request.secure, path="/")
+    secure = console_of(request).proxies.is_https(request)
+    response.set_cookie(name, value, httponly=True, samesite="Lax", secure=secure, path="/")
+
+
+async def logged_in(console: Console, session_id: Optional[str], *,
+                    touch: bool = True) -> Tuple[Optional[ConsoleSession], Optional[AgentView]]:
+    """The session and its agent, both still valid (the agent not disabled), or (None, None)."""
+    session = await console.sessions.get(session_id, touch=touch)
+    agent = None
+    if session is not None:
+        agent = await asyncio.to_thread(active_agent, console.db, session.agent_id)
+    return (session, agent) if agent else (None, None)
 
 
 def login_csrf_token(request: web.Request) -> str:
@@ -65,15 +78,12 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def require_login(request: web.Request, handler: Handler) -> web.StreamResponse:
     public = request.path in PUBLIC_PATHS or request.path.startswith("/static/")
-    session = await console_of(request).sessions.get(request.cookies.get(SESSION_COOKIE))
-    agent = None
-    if session is not None:
-        agent = await asyncio.to_thread(active_agent, console_of(request).db, session.agent_id)
+    session, agent = await logged_in(console_of(request), request.cookies.get(SESSION_COOKIE))
     if agent is None and not public:
         if request.method in ("GET", "HEAD") and not request.path.startswith("/events/"):
             raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
         raise web.HTTPForbidden(text="log in first")
-    request["session"], request["agent"] = (session, agent) if agent else (None, None)
+    request["session"], request["agent"] = session, agent
     return await handler(request)
 
 

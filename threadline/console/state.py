@@ -9,6 +9,7 @@ import jinja2
 from aiohttp import web
 from redis.asyncio import Redis
 
+from threadline.console.proxies import TrustedProxies
 from threadline.console.sessions import SessionStore
 from threadline.crm import Database
 from threadline.handoff.rasa_api import RasaApi
@@ -22,6 +23,8 @@ class Console:
     rasa: RasaApi
     templates: jinja2.Environment
     poll_s: float = 1.0  # how often a live stream looks at the database
+    session_check_s: float = 30.0  # how often a live stream checks that its session still holds
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     streams: Set[asyncio.Task] = field(default_factory=set)
 

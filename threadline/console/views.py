@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -14,6 +15,8 @@ from threadline.console.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, login
 from threadline.handoff.store import open_handoffs
 from threadline.console.state import console_of
 from threadline.console.throttle import LoginThrottle
+
+log = logging.getLogger("threadline.console")
 
 
 def _safe_next(target: str) -> str:
@@ -35,8 +38,14 @@ async def login_page(request: web.Request, error: str = "", status: int = 200) -
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
-    throttle, address = LoginThrottle(console_of(request).redis), request.remote or ""
+    proxies = console_of(request).proxies
+    if proxies.forwarded_headers_ignored(request):
+        log.warning("console: login with X-Forwarded-* headers from a peer not in CONSOLE_TRUSTED_PROXIES; "
+                    "headers ignored")
+    # The real client, so that one guesser behind a proxy does not lock out everyone behind it.
+    throttle, address = LoginThrottle(console_of(request).redis), proxies.client_address(request)
     if await throttle.blocked(name, address):
+        log.warning("console: login refused: too many wrong passwords for this name from this client")
         return await login_page(request, "Too many wrong passwords; try again in 15 minutes.", status=429)
     agent = await asyncio.to_thread(Authenticate(console_of(request).db), name, password)
     if agent is None:

@@ -3,6 +3,10 @@
 That body is what Slack and Microsoft Teams incoming webhooks accept. The text is the summary
 paragraph and a link to the handoff in the console (HANDOFF_CONSOLE_URL, default the local
 console). A notification is a courtesy: it has a timeout and never fails the handoff.
+
+The paragraph quotes what the customer wrote, so `&`, `<` and `>` are escaped as Slack asks
+(Teams renders the same entities): a customer cannot write `<!channel>` or a disguised
+`<https://evil|link>` into the team's channel.
 """
 from __future__ import annotations
 
@@ -26,8 +30,13 @@ def console_link(handoff_id: str) -> str:
     return f"{base}/handoffs/{handoff_id}"
 
 
+def escape_markup(text: str) -> str:
+    """Slack's three control characters as entities (`&` first, so nothing is escaped twice)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def notification_text(handoff_id: str, paragraph: str) -> str:
-    return f"New handoff: {paragraph}\n{console_link(handoff_id)}"
+    return f"New handoff: {escape_markup(paragraph)}\n{console_link(handoff_id)}"
 
 
 async def post_notification(url: str, text: str, *, timeout_s: float = TIMEOUT_S) -> bool:

@@ -21,8 +21,7 @@ from threadline.settings import Settings
 
 def redis_url_from_env() -> str:
     """REDIS_URL, or (unset) the project-local Redis that `make run` starts."""
-    settings = Settings.from_env()
-    return settings.redis_url or f"redis://127.0.0.1:{settings.local_redis_port}/0"
+    return Settings.from_env().effective_redis_url
 
 
 class ResolveCustomer:
