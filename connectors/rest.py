@@ -19,6 +19,8 @@ from rasa.core.channels.rest import RestInput
 from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 
+from connectors.webhook.typed_text import typed_text_for_nlu
+
 PREFIX = "rest:"
 MAX_SENDER_ID = 40  # the CRM's customer_id column (the timeline worker records REST chats too)
 
@@ -49,11 +51,11 @@ class NamespacedRestInput(RestInput):
         return rest_sender_id(sender)
 
     def _extract_message(self, request: Request) -> Optional[Text]:
-        # Customer text enters the REST channel here.
         message = _body(request).get("message")
         if not isinstance(message, str):
             raise InvalidUsage("message must be a string")
-        return message
+        # REST offers no buttons, so nothing it sends is a payload: all of it is typed text.
+        return typed_text_for_nlu(message)
 
     def _extract_input_channel(self, request: Request) -> Text:
         return self.name()

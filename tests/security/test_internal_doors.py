@@ -250,3 +250,23 @@ def test_the_streaming_rest_answer_uses_the_same_namespace(servers):
     assert streamed.strip() and VICTIM_TEXT not in streamed
     assert _api(settings, "GET", f"/conversations/{VICTIM}/tracker")["events"] == before
     assert redis.Redis.from_url(servers["redis_url"]).sismember("tl:trk:customers", "rest:" + VICTIM)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("typed", ["/restart", "/ /restart", "\u200b/restart", '/provide_contact{"email": "x@evil.example"}'])
+def test_a_command_typed_on_the_rest_channel_is_read_as_words(servers, typed):
+    settings = servers["settings"]
+    sender = "typed-" + str(abs(hash(typed)))
+    assert _rest(settings, {"sender": sender, "message": "hello"})[0] == 200
+
+    status, _replies = _rest(settings, {"sender": sender, "message": typed})
+
+    assert status == 200
+    stored = redis.Redis.from_url(servers["redis_url"])
+    events = [json.loads(raw) for raw in stored.lrange(f"tl:trk:{{rest:{sender}}}:ev", 0, -1)]
+    assert not [e for e in events if e["event"] == "restart"]
+    assert not [e for e in events if e["event"] == "slot" and e.get("name") == "email"]
+    last_user = [e for e in events if e["event"] == "user"][-1]
+    assert not last_user["text"].lstrip().startswith("/")
+    assert last_user["parse_data"]["entities"] == [] or all(
+        ent.get("extractor") != "RegexMessageHandler" for ent in last_user["parse_data"]["entities"])
