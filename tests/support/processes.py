@@ -55,5 +55,5 @@ def action_server(env: dict, log_path: Path, port: int = 0):
 
     port = port or free_port()
     with project_process(["-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-                         f"http://127.0.0.1:{port}/health", {**env, "ACTION_PORT": str(port)}, log_path):
+                         f"http://127.0.0.1:{port}/health", {"SANIC_HOST": "127.0.0.1", **env, "ACTION_PORT": str(port)}, log_path):
         yield f"http://127.0.0.1:{port}/webhook"
