@@ -17,22 +17,27 @@ scan with no nested repetition), so hostile headers cost little.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Collection, Dict, Iterable, List, Optional
 
-MAX_HEADER_CHARS = 16_384  # a real Authentication-Results is well under 2 KB; a longer one is ignored
+MAX_HEADER_CHARS = 4096  # a real Authentication-Results is well under 2 KB; a longer one is ignored
+MAX_HEADERS = 16  # real mail has a few; the ones below these (older, or forged) are not read
 
-# A quoted string, `=`, `/`, or a word. No alternative can backtrack over another's text, so a
-# scan is linear however long the runs of letters, tabs or quotes.
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[=/]|[^\s=/"]+')
+_PROPERTIES = frozenset({"header.d", "header.i", "header.from"})  # the ones a verdict reads
+# The authserv-id when no comment precedes it.
+_FIRST_TOKEN = re.compile(r'\s*([^\s;()"\\]+)')
+# A quoted string (to its closing quote, or to the end: it never fails, so never backtracks),
+# `=`, `/`, or a word. The scan is linear however long the runs of letters, tabs or quotes.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.?)*(?:"|$)|[=/]|[^\s=/"]+')
 
 
 @dataclass
 class MethodResult:
     method: str  # "dkim", "dmarc", "spf", ...
     result: str  # "pass", "fail", "none", ...
-    properties: Dict[str, str] = field(default_factory=dict)  # "header.d" → "example.com"
+    properties: Dict[str, str] = field(default_factory=dict)  # of _PROPERTIES: "header.d" → "example.com"
 
 
 @dataclass
@@ -41,50 +46,45 @@ class AuthenticationResults:
     results: List[MethodResult]
 
 
-def _without_comments(text: str) -> str:
-    """CFWS comments `( … )` (nested, with quoted pairs) removed; quoted strings kept."""
-    out: List[str] = []
-    depth = 0
-    quoted = escaped = False
-    for char in text:
-        if escaped:
-            escaped = False
-            if depth == 0:
-                out.append(char)
-            continue
+_SPECIAL = {  # the characters that matter in each state; everything between is skipped by `re`
+    "text": re.compile(r'[\\"(;]'), "comment": re.compile(r"[\\()]"),
+}
+# The rest of a quoted string after its opening quote (to the end if unclosed: never fails).
+_QUOTED_REST = re.compile(r'(?:[^"\\]|\\.?)*(?:"|$)')
+
+
+def _clauses(text: str) -> List[str]:
+    """The header split at `;` outside quoted strings, with CFWS comments `( … )` (nested, with
+    quoted pairs) removed. Work is proportional to the number of special characters."""
+    clauses: List[str] = []
+    current: List[str] = []
+    state, depth, position = "text", 0, 0
+    while True:
+        found = _SPECIAL[state].search(text, position)
+        end = found.start() if found else len(text)
+        if state != "comment":
+            current.append(text[position:end])
+        if found is None:
+            break
+        char, position = found.group(), end + 1
         if char == "\\":
-            escaped = True
-            if depth == 0:
-                out.append(char)
-            continue
-        if quoted:
-            quoted = char != '"'
-            out.append(char)
-        elif char == "(":
-            depth += 1
-        elif char == ")" and depth:
-            depth -= 1
-        elif depth == 0:
-            quoted = char == '"'
-            out.append(char)
-    return "".join(out)
-
-
-def _split_semicolons(text: str) -> List[str]:
-    """Split at `;` outside quoted strings."""
-    parts, start, quoted, escaped = [], 0, False, False
-    for position, char in enumerate(text):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
+            if state != "comment":
+                current.append(text[end:end + 2])
+            position = end + 2
+        elif state == "comment":
+            depth += 1 if char == "(" else -1
+            state = "comment" if depth else "text"
         elif char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            parts.append(text[start:position])
-            start = position + 1
-    parts.append(text[start:])
-    return parts
+            rest = _QUOTED_REST.match(text, position)
+            current.append(char + rest.group())
+            position = rest.end()
+        elif char == "(":
+            state, depth = "comment", 1
+        else:  # ";"
+            clauses.append("".join(current))
+            current = []
+    clauses.append("".join(current))
+    return clauses
 
 
 def _unquote(value: str) -> str:
@@ -113,7 +113,7 @@ def parse_authentication_results(value: str) -> Optional[AuthenticationResults]:
     value = str(value)
     if len(value) > MAX_HEADER_CHARS:
         return None  # cutting it could change what it says
-    parts = _split_semicolons(_without_comments(value))
+    parts = _clauses(value)
     head = parts[0].split()
     if not head:
         return None
@@ -123,7 +123,7 @@ def parse_authentication_results(value: str) -> Optional[AuthenticationResults]:
         if not pairs:
             continue  # "none", or noise
         (method, result), rest = pairs[0], pairs[1:]
-        properties = {key.lower(): _unquote(val).lower() for key, val in rest if "." in key}
+        properties = {key.lower(): _unquote(val).lower() for key, val in rest if key.lower() in _PROPERTIES}
         results.append(MethodResult(method.lower(), _unquote(result).lower(), properties))
     return AuthenticationResults(_unquote(head[0]).lower(), results)
 
@@ -163,12 +163,17 @@ def _vouches(result: MethodResult, from_domain: str) -> bool:
 def from_is_authenticated(headers: Iterable[str], sender: str, trusted_authserv_ids: Collection[str]) -> bool:
     """Whether a trusted Authentication-Results header says the From address wrote this mail.
 
-    `headers`: the mail's Authentication-Results values, topmost first (as `get_all` gives them)."""
+    `headers`: the mail's Authentication-Results values, in header order (topmost first)."""
     from_domain = _domain_of(sender).lower()
     if not trusted_authserv_ids or not from_domain:
         return False
     decided: Dict[str, List[MethodResult]] = {}  # method → the topmost trusted header's results
-    for value in headers:
+    for value in itertools.islice(headers, MAX_HEADERS):
+        if len(value) > MAX_HEADER_CHARS:
+            continue  # cutting it could change what it says
+        first = _FIRST_TOKEN.match(value)
+        if first and first.group(1).lower() not in trusted_authserv_ids:
+            continue  # someone else's header (no comment before its authserv-id): not worth parsing
         parsed = parse_authentication_results(value)
         if parsed is None or parsed.authserv_id not in trusted_authserv_ids:
             continue
@@ -177,5 +182,7 @@ def from_is_authenticated(headers: Iterable[str], sender: str, trusted_authserv_
             reported.setdefault(result.method, []).append(result)
         for method, results in reported.items():
             decided.setdefault(method, results)
+        if "dmarc" in decided and "dkim" in decided:
+            break  # nothing further down can change the verdict
     return any(_vouches(result, from_domain)
                for method in ("dmarc", "dkim") for result in decided.get(method, []))
