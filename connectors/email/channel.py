@@ -173,8 +173,12 @@ class EmailInput(WebhookInput):
         for it, else the unverified contact of that address. Thread headers are written by the
         sender, so they never move a mail into another customer's conversation."""
         email = event.details.get("email", {})
+        verified = bool(email.get("authenticated"))
         customer_id = await runtime.resolver.resolve(CHANNEL, event.address, profile_name=event.profile_name,
-                                                     verified=bool(email.get("authenticated")))
+                                                     verified=verified)
+        if not verified:
+            log.info("email: From address not authenticated by a trusted server; answered as unverified "
+                     "contact %s", customer_id)
         ids = thread_ids(email.get("in_reply_to", []), email.get("references", []))
         threaded = await EmailState(runtime.redis).thread_customer(ids)
         if threaded and threaded != customer_id:
