@@ -4,7 +4,9 @@ Anyone can write `From: ana@example.com`, and anyone can write an `Authenticatio
 header too. Only the headers whose authserv-id (the first token) names one of *our* receiving
 servers (`EMAIL_AUTHSERV_ID`) are read; every other one is ignored. Receiving servers prepend
 their header, so the topmost trusted header that reports a method (dkim, dmarc) is the one that
-counts for that method: a forged copy further down cannot override it.
+counts for that method: a forged copy further down cannot override it. Exchange Online writes
+its header without an authserv-id; `exchange-online` in EMAIL_AUTHSERV_ID believes the topmost
+header when it has none (docs/email.md, "Who wrote this mail").
 
 A mail is written by its From address when that trusted verdict is
 - `dmarc=pass`, with `header.from` (when given) equal to the From domain, or
@@ -12,8 +14,8 @@ A mail is written by its From address when that trusted verdict is
   From domain: equal, or one a subdomain of the other (DMARC's relaxed alignment, without a
   public-suffix list; a bare top-level domain never aligns).
 
-The parser is linear in the header's length (one pass for comments, one split, one regex
-scan with no nested repetition), so hostile headers cost little.
+Parsing is linear in a header's length (the scan jumps between special characters; no regex can
+backtrack), headers are capped in length and number, so hostile headers cost little.
 """
 from __future__ import annotations
 
@@ -24,10 +26,12 @@ from typing import Collection, Dict, Iterable, List, Optional
 
 MAX_HEADER_CHARS = 4096  # a real Authentication-Results is well under 2 KB; a longer one is ignored
 MAX_HEADERS = 16  # real mail has a few; the ones below these (older, or forged) are not read
+# In EMAIL_AUTHSERV_ID: believe the topmost header when it has no authserv-id (Exchange Online).
+EXCHANGE_ONLINE = "exchange-online"
 
 _PROPERTIES = frozenset({"header.d", "header.i", "header.from"})  # the ones a verdict reads
-# The authserv-id when no comment precedes it.
-_FIRST_TOKEN = re.compile(r'\s*([^\s;()"\\]+)')
+# The first word when no comment precedes it, and the `=` or `/` after it when it is a method.
+_FIRST_TOKEN = re.compile(r'\s*([^\s;()"\\=/]+)\s*([=/]?)')
 # A quoted string (to its closing quote, or to the end: it never fails, so never backtracks),
 # `=`, `/`, or a word. The scan is linear however long the runs of letters, tabs or quotes.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.?)*(?:"|$)|[=/]|[^\s=/"]+')
@@ -109,23 +113,27 @@ def _pairs(tokens: List[str]) -> List[tuple]:
 
 
 def parse_authentication_results(value: str) -> Optional[AuthenticationResults]:
-    """One header's value; None when it has no authserv-id or is too long to be real."""
+    """One header's value; None when it is empty or too long to be real. A header that opens
+    with `method=result` (Exchange Online's) has the authserv-id ""."""
     value = str(value)
     if len(value) > MAX_HEADER_CHARS:
         return None  # cutting it could change what it says
-    parts = _clauses(value)
-    head = parts[0].split()
+    clauses = [_TOKEN.findall(clause) for clause in _clauses(value)]
+    head = clauses[0]
     if not head:
         return None
+    authserv_id = ""
+    if len(head) < 2 or head[1] not in ("=", "/"):
+        authserv_id, clauses = _unquote(head[0]).lower(), clauses[1:]
     results = []
-    for part in parts[1:]:
-        pairs = _pairs(_TOKEN.findall(part))
+    for tokens in clauses:
+        pairs = _pairs(tokens)
         if not pairs:
-            continue  # "none", or noise
+            continue  # "none", or noise (Exchange Online writes stray domains between clauses)
         (method, result), rest = pairs[0], pairs[1:]
         properties = {key.lower(): _unquote(val).lower() for key, val in rest if key.lower() in _PROPERTIES}
         results.append(MethodResult(method.lower(), _unquote(result).lower(), properties))
-    return AuthenticationResults(_unquote(head[0]).lower(), results)
+    return AuthenticationResults(authserv_id, results)
 
 
 def parse_authserv_ids(raw: str) -> frozenset:
@@ -160,22 +168,30 @@ def _vouches(result: MethodResult, from_domain: str) -> bool:
     return False
 
 
+def _trusted(parsed: AuthenticationResults, position: int, trusted_authserv_ids: Collection[str]) -> bool:
+    if parsed.authserv_id == "":
+        # Exchange Online stamps no authserv-id; it prepends its header above everything the
+        # sender wrote, so only the topmost header may be believed, and only when asked to.
+        return position == 0 and EXCHANGE_ONLINE in trusted_authserv_ids
+    return parsed.authserv_id in trusted_authserv_ids and parsed.authserv_id != EXCHANGE_ONLINE
+
+
 def from_is_authenticated(headers: Iterable[str], sender: str, trusted_authserv_ids: Collection[str]) -> bool:
     """Whether a trusted Authentication-Results header says the From address wrote this mail.
 
-    `headers`: the mail's Authentication-Results values, in header order (topmost first)."""
+    `headers`: the mail's Authentication-Results values in header order (topmost first)."""
     from_domain = _domain_of(sender).lower()
     if not trusted_authserv_ids or not from_domain:
         return False
     decided: Dict[str, List[MethodResult]] = {}  # method → the topmost trusted header's results
-    for value in itertools.islice(headers, MAX_HEADERS):
+    for position, value in enumerate(itertools.islice(headers, MAX_HEADERS)):
         if len(value) > MAX_HEADER_CHARS:
             continue  # cutting it could change what it says
         first = _FIRST_TOKEN.match(value)
-        if first and first.group(1).lower() not in trusted_authserv_ids:
+        if position and first and not first.group(2) and first.group(1).lower() not in trusted_authserv_ids:
             continue  # someone else's header (no comment before its authserv-id): not worth parsing
         parsed = parse_authentication_results(value)
-        if parsed is None or parsed.authserv_id not in trusted_authserv_ids:
+        if parsed is None or not _trusted(parsed, position, trusted_authserv_ids):
             continue
         reported: Dict[str, List[MethodResult]] = {}
         for result in parsed.results:
