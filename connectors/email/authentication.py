@@ -14,7 +14,8 @@ A mail is written by its From address when that trusted verdict is
   From domain: equal, or one a subdomain of the other (DMARC's relaxed alignment, without a
   public-suffix list; a bare top-level domain never aligns).
 
-Parsing is linear in a header's length (the scan jumps between special characters; no regex can
+A header that opens with a comment is not believed: RFC 8601 allows it, no receiving server
+writes it. Parsing is linear in a header's length (the scan jumps between special characters; no regex can
 backtrack), headers are capped in length and number, so hostile headers cost little.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Collection, Dict, Iterable, List, Optional
 
 MAX_HEADER_CHARS = 4096  # a real Authentication-Results is well under 2 KB; a longer one is ignored
-MAX_HEADERS = 16  # real mail has a few; the ones below these (older, or forged) are not read
+MAX_HEADERS = 8  # ours are the topmost; the ones below these (older, or forged) are not read
 # In EMAIL_AUTHSERV_ID: believe the topmost header when it has no authserv-id (Exchange Online).
 EXCHANGE_ONLINE = "exchange-online"
 
@@ -92,9 +93,8 @@ def _clauses(text: str) -> List[str]:
 
 
 def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", value[1:-1])
-    return value
+    # Escapes stay as written: no domain or authserv-id has one, so an escaped value never matches.
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
 
 
 def _pairs(tokens: List[str]) -> List[tuple]:
@@ -132,7 +132,7 @@ def parse_authentication_results(value: str) -> Optional[AuthenticationResults]:
             continue  # "none", or noise (Exchange Online writes stray domains between clauses)
         (method, result), rest = pairs[0], pairs[1:]
         properties = {key.lower(): _unquote(val).lower() for key, val in rest if key.lower() in _PROPERTIES}
-        results.append(MethodResult(method.lower(), _unquote(result).lower(), properties))
+        results.append(MethodResult(method.lower(), result.lower(), properties))
     return AuthenticationResults(authserv_id, results)
 
 
@@ -188,8 +188,10 @@ def from_is_authenticated(headers: Iterable[str], sender: str, trusted_authserv_
         if len(value) > MAX_HEADER_CHARS:
             continue  # cutting it could change what it says
         first = _FIRST_TOKEN.match(value)
-        if position and first and not first.group(2) and first.group(1).lower() not in trusted_authserv_ids:
-            continue  # someone else's header (no comment before its authserv-id): not worth parsing
+        if first is None:
+            continue  # opens with a comment: no receiving server writes that, so nobody we trust
+        if position and not first.group(2) and first.group(1).lower() not in trusted_authserv_ids:
+            continue  # someone else's header: not worth parsing
         parsed = parse_authentication_results(value)
         if parsed is None or not _trusted(parsed, position, trusted_authserv_ids):
             continue

@@ -48,6 +48,8 @@ def test_our_servers_verdict_is_believed(headers, trusted):
     pytest.param([f"{MX}; dmarc=bestguesspass header.from=example.com"], (MX,), id="not-quite-pass"),
     pytest.param([f"{MX}; dmarc=fail (dmarc=pass) header.from=example.com"], (MX,), id="pass-in-a-comment"),
     pytest.param([f"{MX}; dmarc=fail reason=\"; dmarc=pass\""], (MX,), id="pass-in-a-quoted-string"),
+    pytest.param([f"(ours) {MX}; dmarc=pass header.from=example.com"], (MX,), id="comment-before-authserv-id"),
+    pytest.param([f"{MX}; dkim=pass header.d=\"ex\\ample.com\""], (MX,), id="escaped-domain"),
     pytest.param([f"{MX}; dmarc=fail header.from=example.com; dkim=fail header.d=example.com",
                   f"{MX}; dmarc=pass header.from=example.com; dkim=pass header.d=example.com"], (MX,),
                  id="forged-copy-below-ours"),
@@ -72,6 +74,8 @@ HOSTILE_HEADERS = {
     "long folding": b"Authentication-Results: " + MX.encode() + b";" + b"\r\n\tdkim=fail" * 84_000,
     "tab run": b"Authentication-Results: " + MX.encode() + b"; dmarc=" + b"\t" * MEGABYTE,
     "nested comments": b"\r\n".join([b"Authentication-Results: " + b"(" * 4000] * 250),
+    "comments in our header": b"\r\n".join(
+        [b"Authentication-Results: " + MX.encode() + b"; dmarc=fail " + b"(()" * 1300] * 256),
     "escaped quotes": b"\r\n".join([b"Authentication-Results: " + MX.encode() + b"; x=\"" + b"\\\"" * 2000] * 250),
     "many forged": b"Authentication-Results: " + MX.encode() + b"; dkim=fail\r\n" * 77_000,
 }
