@@ -39,6 +39,10 @@ MINUTES = int(CODE_LIFETIME.total_seconds() // 60)
 UNAVAILABLE = "Sorry, I can't check that right now. Please try again in a few minutes."
 NOT_SENT = ("Sorry, I couldn't send a code there just now, so nothing is linked. Please try again later, "
             "or ask for a person.")
+# The same answer whatever was claimed: an unverified sender learns nothing about anyone.
+UNVERIFIED_SENDER = ("I can't link anything to this conversation from here: your mail server didn't confirm "
+                     "this email came from your address. Please write to us from WhatsApp, Instagram or SMS, "
+                     "or ask for a person.")
 
 
 @dataclass
@@ -68,6 +72,21 @@ async def claim_tools() -> ClaimTools:
             identity = await asyncio.to_thread(IdentityServices.from_env)
             use_claim_tools(identity, ChannelCodeSender.from_env(identity.redis_url))
     return _tools
+
+
+def from_unverified_sender(tracker: Tracker) -> bool:
+    """Whether the message being answered is mail whose From no trusted server vouched for
+    (connectors/email/channel.py sets `sender_verified`): such a sender never claims or links."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    return metadata.get("sender_verified") is False
+
+
+def refuse_unverified(dispatcher: CollectingDispatcher, tracker: Tracker, action: str) -> bool:
+    if not from_unverified_sender(tracker):
+        return False
+    log.warning("%s refused: the mail's From address is not authenticated", action)
+    dispatcher.utter_message(text=UNVERIFIED_SENDER)
+    return True
 
 
 def code_in(tracker: Tracker) -> Optional[str]:
@@ -121,6 +140,8 @@ class ActionClaimIdentity(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        if refuse_unverified(dispatcher, tracker, self.name()):
+            return [SlotSet("order_id", None)]
         contact = (next(tracker.get_latest_entity_values("email"), None)
                    or next(tracker.get_latest_entity_values("phone"), None))
         order_id = next(tracker.get_latest_entity_values("order_id"), None)
@@ -141,6 +162,8 @@ class ActionVerifyIdentityClaim(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        if refuse_unverified(dispatcher, tracker, self.name()):
+            return []
         code = code_in(tracker)
         if code is None:
             dispatcher.utter_message(text="Please type the 6-digit code on its own.")

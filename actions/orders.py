@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import CRM_UNAVAILABLE, add_business_days, channel_of, say_date, services
-from actions.identity_claims import start_claim
+from actions.identity_claims import refuse_unverified, start_claim
 from threadline.crm.interface import CrmUnavailable, OrderInfo
 
 LATE_ORDER_UPDATE_DAYS = 1
@@ -52,6 +52,8 @@ class ActionOrderStatus(Action):
             return [SlotSet("order_id", None)]
         if order.customer_id not in (None, tracker.sender_id):
             # Someone else's order (or this customer's under an old id): prove it first.
+            if refuse_unverified(dispatcher, tracker, self.name()):
+                return [SlotSet("order_id", None)]
             claimed = await start_claim(dispatcher, tracker.sender_id, order_id=order.id)
             if claimed is not None:
                 return claimed

@@ -4,7 +4,8 @@
 IMAP reader (server loop) → `parse_email` → inbox (dedupe by Message-ID, Redis stream; the
 event carries the mail's details) → consumer (the inbox worker process, or the server's bot
 loop in in-process mode), in order per sender → conversation
-(thread headers, else identity resolver) → robots are recorded, never answered →
+(identity resolver: the sender, or its unverified contact when no trusted server vouched for
+the From; thread headers never move a mail to another customer) → robots are recorded, never answered →
 `UserMessage` with the new text only → Rasa → one threaded reply per turn over SMTP
 (`EmailOutput`).
 """
@@ -134,6 +135,9 @@ class EmailInput(WebhookInput):
             log.warning("email channel not configured (EMAIL_ADDRESS, EMAIL_IMAP_HOST, EMAIL_SMTP_HOST "
                         "unset): no mailbox is read")
             return
+        if not self.settings.authserv_ids:
+            log.warning("email: EMAIL_AUTHSERV_ID is not set, so no Authentication-Results header is trusted: "
+                        "every inbound mail is answered as an unverified contact (docs/email.md)")
         await super().start(on_new_message, is_ready)
         if self.settings.imap is None:
             log.info("email: no IMAP server configured; mail arrives through the Mailgun webhook only")
@@ -155,7 +159,7 @@ class EmailInput(WebhookInput):
 
     # --- IMAP → inbox -------------------------------------------------------------------
     def mail_event(self, raw: bytes) -> InboundEvent:
-        mail = parse_email(raw)
+        mail = parse_email(raw, self.settings.authserv_ids)
         if mail.sender == self.settings.address:
             mail.robot = "our own address"
         return event_for(mail)
@@ -166,14 +170,26 @@ class EmailInput(WebhookInput):
 
     # --- inbox → conversation (runs where `consume` runs, with its `runtime`) ------------
     async def customer_for(self, event: InboundEvent, runtime: ChannelRuntime) -> tuple[str, bool]:
-        """The conversation a mail belongs to: its thread's, else its sender's."""
+        """The conversation a mail belongs to, and whether its thread headers point there too.
+
+        The sender decides: the customer owning the From address when a trusted server vouched
+        for it, else the unverified contact of that address. Thread headers are written by the
+        sender, so they never move a mail into another customer's conversation."""
         email = event.details.get("email", {})
+        verified = bool(email.get("authenticated"))
+        customer_id = await runtime.resolver.resolve(CHANNEL, event.address, profile_name=event.profile_name,
+                                                     verified=verified)
+        if not verified:
+            log.info("email: From address not authenticated by a trusted server; answered as unverified "
+                     "contact %s", customer_id)
         ids = thread_ids(email.get("in_reply_to", []), email.get("references", []))
         threaded = await EmailState(runtime.redis).thread_customer(ids)
-        if threaded:
-            return threaded, True
-        customer_id = await runtime.resolver.resolve(CHANNEL, event.address, profile_name=event.profile_name)
-        return customer_id, False
+        if threaded and threaded != customer_id:
+            threaded = await runtime.resolver.canonical(threaded)  # merged since
+            if threaded != customer_id:
+                log.warning("email: thread headers name another customer's conversation; "
+                            "mail kept with its sender %s", customer_id)
+        return customer_id, threaded == customer_id
 
     async def handle_event(self, event: InboundEvent, on_new_message: OnNewMessage,
                            runtime: ChannelRuntime) -> None:
@@ -199,7 +215,9 @@ class EmailInput(WebhookInput):
         await on_new_message(UserMessage(
             text=text, output_channel=output, sender_id=customer_id, input_channel=CHANNEL,
             message_id=event.event_id,
-            metadata={**event.metadata(), "customer_id": customer_id, "thread_matched": threaded},
+            # sender_verified: whether the From address wrote this (actions refuse claims otherwise).
+            metadata={**event.metadata(), "customer_id": customer_id, "thread_matched": threaded,
+                      "sender_verified": bool(email.get("authenticated"))},
         ))
         await output.flush(customer_id)
 

@@ -6,6 +6,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from connectors.email.authentication import parse_authserv_ids
 from connectors.webhook.config import ChannelNotConfigured, value
 
 SECURITY_MODES = ("ssl", "starttls", "none")
@@ -27,6 +28,9 @@ class EmailSettings:
     mailbox: str
     smtp: ServerSettings
     mailgun_signing_key: str = ""
+    # EMAIL_AUTHSERV_ID: receiving servers whose Authentication-Results are believed. Empty:
+    # no mail counts as written by its From address (every sender is an unverified contact).
+    authserv_ids: frozenset = frozenset()
 
     @property
     def mailbox_key(self) -> str:
@@ -78,7 +82,8 @@ class EmailSettings:
                     f"email: EMAIL_{name}_SECURITY=none is only for a server on loopback, and "
                     f"EMAIL_{name}_HOST is {server.host}; use ssl or starttls")
         return cls(address=address, imap=imap or None, mailbox=get("imap_mailbox", "EMAIL_IMAP_MAILBOX", "INBOX"),
-                   smtp=smtp, mailgun_signing_key=mailgun_key)
+                   smtp=smtp, mailgun_signing_key=mailgun_key,
+                   authserv_ids=parse_authserv_ids(get("authserv_id", "EMAIL_AUTHSERV_ID")))
 
 
 def _security(env: str, raw: str) -> str:

@@ -9,6 +9,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.utils import getaddresses
 from typing import Any, List, Optional
 
 import pytest
@@ -20,6 +21,8 @@ from tests.support.dovecot import DovecotServer
 from tests.support.smtp_outbox import smtp_outbox
 
 SHOP = "shop@example.com"
+# The shop's receiving server (EMAIL_AUTHSERV_ID): its Authentication-Results are believed.
+MX = "mx.shop.example"
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +71,7 @@ def settings_for(dovecot: DovecotServer, smtp_port: int, mailbox: str, security:
         imap=ServerSettings("127.0.0.1", port, dovecot.user, dovecot.password, security),
         mailbox=mailbox,
         smtp=ServerSettings("127.0.0.1", smtp_port, "", "", "none"),
+        authserv_ids=frozenset({MX}),
     )
 
 
@@ -126,10 +130,19 @@ async def harness(dovecot, smtp_server, mailbox, outbox, email_env):
 
 
 
+def authentication_results(sender: str) -> str:
+    """What the shop's receiving server adds to mail that passed DMARC for its From domain."""
+    domain = getaddresses([sender])[0][1].rpartition("@")[2].lower()
+    return f"{MX}; spf=pass smtp.mailfrom={domain}; dkim=pass header.d={domain}; dmarc=pass header.from={domain}"
+
+
 def mail(sender: str, subject: str, body: str, *, message_id: Optional[str] = None,
          in_reply_to: Optional[str] = None, references: Optional[str] = None,
-         **headers: str) -> EmailMessage:
+         authenticated: bool = True, **headers: str) -> EmailMessage:
+    """A mail as it lands in the mailbox; `authenticated`: the receiving server vouched for From."""
     msg = EmailMessage()
+    if authenticated:
+        msg["Authentication-Results"] = authentication_results(sender)
     msg["From"] = sender
     msg["To"] = SHOP
     msg["Subject"] = subject

@@ -9,7 +9,7 @@ from connectors.webhook.config import ChannelNotConfigured
 
 ALL = ("EMAIL_ADDRESS", "EMAIL_IMAP_HOST", "EMAIL_IMAP_PORT", "EMAIL_IMAP_USER", "EMAIL_IMAP_PASSWORD",
        "EMAIL_IMAP_MAILBOX", "EMAIL_IMAP_SECURITY", "EMAIL_SMTP_HOST", "EMAIL_SMTP_PORT", "EMAIL_SMTP_USER",
-       "EMAIL_SMTP_PASSWORD", "EMAIL_SMTP_SECURITY", "EMAIL_MAILGUN_SIGNING_KEY")
+       "EMAIL_SMTP_PASSWORD", "EMAIL_SMTP_SECURITY", "EMAIL_MAILGUN_SIGNING_KEY", "EMAIL_AUTHSERV_ID")
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +80,12 @@ def test_mailgun_only_needs_no_imap(monkeypatch):
     monkeypatch.setenv("EMAIL_MAILGUN_SIGNING_KEY", "key-1")
     settings = EmailSettings.from_credentials(None)
     assert settings.imap is None and settings.mailgun_signing_key == "key-1"
+
+
+def test_trusted_authserv_ids_come_from_email_authserv_id(monkeypatch):
+    for name, value in (("EMAIL_ADDRESS", "shop@example.com"), ("EMAIL_IMAP_HOST", "imap.example.com"),
+                        ("EMAIL_SMTP_HOST", "smtp.example.com")):
+        monkeypatch.setenv(name, value)
+    assert EmailSettings.from_credentials(None).authserv_ids == frozenset()  # unset: nobody is trusted
+    monkeypatch.setenv("EMAIL_AUTHSERV_ID", " MX.Google.com, exchange-online ,")
+    assert EmailSettings.from_credentials(None).authserv_ids == {"mx.google.com", "exchange-online"}

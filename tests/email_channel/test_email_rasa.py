@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.email_channel.conftest import SHOP, mail, plain_body
+from tests.email_channel.conftest import MX, SHOP, mail, plain_body
 from tests.support.waiting import wait_for
 from tests.support.processes import action_server
 from tests.support.redis_server import free_port
@@ -42,7 +42,7 @@ def rasa_with_email(dovecot, smtp_server, mailbox, redis_server, tmp_path):
         EMAIL_ADDRESS=SHOP, EMAIL_IMAP_HOST="127.0.0.1", EMAIL_IMAP_PORT=str(dovecot.imap_port),
         EMAIL_IMAP_USER=dovecot.user, EMAIL_IMAP_PASSWORD=dovecot.password, EMAIL_IMAP_MAILBOX=mailbox,
         EMAIL_IMAP_SECURITY="none", EMAIL_SMTP_HOST="127.0.0.1", EMAIL_SMTP_PORT=str(controller.port),
-        EMAIL_SMTP_SECURITY="none",
+        EMAIL_SMTP_SECURITY="none", EMAIL_AUTHSERV_ID=MX,
     )
     # The action server, as `make run` starts it (action_session_start is a custom action).
     with action_server(env, tmp_path / "actions.log", int(env["ACTION_PORT"])):

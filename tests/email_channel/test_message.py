@@ -31,17 +31,20 @@ def test_sender_thread_ids_and_attachments():
     assert "PDF" not in mail.new_text and "Olá" in mail.full_text
 
 
-def test_authentication_results_decide_trust():
+def test_authentication_results_of_our_server_decide_trust():
+    trusted = {"mx.shop.example"}
     msg = reply_with_attachment()
-    assert parse_email(bytes(msg)).authenticated is False
+    assert parse_email(bytes(msg), trusted).authenticated is False
     msg["Authentication-Results"] = "mx.shop.example; dkim=pass header.d=other.example; dmarc=fail"
-    assert parse_email(bytes(msg)).authenticated is False  # signed, but by another domain
+    assert parse_email(bytes(msg), trusted).authenticated is False  # signed, but by another domain
     del msg["Authentication-Results"]
     msg["Authentication-Results"] = "mx.shop.example; dkim=pass header.d=example.com; spf=pass"
-    assert parse_email(bytes(msg)).authenticated is True
+    assert parse_email(bytes(msg), trusted).authenticated is True
+    assert parse_email(bytes(msg)).authenticated is False  # no server trusted: nobody is
     del msg["Authentication-Results"]
     msg["Authentication-Results"] = "mx.shop.example; spf=pass; dmarc=pass (p=reject) header.from=example.com"
-    assert parse_email(bytes(msg)).authenticated is True
+    assert parse_email(bytes(msg), trusted).authenticated is True
+    assert parse_email(bytes(msg), {"mx.other.example"}).authenticated is False
 
 
 def test_mail_without_message_id_gets_a_stable_content_id():

@@ -95,12 +95,18 @@ def register(subparsers, common) -> None:
     p.set_defaults(handler=crm_upgrade)
 
 
+def _status(identity: dict) -> str:
+    if identity.get("unverified_sender"):
+        return "unverified sender"
+    return "verified" if identity["verified"] else "claimed"
+
+
 def _render_customer(p: dict) -> str:
     lines = [f"customer {p['customer_id']}" + (f"  ({p['display_name']})" if p.get("display_name") else "")]
     if p.get("aliases"):
         lines.append("aliases  " + ", ".join(p["aliases"]))
     for i in p["identities"]:
-        lines.append(f"  {i['channel']:9} {i['address']:32} {'verified' if i['verified'] else 'claimed'}")
+        lines.append(f"  {i['channel']:9} {i['address']:32} {_status(i)}")
     items = p["open_items"]
     if not any(items.values()):
         lines.append("open items: none")

@@ -15,6 +15,12 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from threadline.crm.interface import InteractionRecord
 
 
+# An inbound message's status: `unverified` when its channel could not vouch for the sender
+# (email whose From no trusted server authenticated); the console shows "unverified sender".
+RECEIVED = "received"
+UNVERIFIED = "unverified"
+
+
 def idempotency_key(customer_id: str, event: Dict[str, Any]) -> str:
     digest = hashlib.sha256(
         (customer_id + "\n" + json.dumps(event, sort_keys=True)).encode()).hexdigest()
@@ -38,7 +44,7 @@ def _user_record(customer_id: str, event: Dict[str, Any]) -> InteractionRecord:
         text=event.get("text"), occurred_at=_time(event),
         idempotency_key=idempotency_key(customer_id, event),
         intent=intent.get("name"), confidence=intent.get("confidence"), entities=entities,
-        delivery_status="received",
+        delivery_status=UNVERIFIED if metadata.get("sender_verified") is False else RECEIVED,
         provider_message_id=metadata.get("provider_message_id") or event.get("message_id"),
     )
 

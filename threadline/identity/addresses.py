@@ -18,6 +18,9 @@ their identifiers are equal, so every rule here is a decision about who is who:
 - emails are the lowercased addr-spec (`"Ana" <Ana@Example.com>` → `ana@example.com`).
 - Instagram ids (IGSID) and WhatsApp business-scoped user ids (`BR.123…`) are opaque and
   only ever equal to themselves.
+- a mail whose From address no trusted server vouched for (docs/email.md, "Who wrote this
+  mail") is `email_unverified:<address>`: a namespace of its own, so such mail never reaches
+  the customer who owns `email:<address>`, yet one sender's mails stay in one conversation.
 
 The reply always goes to the exact address the provider gave; identifiers are for matching.
 """
@@ -35,6 +38,7 @@ PHONE = "phone"
 EMAIL = "email"
 INSTAGRAM = "instagram"
 WHATSAPP_USER = "wa_user"
+EMAIL_UNVERIFIED = "email_unverified"
 
 _TWILIO_WHATSAPP = "whatsapp:"
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
@@ -140,6 +144,14 @@ def identifiers_for(channel: str, address: str, attributes: dict | None = None) 
         if extra not in found:
             found.append(extra)
     return found
+
+
+def unverified_identifier_for(channel: str, address: str) -> Identifier:
+    """The identifier of an unauthenticated sender: only email has them (every other channel's
+    provider vouches for the address it gives)."""
+    if channel != "email":
+        raise InvalidAddress(f"only email senders can be unverified, not {channel!r}")
+    return Identifier(EMAIL_UNVERIFIED, identifier_for(channel, address).value)
 
 
 def claimed_identifier(text: str) -> Identifier:

@@ -4,7 +4,9 @@ Every function takes an open session inside a transaction. They are the only cod
 decides ownership in the CRM, so the rules live here once:
 - a verified identifier has at most one owner (`identifier_owners` primary key);
 - a customer merged into another is followed to the one it was merged into;
-- claimed (unverified) identities are stored but never match or receive messages.
+- claimed (unverified) identities are stored but never match or receive messages;
+- an unverified email contact (it owns an `email_unverified:` identifier) is answered, but is
+  never linked or merged: nothing proves who writes its mail.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 from threadline.crm.db import ConcurrentChange
 from threadline.crm.models import ChannelIdentity, Customer, IdentifierOwner
 from threadline.crm.models.base import utcnow
-from threadline.identity.addresses import Identifier
+from threadline.identity.addresses import EMAIL_UNVERIFIED, Identifier
 from threadline.identity.index import Route
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,10 @@ MAX_MERGE_HOPS = 16
 
 class UnknownCustomer(LookupError):
     pass
+
+
+class UnverifiedContact(ValueError):
+    """The customer is an unverified email contact: it cannot be linked or merged."""
 
 
 def new_customer_id() -> str:
@@ -49,6 +55,19 @@ def canonical_customer(session: Session, customer_id: str) -> str:
 def owner_of(session: Session, key: str) -> Optional[str]:
     owner = session.get(IdentifierOwner, key)
     return canonical_customer(session, owner.customer_id) if owner else None
+
+
+def is_unverified_contact(session: Session, customer_id: str) -> bool:
+    """Whether the customer holds an unverified sender's identifier (docs/email.md)."""
+    return session.execute(select(IdentifierOwner.key).where(
+        IdentifierOwner.customer_id == customer_id,
+        IdentifierOwner.key.startswith(f"{EMAIL_UNVERIFIED}:", autoescape=True)).limit(1)).first() is not None
+
+
+def refuse_unverified_contact(session: Session, *customer_ids: str) -> None:
+    for customer_id in customer_ids:
+        if is_unverified_contact(session, customer_id):
+            raise UnverifiedContact(f"{customer_id} is an unverified email contact: it is never linked or merged")
 
 
 def create_customer(session: Session, *, display_name: Optional[str] = None,

@@ -32,6 +32,7 @@ def link_identity(session: Session, customer_id: str, identifier: Identifier, ch
                   *, actor: str, reason: str, source: str) -> LinkResult:
     """Blocking core shared by LinkIdentities and VerifyClaim."""
     customer_id = directory.canonical_customer(session, customer_id)
+    directory.refuse_unverified_contact(session, customer_id)
     owner = directory.owner_of(session, identifier.key)
     if owner not in (None, customer_id):
         raise IdentityOwnedElsewhere(f"{channel} {address} belongs to {owner}; merge the customers instead")

@@ -9,12 +9,22 @@ from sqlalchemy.orm import Session
 from threadline.crm.models import AuditEntry, Customer, CustomerAlias
 from threadline.crm.open_items import open_items
 from threadline.identity import audit, directory
-from threadline.identity.addresses import identifier_for
+from threadline.identity.addresses import EMAIL_UNVERIFIED, Identifier, identifier_for
 
 
 def find_by_address(session: Session, channel: str, address: str) -> Optional[str]:
     """The customer owning (channel, address), without creating anyone."""
     return directory.owner_of(session, identifier_for(channel, address).key)
+
+
+def _identity(row) -> dict:
+    # An unverified email sender's identity routes its own replies, but proves nothing.
+    unverified_sender = Identifier.from_key(row.key).kind == EMAIL_UNVERIFIED
+    described = {"channel": row.channel, "address": row.address,
+                 "verified": bool(row.verified) and not unverified_sender, "source": row.source}
+    if unverified_sender:
+        described["unverified_sender"] = True
+    return described
 
 
 def describe(session: Session, customer_id: str) -> dict:
@@ -26,10 +36,7 @@ def describe(session: Session, customer_id: str) -> dict:
         "display_name": customer.display_name,
         "external_id": customer.external_id,
         "aliases": sorted(aliases),
-        "identities": [
-            {"channel": r.channel, "address": r.address, "verified": bool(r.verified), "source": r.source}
-            for r in directory.identities_of(session, customer_id)
-        ],
+        "identities": [_identity(r) for r in directory.identities_of(session, customer_id)],
         "open_items": open_items(session, customer_id),
     }
 

@@ -73,8 +73,15 @@ class MergeCustomers:
         self.db, self.index, self.histories, self.locks = db, index, histories, locks
 
     async def __call__(self, survivor_id: str, merged_id: str, *, actor: str, reason: str) -> MergeResult:
-        survivor_id, merged_id = await self.db.run(
-            lambda s: (directory.canonical_customer(s, survivor_id), directory.canonical_customer(s, merged_id)))
+        def canonical_pair(session: Session) -> tuple:
+            ids = directory.canonical_customer(session, survivor_id), directory.canonical_customer(session, merged_id)
+            try:
+                directory.refuse_unverified_contact(session, *ids)
+            except directory.UnverifiedContact as refused:
+                raise MergeRefused(str(refused)) from None
+            return ids
+
+        survivor_id, merged_id = await self.db.run(canonical_pair)
         if survivor_id == merged_id:
             raise MergeRefused("these ids are already one customer")
         async with AsyncExitStack() as stack:

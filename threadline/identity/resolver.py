@@ -14,7 +14,7 @@ from typing import Optional
 
 from threadline.crm import Database
 from threadline.identity import directory
-from threadline.identity.addresses import identifiers_for
+from threadline.identity.addresses import identifiers_for, unverified_identifier_for
 from threadline.identity.index import IdentityIndex
 from threadline.settings import Settings
 
@@ -32,8 +32,9 @@ class ResolveCustomer:
         self.index = index
 
     async def __call__(self, channel: str, address: str, *, profile_name: Optional[str] = None,
-                       attributes: Optional[dict] = None) -> str:
-        identifiers = identifiers_for(channel, address, attributes)
+                       attributes: Optional[dict] = None, verified: bool = True) -> str:
+        identifiers = (identifiers_for(channel, address, attributes) if verified
+                       else [unverified_identifier_for(channel, address)])
         keys = [i.key for i in identifiers]
         hit = await self.index.lookup_and_touch(keys, channel, address)
         if hit is not None and not hit.unindexed_extras:
@@ -73,12 +74,20 @@ class IdentityResolver:
         return cls(Database.from_env(), IdentityIndex.from_url(redis_url_from_env()))
 
     async def resolve(self, channel: str, address: str, *, profile_name: Optional[str] = None,
-                      attributes: Optional[dict] = None) -> str:
+                      attributes: Optional[dict] = None, verified: bool = True) -> str:
         """channel in {"whatsapp","instagram","sms","email"}; address exactly as the provider gave
         it. Returns the customer id, creating the customer on first contact (exactly once under
         concurrency), following merge aliases, and records this (channel, address) as the
-        customer's latest inbound route. Raises `InvalidAddress` for an unusable address."""
-        return await self._resolve(channel, address, profile_name=profile_name, attributes=attributes)
+        customer's latest inbound route. Raises `InvalidAddress` for an unusable address.
+
+        `verified=False` (email whose From no trusted server vouched for): the unverified contact
+        of that address, never the customer who owns the address itself."""
+        return await self._resolve(channel, address, profile_name=profile_name, attributes=attributes,
+                                   verified=verified)
+
+    async def canonical(self, customer_id: str) -> str:
+        """The customer that holds this id's conversation now (after merges)."""
+        return await self.index.canonical(customer_id)
 
     async def reply_address(self, customer_id: str, channel: str) -> Optional[str]:
         """The exact provider address to send to on that channel (the one they last wrote from)."""

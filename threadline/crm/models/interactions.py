@@ -20,7 +20,7 @@ class Interaction(Base):
     confidence = Column(Float, nullable=True)
     entities = Column(Text, nullable=False, default="[]")  # JSON list of {entity, value}
     occurred_at = Column(DateTime, nullable=False, index=True)
-    # queued | sent | delivered | read | failed (outbound); received (inbound)
+    # queued | sent | delivered | read | failed (outbound); received | unverified (inbound)
     delivery_status = Column(String(12), nullable=True)
     provider_message_id = Column(String(200), nullable=True, index=True)
     idempotency_key = Column(String(80), nullable=False, unique=True)
