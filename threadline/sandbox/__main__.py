@@ -14,8 +14,8 @@ def main() -> None:
     load_env_file()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = SandboxConfig.from_env()
-    print(f"sandbox provider on http://127.0.0.1:{config.port} (channels: {', '.join(config.channels)})",
-          flush=True)
+    # The token is generated here when THREADLINE_SANDBOX_TOKEN is unset (started without `make run`).
+    print(f"sandbox provider on {config.page_url()} (channels: {', '.join(config.channels)})", flush=True)
     web.run_app(Sandbox(config).app(), host="127.0.0.1", port=config.port, print=None,
                 access_log=None)
 
