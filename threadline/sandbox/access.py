@@ -52,7 +52,7 @@ def access_guard(config: SandboxConfig) -> Callable:
             # Keep the token out of the address bar and history from here on.
             answer = web.HTTPSeeOther("/")
             answer.set_cookie(cookie_name(config), config.page_token, httponly=True, samesite="Strict", path="/")
-            return answer
+            raise answer
         presented = request.headers.get(HEADER) or request.cookies.get(cookie_name(config)) or ""
         if not presented or not valid(presented):
             return _refused(request, "no page token" if not presented else "wrong page token")

@@ -6,7 +6,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Dict, Mapping
 
-from threadline.sandbox.modes import SANDBOX, SANDBOX_TOKEN_PREFIX, SANDBOX_TWILIO_SID, channel_modes
+from threadline.sandbox.modes import (SANDBOX, SANDBOX_TOKEN_PREFIX, SANDBOX_TWILIO_SID, ChannelConfigError,
+                                      channel_modes, is_production)
 
 DEFAULT_PORT = 5080
 SANDBOX_PHONE_NUMBER_ID = "100000000000001"
@@ -75,6 +76,8 @@ class SandboxConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "SandboxConfig":
+        if is_production(env):
+            raise ChannelConfigError("THREADLINE_ENV=production refuses to start the sandbox provider")
         port = sandbox_port(env)
         rasa_port = env.get("RASA_PORT") or "5005"
         channels = tuple(filter(None, env.get("THREADLINE_SANDBOX_CHANNELS", "whatsapp,instagram,sms").split(",")))
