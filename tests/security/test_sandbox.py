@@ -385,3 +385,21 @@ async def test_the_console_shows_a_sandbox_banner_only_when_a_channel_is_sandbox
     assert 'class="sandbox-banner"' in page and "Sandbox: WhatsApp, SMS" in page and "Instagram" not in page
     set_env(monkeypatch, REAL)
     assert "sandbox-banner" not in await login_page()
+
+
+def test_rasa_run_without_the_launcher_refuses_a_partly_configured_channel(redis_server, tmp_path):
+    """`python -m threadline.rasa_server run` (what `rasa run` is here) with credentials.yml."""
+    redis_port = redis_server.url.rsplit(":", 1)[1].split("/")[0]
+    channel_vars = {**{name: "" for name in ALL_CHANNEL_VARS}, "WHATSAPP_ACCESS_TOKEN": REAL["WHATSAPP_ACCESS_TOKEN"]}
+    env = clean_process_env(**channel_vars, REDIS_URL=redis_server.url, REDIS_HOST="127.0.0.1", REDIS_PORT=redis_port, REDIS_DB="0",
+                            ACTION_PORT=str(free_port()), RASA_TELEMETRY_ENABLED="false",
+                            CRM_DATABASE_URL=f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+    run = subprocess.run([sys.executable, "-m", "threadline.rasa_server", "run", "--port", str(free_port()),
+                          "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                          "--model", "models/threadline.tar.gz"], cwd=PROJECT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert ("ChannelNotConfigured: whatsapp is partly configured: WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN, "
+            "WHATSAPP_PHONE_NUMBER_ID not set.") in output
+    assert REAL["WHATSAPP_ACCESS_TOKEN"] not in output
