@@ -29,6 +29,7 @@ from threadline.sandbox.modes import CHANNEL_VARS
 from threadline.settings import Settings
 from tests.support.redis_server import free_port
 from tests.support.sandbox import page_headers, serve_sandbox
+from tests.support.waiting import wait_for
 
 PROJECT = Path(__file__).resolve().parents[2]
 CONNECTORS = {"whatsapp": WhatsAppInput, "instagram": InstagramInput, "sms": SmsInput}
@@ -403,3 +404,60 @@ def test_rasa_run_without_the_launcher_refuses_a_partly_configured_channel(redis
     assert ("ChannelNotConfigured: whatsapp is partly configured: WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN, "
             "WHATSAPP_PHONE_NUMBER_ID not set.") in output
     assert REAL["WHATSAPP_ACCESS_TOKEN"] not in output
+
+
+# --- in a real browser: the printed URL works, a page on another local port cannot drive it -----
+CHROMIUM = "/usr/bin/chromium"
+# A "simple" cross-origin request (text/plain, no preflight): the browser sends it, cookie and
+# all (127.0.0.1 on another port is the same site), and only the Origin check stops it.
+FOREIGN_PAGE = """<!doctype html><script>
+fetch("%s/sandbox/inbound", {method: "POST", credentials: "include", headers: {"Content-Type": "text/plain"},
+  body: JSON.stringify({channel: "sms", address: "+5511987654321", text: "forged"})}).catch(() => {});
+</script>"""
+
+
+@pytest.fixture
+async def chromium():
+    from playwright.async_api import async_playwright
+
+    if not Path(CHROMIUM).exists():
+        subprocess.run(["bash", str(PROJECT / "scripts" / "install-browser.sh")], check=True, capture_output=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        await browser.close()
+
+
+async def test_in_a_browser_the_printed_url_opens_the_simulator_and_a_foreign_page_cannot_use_it(
+        chromium, provider, caplog):
+    from aiohttp import web
+
+    sandbox, env = provider
+    page = await chromium.new_page()
+    page.set_default_timeout(30_000)
+    await page.goto(f"{base_url(env)}/?token={env['THREADLINE_SANDBOX_TOKEN']}")
+    assert page.url == base_url(env) + "/"  # the token left the address bar
+    await page.wait_for_selector("#channel option[value=sms]", state="attached")  # the page's own fetch carried the cookie
+    await page.select_option("#channel", "sms")
+    await page.fill("#text", "hello from the page")
+    await page.click("#say button")
+    await wait_for(lambda: sandbox.conversations.get(("sms", "+5511987654321")))
+    assert [m["text"] for m in sandbox.conversations[("sms", "+5511987654321")]] == ["hello from the page"]
+
+    foreign = web.Application()
+    foreign.router.add_get("/", lambda _: web.Response(text=FOREIGN_PAGE % base_url(env), content_type="text/html"))
+    runner = web.AppRunner(foreign)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    caplog.clear()  # (the page's own message logged that no Rasa server is behind this sandbox)
+    try:
+        with caplog.at_level(logging.WARNING, logger="threadline.sandbox"):
+            await page.goto(f"http://127.0.0.1:{port}/")  # same browser: it holds the sandbox cookie
+            await wait_for(lambda: logged(caplog, "threadline.sandbox"))
+    finally:
+        await runner.cleanup()
+    assert logged(caplog, "threadline.sandbox") == ["sandbox: refused POST /sandbox/inbound: request from a foreign origin"]
+    assert [m["text"] for m in sandbox.conversations[("sms", "+5511987654321")]] == ["hello from the page"]
+    await page.goto(base_url(env) + "/sandbox/conversation?channel=sms&address=%2B5511987654321")
+    assert "hello from the page" in await page.content()  # and the real page's session still works
