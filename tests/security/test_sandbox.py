@@ -227,7 +227,7 @@ def test_production_refuses_sandbox_credentials_in_the_connector(monkeypatch):
             connector.from_credentials(None)
 
 
-def test_production_launcher_starts_no_sandbox_provider(redis_server, monkeypatch, tmp_path, capsys):
+def test_production_launcher_starts_no_sandbox_provider(redis_server, monkeypatch, tmp_path):
     set_env(monkeypatch, {"THREADLINE_ENV": "production", "REDIS_URL": redis_server.url,
                           "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.sqlite3'}"})
     launcher = Launcher(Settings.from_env())
@@ -237,7 +237,7 @@ def test_production_launcher_starts_no_sandbox_provider(redis_server, monkeypatc
     assert launcher.channel_modes == {"whatsapp": "disabled", "instagram": "disabled", "sms": "disabled"}
 
 
-def test_production_refuses_to_start_the_sandbox_provider_itself(tmp_path):
+def test_production_refuses_to_start_the_sandbox_provider_itself():
     env = clean_process_env(THREADLINE_ENV="production", THREADLINE_SANDBOX_PORT=str(free_port()))
     run = subprocess.run([sys.executable, "-m", "threadline.sandbox"], cwd=PROJECT, env=env,
                          capture_output=True, text=True, timeout=60)
@@ -248,7 +248,7 @@ def test_production_refuses_to_start_the_sandbox_provider_itself(tmp_path):
 
 # --- the sandbox provider's page and API need the page token, from its own origin only ----------
 @pytest.fixture
-async def provider(monkeypatch):
+async def provider():
     env = sandbox_env({}, free_port(), free_port())
     async with serve_sandbox(env, int(env["THREADLINE_SANDBOX_PORT"]), receipts=False) as sandbox:
         yield sandbox, env
