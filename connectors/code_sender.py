@@ -64,7 +64,7 @@ class ChannelCodeSender:
             except ChannelNotConfigured as error:
                 log.warning("identity codes cannot go out by %s: %s", name, error)
                 continue
-            if channel is not None:
+            if channel is not None and channel.enabled():  # disabled: THREADLINE_ENV=production, no variables
                 channels[name] = channel
         return cls(runtime, channels)
 

@@ -18,6 +18,7 @@ from connectors.webhook.meta import MetaWebhookInput, graph_error_code, items
 from connectors.webhook.output import Payload, WebhookOutput, typed_by_human
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import ProviderClient, RetryPolicy
+from threadline.sandbox import modes
 
 DEFAULT_API_URL = "https://graph.instagram.com/v23.0"
 BOT_WINDOW_S = 24 * 3600
@@ -48,16 +49,18 @@ class InstagramInput(MetaWebhookInput):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "InstagramInput":
         get = lambda key, env, default="": config.value(credentials, key, env, default)  # noqa: E731
-        token = get("access_token", "INSTAGRAM_ACCESS_TOKEN")
-        sandbox = config.sandbox_mode("instagram", has_credentials=bool(token))
+        values = {"INSTAGRAM_APP_SECRET": get("app_secret", "INSTAGRAM_APP_SECRET"),
+                  "INSTAGRAM_VERIFY_TOKEN": get("verify_token", "INSTAGRAM_VERIFY_TOKEN"),
+                  "INSTAGRAM_ACCESS_TOKEN": get("access_token", "INSTAGRAM_ACCESS_TOKEN")}
+        mode = config.channel_mode("instagram", values)
         return cls(
-            app_secret=config.require_secret("instagram", "INSTAGRAM_APP_SECRET",
-                                             get("app_secret", "INSTAGRAM_APP_SECRET"), sandbox),
-            verify_token=get("verify_token", "INSTAGRAM_VERIFY_TOKEN"),
-            access_token=token,
+            app_secret=config.webhook_secret(values["INSTAGRAM_APP_SECRET"]),
+            verify_token=values["INSTAGRAM_VERIFY_TOKEN"],
+            access_token=values["INSTAGRAM_ACCESS_TOKEN"],
             account_id=get("account_id", "INSTAGRAM_ACCOUNT_ID"),
             api_url=get("api_url", "INSTAGRAM_API_URL", DEFAULT_API_URL),
-            sandbox=sandbox,
+            sandbox=mode == modes.SANDBOX,
+            disabled=mode == modes.DISABLED,
         )
 
     def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> OutputChannel:

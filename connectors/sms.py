@@ -26,6 +26,7 @@ from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import ProviderClient, RetryPolicy
 from connectors.webhook.signatures import TWILIO_HEADER, twilio_signature_valid
 from connectors.webhook.text import sms_segments
+from threadline.sandbox import modes
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +59,21 @@ class SmsInput(WebhookInput):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SmsInput":
         get = lambda key, env, default="": config.value(credentials, key, env, default)  # noqa: E731
-        sid = get("account_sid", "TWILIO_ACCOUNT_SID")
-        sandbox = config.sandbox_mode("sms", has_credentials=bool(sid))
-        webhook_url = get("webhook_url", "TWILIO_WEBHOOK_URL")
-        if not webhook_url and not sandbox:
-            raise config.ChannelNotConfigured(
-                "sms: TWILIO_WEBHOOK_URL is not set; Twilio signs the public URL it calls, so "
-                "requests could not be verified behind a proxy. Set it (or SANDBOX=1).")
+        values = {"TWILIO_ACCOUNT_SID": get("account_sid", "TWILIO_ACCOUNT_SID"),
+                  "TWILIO_AUTH_TOKEN": get("auth_token", "TWILIO_AUTH_TOKEN"),
+                  "TWILIO_FROM_NUMBER": get("from_number", "TWILIO_FROM_NUMBER"),
+                  # Twilio signs the public URL it calls: without it, requests could not be
+                  # verified behind a proxy, so it is required like the secrets.
+                  "TWILIO_WEBHOOK_URL": get("webhook_url", "TWILIO_WEBHOOK_URL")}
+        mode = config.channel_mode("sms", values)
         return cls(
-            account_sid=sid,
-            auth_token=config.require_secret("sms", "TWILIO_AUTH_TOKEN",
-                                             get("auth_token", "TWILIO_AUTH_TOKEN"), sandbox),
-            from_number=get("from_number", "TWILIO_FROM_NUMBER"),
+            account_sid=values["TWILIO_ACCOUNT_SID"],
+            auth_token=config.webhook_secret(values["TWILIO_AUTH_TOKEN"]),
+            from_number=values["TWILIO_FROM_NUMBER"],
             api_url=get("api_url", "TWILIO_API_URL", DEFAULT_API_URL),
-            webhook_url=webhook_url,
-            sandbox=sandbox,
+            webhook_url=values["TWILIO_WEBHOOK_URL"],
+            sandbox=mode == modes.SANDBOX,
+            disabled=mode == modes.DISABLED,
         )
 
     def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> OutputChannel:
@@ -86,7 +87,7 @@ class SmsInput(WebhookInput):
         if not header:
             raise Rejected(401, "missing X-Twilio-Signature")
         request.ctx.form = self._form(request)
-        # Sandbox (loopback) only: Twilio signs the public URL, configured in TWILIO_WEBHOOK_URL.
+        # A sandbox started without the launcher has no TWILIO_WEBHOOK_URL; live channels always do.
         url = self.webhook_url or request.url
         if not twilio_signature_valid(self.auth_token, url, request.ctx.form, header):
             raise Rejected(403, "invalid X-Twilio-Signature")

@@ -22,6 +22,7 @@ from connectors.webhook.meta import MetaWebhookInput, graph_error_code, items
 from connectors.webhook.output import Payload, WebhookOutput
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import ProviderClient, RetryPolicy, SendFailed
+from threadline.sandbox import modes
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +58,21 @@ class WhatsAppInput(MetaWebhookInput):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WhatsAppInput":
         get = lambda key, env, default="": config.value(credentials, key, env, default)  # noqa: E731
-        token = get("access_token", "WHATSAPP_ACCESS_TOKEN")
-        sandbox = config.sandbox_mode("whatsapp", has_credentials=bool(token))
+        values = {"WHATSAPP_APP_SECRET": get("app_secret", "WHATSAPP_APP_SECRET"),
+                  "WHATSAPP_VERIFY_TOKEN": get("verify_token", "WHATSAPP_VERIFY_TOKEN"),
+                  "WHATSAPP_ACCESS_TOKEN": get("access_token", "WHATSAPP_ACCESS_TOKEN"),
+                  "WHATSAPP_PHONE_NUMBER_ID": get("phone_number_id", "WHATSAPP_PHONE_NUMBER_ID")}
+        mode = config.channel_mode("whatsapp", values)
         return cls(
-            app_secret=config.require_secret("whatsapp", "WHATSAPP_APP_SECRET",
-                                             get("app_secret", "WHATSAPP_APP_SECRET"), sandbox),
-            verify_token=get("verify_token", "WHATSAPP_VERIFY_TOKEN"),
-            access_token=token,
-            phone_number_id=get("phone_number_id", "WHATSAPP_PHONE_NUMBER_ID"),
+            app_secret=config.webhook_secret(values["WHATSAPP_APP_SECRET"]),
+            verify_token=values["WHATSAPP_VERIFY_TOKEN"],
+            access_token=values["WHATSAPP_ACCESS_TOKEN"],
+            phone_number_id=values["WHATSAPP_PHONE_NUMBER_ID"],
             api_url=get("api_url", "WHATSAPP_API_URL", DEFAULT_API_URL),
             template_name=os.environ.get("WHATSAPP_TEMPLATE_NAME", ""),
             template_language=os.environ.get("WHATSAPP_TEMPLATE_LANGUAGE", "en"),
-            sandbox=sandbox,
+            sandbox=mode == modes.SANDBOX,
+            disabled=mode == modes.DISABLED,
         )
 
     def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> OutputChannel:

@@ -28,7 +28,8 @@ from urllib.parse import urlparse
 
 import redis
 
-from threadline.sandbox.config import sandbox_env, sandbox_port
+from threadline.sandbox.config import SandboxConfig, sandbox_env, sandbox_port
+from threadline.sandbox.modes import ChannelConfigError, channel_modes
 from threadline.settings import Settings, redis_password_file
 from threadline.training import model_path
 
@@ -225,6 +226,12 @@ class Launcher:
         """Decide what to start; returns the environment the children share."""
         s = self.settings
         python = sys.executable
+        # A partly configured channel, or a sandbox in production, stops here, before anything starts.
+        try:
+            self.channel_modes = channel_modes(os.environ)
+            self.channel_env = sandbox_env(os.environ, sandbox_port(os.environ), s.rasa_port)
+        except ChannelConfigError as error:
+            raise LaunchError(str(error)) from None
         if s.redis_url and redis_answers(s.redis_url):
             url, note = s.redis_url, "from REDIS_URL"
         else:
@@ -237,12 +244,12 @@ class Launcher:
         if not model_path().is_file():
             raise LaunchError("no trained model in models/; run 'make run' (it trains) or 'make train'")
         crm_url = prepare_crm()
-        # --- webhook channels: the sandbox provider stands in for channels without credentials
-        self.channel_env = sandbox_env(os.environ, sandbox_port(os.environ), s.rasa_port)
+        # --- webhook channels: the sandbox provider stands in for channels with none of their
+        # variables set
         if self.channel_env["THREADLINE_SANDBOX_CHANNELS"]:
             self.services.append(Service(
                 "sandbox provider", [python, "-m", "threadline.sandbox"],
-                http_ok(f"http://127.0.0.1:{sandbox_port(os.environ)}/sandbox/config"),
+                http_ok(f"http://127.0.0.1:{sandbox_port(os.environ)}/health"),
             ))
         # ---
         self.services.append(Service(
@@ -325,9 +332,13 @@ class Launcher:
         print(f"  Console       http://127.0.0.1:{s.console_port}/  (agents: bin/threadline agent add NAME)")
         print(f"  Inbox worker  http://127.0.0.1:{s.inbox_worker_port}/health  (bot turns of the channels below)")
         print(f"  Channels      {base}/webhooks/{{whatsapp,instagram,sms}}/webhook")
+        print("                " + ", ".join(f"{channel} {mode}" for channel, mode in self.channel_modes.items()))
         sandboxed = self.channel_env["THREADLINE_SANDBOX_CHANNELS"]
         if sandboxed:
-            print(f"  Simulator     http://127.0.0.1:{sandbox_port(os.environ)}/  (sandbox for {sandboxed})")
+            page = SandboxConfig.from_env(self.channel_env).page_url()
+            print(f"  Simulator     {page}  (sandbox for {sandboxed})")
+            print(f"  SANDBOX       {sandboxed.replace(',', ', ')}: replies and identity codes go to the local "
+                  f"sandbox provider, never to a real customer")
         print(f"  Email         {email_state()}")
         print(f"  Redis         {self.redis_note}")
         if s.auth_token_generated:

@@ -61,8 +61,11 @@ class WebhookInput(InputChannel):
     dedupe_ttl_s: int = 7 * 24 * 3600
 
     def __init__(self, *, sandbox: bool, resolver_factory: Optional[ResolverFactory] = None,
-                 redis_url: Optional[str] = None, consumer_name: Optional[str] = None) -> None:
+                 redis_url: Optional[str] = None, consumer_name: Optional[str] = None,
+                 disabled: bool = False) -> None:
         self.sandbox = sandbox
+        # Switched off (no variables, and no sandbox allowed): refuses webhooks, consumes nothing.
+        self.disabled = disabled
         self.resolver_factory = resolver_factory
         self.redis_url = redis_url
         self.consumer_name = consumer_name or default_consumer_name()
@@ -144,15 +147,19 @@ class WebhookInput(InputChannel):
         return bp
 
     def state(self) -> str:
-        """"ok" once webhooks are accepted (the inbox is open), else "starting"."""
+        """"ok" once webhooks are accepted (the inbox is open), else "starting" (or "disabled")."""
+        if self.disabled:
+            return "disabled"
         return "ok" if self.inbox is not None else "starting"
 
     def enabled(self) -> bool:
         """False for a channel that is switched off by its settings (it neither accepts nor consumes)."""
-        return True
+        return not self.disabled
 
     async def start(self, on_new_message: OnNewMessage, is_ready: Callable[[], bool]) -> None:
         """The edge: open the inbox on the server loop; consume here only in in-process mode."""
+        if self.disabled:
+            return
         factory = self.resolver_factory or channel_runtime.default_resolver_factory
         # This loop's resources serve the webhook and Rasa's HTTP API (agent messages).
         self.runtime = ChannelRuntime.open(factory, self.redis_url)
@@ -216,6 +223,8 @@ class WebhookInput(InputChannel):
     async def receive(self, request: Request) -> HTTPResponse:
         size = len(request.body or b"")
         try:
+            if self.disabled:
+                raise Rejected(404, "channel disabled")
             if size > MAX_BODY_BYTES:
                 raise Rejected(413, "body too large")
             self.verify(request)

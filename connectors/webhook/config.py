@@ -4,31 +4,33 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from rasa.shared.exceptions import RasaException
+
+from threadline.sandbox import modes
 
 log = logging.getLogger(__name__)
 
 
 class ChannelNotConfigured(RasaException):
-    """A channel's secret is missing outside sandbox mode: the server must not start."""
+    """A channel is partly configured, or sandboxed in production: the server must not start."""
 
 
-def sandbox_mode(channel: str, has_credentials: bool) -> bool:
-    """`SANDBOX=1` forces it, `SANDBOX=0` forbids it; unset means "when no credentials".
-
-    `make run` gives sandboxed channels generated secrets and lists them in
-    THREADLINE_SANDBOX_CHANNELS; a channel with real credentials is never sandboxed by that.
-    """
-    if channel in os.environ.get("THREADLINE_SANDBOX_CHANNELS", "").split(","):
-        return True
-    raw = os.environ.get("SANDBOX", "").strip().lower()
-    if raw in ("1", "true", "yes"):
-        return True
-    if raw in ("0", "false", "no"):
-        return False
-    return not has_credentials
+def channel_mode(channel: str, values: Mapping[str, str]) -> str:
+    """LIVE, SANDBOX or DISABLED from the channel's own variables (threadline/sandbox/modes.py);
+    a partly configured channel, or a sandbox in production, refuses to start."""
+    try:
+        mode = modes.channel_mode(channel, values, os.environ)
+    except modes.ChannelConfigError as error:
+        raise ChannelNotConfigured(f"{error} Refusing to start.") from None
+    if mode == modes.SANDBOX:
+        log.warning("%s: sandbox mode (no real provider can reach this channel; replies go to the "
+                    "sandbox provider or nowhere)", channel)
+    elif mode == modes.DISABLED:
+        log.warning("%s: disabled (none of %s set, and THREADLINE_ENV=production or SANDBOX=0 "
+                    "allows no sandbox)", channel, ", ".join(modes.CHANNEL_VARS[channel]))
+    return mode
 
 
 def value(credentials: Optional[Dict[str, Any]], key: str, env: str, default: str = "") -> str:
@@ -39,15 +41,7 @@ def value(credentials: Optional[Dict[str, Any]], key: str, env: str, default: st
     return str(raw).strip() or default
 
 
-def require_secret(channel: str, env: str, secret: str, sandbox: bool) -> str:
-    """The secret, a generated one in sandbox mode, or refuse to start."""
-    if secret:
-        return secret
-    if not sandbox:
-        raise ChannelNotConfigured(
-            f"{channel}: {env} is not set, so webhooks could not be verified; refusing to start. "
-            f"Set {env}, or SANDBOX=1 to use the local sandbox provider."
-        )
-    log.warning("%s: %s not set; sandbox mode with a generated secret (no real provider can "
-                "reach this channel)", channel, env)
-    return secrets.token_urlsafe(24)
+def webhook_secret(secret: str) -> str:
+    """The configured secret, else (sandbox or disabled: `channel_mode` let nothing else
+    through) a generated one that no provider knows, so no request can be signed with it."""
+    return secret or secrets.token_urlsafe(24)

@@ -7,14 +7,12 @@ from connectors.instagram import InstagramInput
 from connectors.sms import SmsInput
 from connectors.webhook.config import ChannelNotConfigured
 from connectors.whatsapp import WhatsAppInput
-from threadline.sandbox.config import sandbox_env, sandboxed_channels
+from threadline.sandbox.config import ALL_CHANNEL_VARS, sandbox_env, sandboxed_channels
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("SANDBOX", "THREADLINE_SANDBOX_CHANNELS", "WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN",
-                 "INSTAGRAM_APP_SECRET", "INSTAGRAM_ACCESS_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
-                 "TWILIO_WEBHOOK_URL"):
+    for name in ("SANDBOX", "THREADLINE_SANDBOX_CHANNELS", "THREADLINE_ENV", *ALL_CHANNEL_VARS):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -36,10 +34,10 @@ def test_twilio_needs_its_public_url_and_token_outside_the_sandbox(monkeypatch):
         SmsInput.from_credentials(None)
 
 
-def test_sandbox_0_forbids_running_without_secrets(monkeypatch):
+def test_sandbox_0_switches_channels_without_variables_off(monkeypatch):
     monkeypatch.setenv("SANDBOX", "0")
-    with pytest.raises(ChannelNotConfigured):
-        WhatsAppInput.from_credentials(None)
+    channel = WhatsAppInput.from_credentials(None)
+    assert not channel.enabled() and not channel.sandbox and channel.state() == "disabled"
 
 
 def test_without_credentials_the_channel_runs_in_sandbox_mode():
@@ -48,12 +46,13 @@ def test_without_credentials_the_channel_runs_in_sandbox_mode():
 
 
 def test_make_run_sandboxes_only_channels_without_credentials():
-    env = {"WHATSAPP_ACCESS_TOKEN": "EAAG-real", "WHATSAPP_APP_SECRET": "s3cret"}
+    env = {"WHATSAPP_ACCESS_TOKEN": "EAAG-real", "WHATSAPP_APP_SECRET": "s3cret",
+           "WHATSAPP_VERIFY_TOKEN": "verify", "WHATSAPP_PHONE_NUMBER_ID": "1234"}
     assert sandboxed_channels(env) == ["instagram", "sms"]
     out = sandbox_env(env, 5080, 5005)
     assert out["WHATSAPP_APP_SECRET"] == "s3cret" and out["WHATSAPP_API_URL"] == ""  # real channel untouched
     assert out["INSTAGRAM_API_URL"] == "http://127.0.0.1:5080/instagram/v23.0" and len(out["INSTAGRAM_APP_SECRET"]) == 32
     assert out["TWILIO_WEBHOOK_URL"] == "http://127.0.0.1:5005/webhooks/sms/webhook"
     assert out["THREADLINE_SANDBOX_CHANNELS"] == "instagram,sms"
-    assert sandboxed_channels({**env, "SANDBOX": "1"}) == ["whatsapp", "instagram", "sms"]
+    assert sandboxed_channels({**env, "SANDBOX": "1"}) == ["instagram", "sms"]  # never over real credentials
     assert sandboxed_channels({"SANDBOX": "0"}) == []

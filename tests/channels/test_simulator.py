@@ -4,6 +4,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from tests.support.sandbox import page_headers
 from tests.support.waiting import wait_for
 from tests.channels.helpers import handled
 
@@ -12,7 +13,7 @@ ADDRESSES = {"whatsapp": "5511987654321", "instagram": "1784140512345678", "sms"
 
 async def simulator(channel_env, method, path, **kwargs):
     url = f"http://127.0.0.1:{channel_env['THREADLINE_SANDBOX_PORT']}{path}"
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=page_headers(channel_env)) as session:
         async with session.request(method, url, **kwargs) as response:
             return response.status, (await response.json() if response.content_type == "application/json" else await response.text())
 

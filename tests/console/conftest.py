@@ -17,7 +17,7 @@ from threadline.handoff.rasa_api import RasaApi
 from threadline.handoff.store import OpenHandoff
 from threadline.identity.services import IdentityServices
 from tests.support.redis_server import free_port
-from tests.support.sandbox import serve_sandbox
+from tests.support.sandbox import page_headers, serve_sandbox
 
 PASSWORDS = {"ana": "ana-secret-password", "bruno": "bruno-secret-password"}
 WA_ID = "5511987654321"
@@ -134,7 +134,7 @@ async def customer_writes(stack, channel: str, address: str, text: str) -> None:
     """The customer sends `text` through the sandbox: a signed webhook to the real connector."""
     import aiohttp
 
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=page_headers(stack.env)) as session:
         async with session.post(f"http://127.0.0.1:{stack.sandbox_port}/sandbox/inbound",
                                 json={"channel": channel, "address": address, "text": text}) as response:
             assert (await response.json())["webhook_status"] == 200

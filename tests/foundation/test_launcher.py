@@ -10,14 +10,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import redis
 
 from tests.support.redis_server import free_port
 from threadline.launcher import Launcher, email_state, redis_env
+from threadline.sandbox.modes import CHANNEL_VARS
 from threadline.settings import Settings
 from threadline.training import model_path
 
@@ -51,9 +54,9 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def post_json(url: str, payload: dict) -> list:
+def post_json(url: str, payload: dict, headers: Optional[dict] = None) -> list:
     request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json", **(headers or {})}
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
@@ -89,10 +92,16 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
         assert any("Threadline is up" in line for line in output), "".join(output[-40:])
         assert any("generated for this run" in line for line in output)
         simulator = f"http://127.0.0.1:{sandbox_port}/"
-        assert any(f"Simulator     {simulator}  (sandbox for whatsapp,instagram,sms)" in line for line in output)
+        # The simulator's address carries the page token the sandbox generated for this run.
+        [banner] = [line for line in output if line.startswith(f"  Simulator     {simulator}?token=")]
+        assert banner.endswith("  (sandbox for whatsapp,instagram,sms)\n")
+        page_url = banner.split()[1]
+        token = {"X-Sandbox-Token": page_url.split("?token=")[1]}
+        assert any(line.startswith("  SANDBOX       whatsapp, instagram, sms:") for line in output)
         assert any("Email         disabled (EMAIL_ADDRESS" in line for line in output)
-        with urllib.request.urlopen(simulator, timeout=10) as page:
-            assert "customer simulator" in page.read().decode()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with browser.open(page_url, timeout=10) as page:  # the redirect sets the cookie the page uses
+            assert page.url == simulator and "customer simulator" in page.read().decode()
         with urllib.request.urlopen(f"http://127.0.0.1:{console_port}/", timeout=10) as page:
             assert "/login?next=" in page.url  # the agent console asks for a login
 
@@ -130,11 +139,12 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{worker_port}/health", timeout=10) as health:
             assert json.loads(health.read())["channels"] == ["whatsapp", "instagram", "sms"]
         inbound = post_json(f"{simulator}sandbox/inbound", {"channel": "whatsapp", "address": "5511955550000",
-                                                            "name": "Ana", "text": "hello"})
+                                                            "name": "Ana", "text": "hello"}, token)
         assert inbound["webhook_status"] == 200
         replies = []
         while time.monotonic() < deadline + 60 and not replies:
-            with urllib.request.urlopen(f"{simulator}sandbox/sent?channel=whatsapp", timeout=10) as page:
+            sent = urllib.request.Request(f"{simulator}sandbox/sent?channel=whatsapp", headers=token)
+            with urllib.request.urlopen(sent, timeout=10) as page:
                 replies = [m for m in json.loads(page.read())["sent"] if m["to"] == "5511955550000"]
             time.sleep(0.5)
         assert replies, "the inbox worker never answered the WhatsApp message"
@@ -175,8 +185,9 @@ def test_a_reachable_redis_url_is_used_instead_of_a_local_one(redis_server, monk
 def test_channels_with_credentials_need_no_sandbox_provider(redis_server, monkeypatch, no_channel_credentials, tmp_path):
     monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
     monkeypatch.setenv("REDIS_URL", redis_server.url)
-    for name in ("WHATSAPP_ACCESS_TOKEN", "INSTAGRAM_ACCESS_TOKEN", "TWILIO_ACCOUNT_SID"):
-        monkeypatch.setenv(name, "real-credential")
+    for names in CHANNEL_VARS.values():
+        for name in names:
+            monkeypatch.setenv(name, "real-credential")
     launcher = Launcher(Settings.from_env())
     env = launcher.plan()
     assert env["THREADLINE_SANDBOX_CHANNELS"] == ""

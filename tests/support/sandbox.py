@@ -7,8 +7,14 @@ from typing import AsyncIterator, Mapping
 
 from aiohttp import web
 
+from threadline.sandbox.access import HEADER
 from threadline.sandbox.config import SandboxConfig
 from threadline.sandbox.provider import Sandbox
+
+
+def page_headers(env: Mapping[str, str]) -> dict:
+    """What a script sends to the simulator API: the page token `make run` printed."""
+    return {HEADER: env["THREADLINE_SANDBOX_TOKEN"]}
 
 
 @contextlib.asynccontextmanager

@@ -1,6 +1,7 @@
 """Jinja2 templates (autoescaped) and the few filters they use."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -9,6 +10,7 @@ import jinja2
 from aiohttp import web
 from threadline.console.state import CONSOLE, console_of
 from threadline.handoff.rendering import channel_label, moment_label
+from threadline.sandbox.modes import sandboxed
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -36,6 +38,9 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(channel=channel_label, waited=waited, stamp=stamp)
+    # Decided from the channels' own variables, which `make run` gives the console like every
+    # other service: an agent must see that replies on these channels reach no real customer.
+    env.globals["sandboxed_channels"] = sandboxed(os.environ)
     return env
 
 

@@ -6,6 +6,7 @@ import logging
 from aiohttp import web
 
 from threadline.sandbox.config import SandboxConfig
+from threadline.sandbox.modes import ChannelConfigError
 from threadline.sandbox.provider import Sandbox
 from threadline.settings import load_env_file
 
@@ -13,9 +14,12 @@ from threadline.settings import load_env_file
 def main() -> None:
     load_env_file()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = SandboxConfig.from_env()
-    print(f"sandbox provider on http://127.0.0.1:{config.port} (channels: {', '.join(config.channels)})",
-          flush=True)
+    try:
+        config = SandboxConfig.from_env()
+    except ChannelConfigError as error:
+        raise SystemExit(f"threadline: {error}") from None
+    # The token is generated here when THREADLINE_SANDBOX_TOKEN is unset (started without `make run`).
+    print(f"sandbox provider on {config.page_url()} (channels: {', '.join(config.channels)})", flush=True)
     web.run_app(Sandbox(config).app(), host="127.0.0.1", port=config.port, print=None,
                 access_log=None)
 

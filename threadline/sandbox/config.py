@@ -6,18 +6,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Dict, Mapping
 
+from threadline.sandbox.modes import (SANDBOX, SANDBOX_TOKEN_PREFIX, SANDBOX_TWILIO_SID, ChannelConfigError,
+                                      channel_modes, is_production)
+
 DEFAULT_PORT = 5080
 SANDBOX_PHONE_NUMBER_ID = "100000000000001"
 SANDBOX_INSTAGRAM_ACCOUNT = "17841400000000001"
-SANDBOX_TWILIO_SID = "AC" + "0" * 32
 SANDBOX_FROM_NUMBER = "+15550001234"
-
-# Any one of these set means "this channel has real credentials".
-CREDENTIAL_VARS = {
-    "whatsapp": ("WHATSAPP_ACCESS_TOKEN",),
-    "instagram": ("INSTAGRAM_ACCESS_TOKEN",),
-    "sms": ("TWILIO_ACCOUNT_SID",),
-}
 ALL_CHANNEL_VARS = (
     "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_API_URL", "INSTAGRAM_APP_SECRET", "INSTAGRAM_VERIFY_TOKEN", "INSTAGRAM_ACCESS_TOKEN",
@@ -31,14 +26,9 @@ ALL_CHANNEL_VARS = (
 
 
 def sandboxed_channels(env: Mapping[str, str]) -> list[str]:
-    """Channels that run against the sandbox: all with SANDBOX=1, none with SANDBOX=0, else
-    those without credentials."""
-    flag = env.get("SANDBOX", "").strip().lower()
-    if flag in ("0", "false", "no"):
-        return []
-    force = flag in ("1", "true", "yes")
-    return [ch for ch, names in CREDENTIAL_VARS.items()
-            if force or not any(env.get(name, "").strip() for name in names)]
+    """Channels that `make run` puts on the sandbox: those with none of their variables set
+    (threadline/sandbox/modes.py). Raises ChannelConfigError for a partly configured channel."""
+    return [channel for channel, mode in channel_modes(env).items() if mode == SANDBOX]
 
 
 def sandbox_port(env: Mapping[str, str]) -> int:
@@ -47,17 +37,18 @@ def sandbox_port(env: Mapping[str, str]) -> int:
 
 def sandbox_env(env: Mapping[str, str], sandbox_port: int, rasa_port: int) -> Dict[str, str]:
     """Variables for the Rasa server and the sandbox: generated secrets and loopback API URLs
-    for sandboxed channels; empty strings for unset ones (credentials.yml expands them all)."""
+    for sandboxed channels; empty strings for unset ones (credentials.yml expands them all).
+    Channels with real credentials are passed through untouched."""
     base = f"http://127.0.0.1:{sandbox_port}"
     out = {name: env.get(name, "") for name in ALL_CHANNEL_VARS}
     channels = sandboxed_channels(env)
     if "whatsapp" in channels:
         out.update(WHATSAPP_APP_SECRET=secrets.token_hex(16), WHATSAPP_VERIFY_TOKEN=secrets.token_hex(8),
-                   WHATSAPP_ACCESS_TOKEN="sandbox-" + secrets.token_hex(8),
+                   WHATSAPP_ACCESS_TOKEN=SANDBOX_TOKEN_PREFIX + secrets.token_hex(16),
                    WHATSAPP_PHONE_NUMBER_ID=SANDBOX_PHONE_NUMBER_ID, WHATSAPP_API_URL=f"{base}/graph/v23.0")
     if "instagram" in channels:
         out.update(INSTAGRAM_APP_SECRET=secrets.token_hex(16), INSTAGRAM_VERIFY_TOKEN=secrets.token_hex(8),
-                   INSTAGRAM_ACCESS_TOKEN="sandbox-" + secrets.token_hex(8),
+                   INSTAGRAM_ACCESS_TOKEN=SANDBOX_TOKEN_PREFIX + secrets.token_hex(16),
                    INSTAGRAM_ACCOUNT_ID=SANDBOX_INSTAGRAM_ACCOUNT, INSTAGRAM_API_URL=f"{base}/instagram/v23.0")
     if "sms" in channels:
         out.update(TWILIO_ACCOUNT_SID=SANDBOX_TWILIO_SID, TWILIO_AUTH_TOKEN=secrets.token_hex(16),
@@ -65,7 +56,12 @@ def sandbox_env(env: Mapping[str, str], sandbox_port: int, rasa_port: int) -> Di
                    TWILIO_WEBHOOK_URL=f"http://127.0.0.1:{rasa_port}/webhooks/sms/webhook")
     out["THREADLINE_SANDBOX_CHANNELS"] = ",".join(channels)
     out["THREADLINE_SANDBOX_PORT"] = str(sandbox_port)
+    out["THREADLINE_SANDBOX_TOKEN"] = env.get("THREADLINE_SANDBOX_TOKEN", "").strip() or new_page_token()
     return out
+
+
+def new_page_token() -> str:
+    return secrets.token_urlsafe(24)
 
 
 @dataclass(frozen=True)
@@ -74,14 +70,28 @@ class SandboxConfig:
     webhook_base: str  # e.g. http://127.0.0.1:5005/webhooks
     channels: tuple
     env: Mapping[str, str]
+    # What the simulator page and the /sandbox/ API require (cookie or X-Sandbox-Token): they
+    # show identity codes and speak as any customer of the sandboxed channels.
+    page_token: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "SandboxConfig":
+        if is_production(env):
+            raise ChannelConfigError("THREADLINE_ENV=production refuses to start the sandbox provider")
         port = sandbox_port(env)
         rasa_port = env.get("RASA_PORT") or "5005"
         channels = tuple(filter(None, env.get("THREADLINE_SANDBOX_CHANNELS", "whatsapp,instagram,sms").split(",")))
         base = env.get("THREADLINE_SANDBOX_WEBHOOK_BASE") or f"http://127.0.0.1:{rasa_port}/webhooks"
-        return cls(port=port, webhook_base=base.rstrip("/"), channels=channels, env=dict(env))
+        token = env.get("THREADLINE_SANDBOX_TOKEN", "").strip() or new_page_token()
+        return cls(port=port, webhook_base=base.rstrip("/"), channels=channels, env=dict(env), page_token=token)
+
+    @property
+    def origins(self) -> frozenset:
+        """The page's own origins: the only ones whose browser requests are accepted."""
+        return frozenset({f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"})
+
+    def page_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/?token={self.page_token}"
 
     def get(self, name: str) -> str:
         return self.env.get(name, "")

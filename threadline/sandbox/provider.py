@@ -8,18 +8,21 @@ Outbound APIs, answering in the providers' real formats and limits:
 After each send it delivers the receipts a provider would (WhatsApp statuses, the Instagram
 echo, Twilio status callbacks), signed, to the real webhooks.
 
-Customer side:
-  GET  /                      the simulator page
+Customer side (page token needed, and only the page's own Origin: threadline/sandbox/access.py):
+  GET  /                      the simulator page (`/?token=…` once, then a cookie)
   POST /sandbox/inbound       {channel, address, name?, text? | payload+title? | media?}
   GET  /sandbox/conversation  ?channel=&address=   what was said both ways
   GET  /sandbox/sent          every outbound API call recorded (tests)
   GET  /sandbox/reads         WhatsApp messages the business marked as read
   POST /sandbox/faults        {channel, responses: [[status, body], ...]} next API answers
+  GET  /sandbox/config        the sandboxed channels
+  GET  /health                {"status": "ok"}, open: the launcher's liveness check
 """
 from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import logging
 import time
 from collections import defaultdict, deque
@@ -30,6 +33,7 @@ import aiohttp
 from aiohttp import web
 
 from threadline.sandbox import payloads as p
+from threadline.sandbox.access import access_guard
 from threadline.sandbox.config import SandboxConfig
 
 log = logging.getLogger("threadline.sandbox")
@@ -48,7 +52,8 @@ class Sandbox:
         self._background: set = set()
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+        app = web.Application(client_max_size=1024 * 1024, middlewares=[access_guard(self.config)])
+        app.router.add_get("/health", self.health)
         app.router.add_get("/", self.page)
         app.router.add_post("/graph/{version}/{number_id}/messages", self.whatsapp_send)
         app.router.add_post("/instagram/{version}/me/messages", self.instagram_send)
@@ -65,7 +70,7 @@ class Sandbox:
 
     # --- outbound APIs ------------------------------------------------------------------
     async def whatsapp_send(self, request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != f"Bearer {self.config.get('WHATSAPP_ACCESS_TOKEN')}":
+        if not _bearer_ok(request, self.config.get("WHATSAPP_ACCESS_TOKEN")):
             return _graph_error(401, 190, "Invalid OAuth access token.")
         if request.match_info["number_id"] != self.config.get("WHATSAPP_PHONE_NUMBER_ID"):
             return _graph_error(400, 100, "Unsupported post request: unknown phone number id")
@@ -101,7 +106,7 @@ class Sandbox:
         return web.json_response({"success": True})
 
     async def instagram_send(self, request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != f"Bearer {self.config.get('INSTAGRAM_ACCESS_TOKEN')}":
+        if not _bearer_ok(request, self.config.get("INSTAGRAM_ACCESS_TOKEN")):
             return _graph_error(401, 190, "Invalid OAuth access token.")
         body = await _json_body(request)
         fault = self._fault("instagram")
@@ -129,7 +134,8 @@ class Sandbox:
         sid = request.match_info["sid"]
         expected = "Basic " + base64.b64encode(
             f"{self.config.get('TWILIO_ACCOUNT_SID')}:{self.config.get('TWILIO_AUTH_TOKEN')}".encode()).decode()
-        if sid != self.config.get("TWILIO_ACCOUNT_SID") or request.headers.get("Authorization") != expected:
+        if not self.config.get("TWILIO_AUTH_TOKEN") or sid != self.config.get("TWILIO_ACCOUNT_SID") \
+                or not _same(request.headers.get("Authorization"), expected):
             return _twilio_error(401, 20003, "Authenticate")
         form = dict(await request.post())
         fault = self._fault("sms")
@@ -153,6 +159,9 @@ class Sandbox:
         }, status=201)
 
     # --- customer side ------------------------------------------------------------------
+    async def health(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
     async def page(self, _: web.Request) -> web.Response:
         return web.FileResponse(PAGE)
 
@@ -324,6 +333,16 @@ def _whatsapp_view(body: Dict[str, Any]) -> Dict[str, Any]:
     if kind == "template":
         return {"text": f"[template {body['template']['name']}]"}
     return {"text": f"[{kind}]"}
+
+
+def _bearer_ok(request: web.Request, token: str) -> bool:
+    """The generated access token, as Meta checks it (none generated: nobody gets in)."""
+    return bool(token) and _same(request.headers.get("Authorization"), f"Bearer {token}")
+
+
+def _same(presented: Optional[str], expected: str) -> bool:
+    """Constant-time comparison of a presented credential with the generated one."""
+    return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def _graph_error(status: int, code: int, message: str) -> web.Response:
