@@ -12,6 +12,7 @@ from connectors.webhook.config import ChannelNotConfigured, value
 log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("ssl", "starttls", "none")
+DEFAULT_MAX_BYTES = 10_000_000  # EMAIL_MAX_BYTES: larger mail is quarantined, never fetched
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class EmailSettings:
     mailbox: str
     smtp: ServerSettings
     mailgun_signing_key: str = ""
+    max_bytes: int = DEFAULT_MAX_BYTES
 
     @property
     def mailbox_key(self) -> str:
@@ -79,7 +81,8 @@ class EmailSettings:
                 log.warning("email: %s to %s without TLS (security none); passwords and mail travel "
                             "in clear text", name, server.host)
         return cls(address=address, imap=imap or None, mailbox=get("imap_mailbox", "EMAIL_IMAP_MAILBOX", "INBOX"),
-                   smtp=smtp, mailgun_signing_key=mailgun_key)
+                   smtp=smtp, mailgun_signing_key=mailgun_key,
+                   max_bytes=_max_bytes(get("max_bytes", "EMAIL_MAX_BYTES")))
 
 
 def _security(env: str, raw: str) -> str:
@@ -96,6 +99,18 @@ def _port(env: str, raw: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ChannelNotConfigured(f"email: {env} must be a port number, got {raw!r}")
+
+
+def _max_bytes(raw: str) -> int:
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ChannelNotConfigured(f"email: EMAIL_MAX_BYTES must be a positive number of bytes, got {raw!r}")
+    return limit
 
 
 def is_loopback(host: str) -> bool:
