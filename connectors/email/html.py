@@ -19,7 +19,7 @@ import re
 from typing import Iterator, List, Tuple
 
 MAX_QUOTE_DEPTH = 20  # deeper quoting is shown at this depth; the stripper drops it anyway
-MAX_TAGS = 50_000     # a 1 MB newsletter has ~20k; a document with more is cut there
+MAX_TAGS = 20_000     # a long newsletter has ~10k; a document with more is cut there
 TRUNCATED = "\n[…]"
 
 _SKIPPED = {"head", "title", "xml"}          # content hidden, parsed as markup
