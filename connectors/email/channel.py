@@ -1,8 +1,9 @@
 """`EmailInput`: the email channel in the Rasa server (credentials.yml key
 `connectors.email.channel.EmailInput`), built on the shared inbox pipeline.
 
-IMAP reader (server loop) → `parse_email` (on a parser thread) → inbox (dedupe by Message-ID, Redis stream; the
-event carries the mail's details) → consumer (the inbox worker process, or the server's bot
+IMAP reader (server loop) → `parse_email` (on a parser thread; unparseable or oversized mail
+is quarantined) → inbox (dedupe by Message-ID, Redis stream; the event carries the mail's
+details) → consumer (the inbox worker process, or the server's bot
 loop in in-process mode), in order per sender → conversation
 (thread headers, else identity resolver) → robots are recorded, never answered →
 `UserMessage` with the new text only → Rasa → one threaded reply per turn over SMTP

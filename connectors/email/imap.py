@@ -172,7 +172,8 @@ class ImapReader:
             raise ImapError("UID SEARCH failed")
         handled = 0
         for uid in new_uids(response.lines, last):
-            handled += await self._read(uid)
+            if await self._read(uid):
+                handled += 1
             await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, uid)
         return handled
 
@@ -180,11 +181,14 @@ class ImapReader:
         """Hand one mail over, or quarantine it; False when it was not handed over."""
         sized = await self.client.uid("fetch", str(uid), "(RFC822.SIZE)")
         size = size_of(sized.lines) if sized.result == "OK" else None
-        if size is not None and size > self.max_bytes:
+        if size is None:
+            log.warning("email: UID %d vanished before it could be read", uid)
+            return False
+        if size > self.max_bytes:
             await self._quarantine(uid, size, f"larger than EMAIL_MAX_BYTES ({self.max_bytes})")
             return False
-        fetched = await self.client.uid("fetch", str(uid), "(BODY.PEEK[])") if size is not None else None
-        raw = literal_of(fetched.lines) if fetched is not None and fetched.result == "OK" else None
+        fetched = await self.client.uid("fetch", str(uid), "(BODY.PEEK[])")
+        raw = literal_of(fetched.lines) if fetched.result == "OK" else None
         if raw is None:
             log.warning("email: UID %d vanished before it could be read", uid)
             return False
