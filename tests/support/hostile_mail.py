@@ -59,6 +59,17 @@ CASES: Dict[str, Callable[[], bytes]] = {
     "many_attachments": lambda: _attachments(SIZE // 100),
     "attachments_under_cap": lambda: _attachments(200),
     "deep_json_text": lambda: _mail(_fill(b"{\"a\":[")),
+    "encoded_words_subject": lambda: HEAD.replace(b"Subject: oi", b"Subject: " + _fill(b"=?utf-8?q?=C3=A1?= ")) + b"\r\nhi",
+    "encoded_words_under_cap": lambda: HEAD.replace(b"Subject: oi", b"Subject: " + _fill(b"=?utf-8?q?=C3=A1?= ", 16_000)) + b"\r\nhi",
+    "rfc2231_filename_pieces": lambda: _mail(b"--z\r\nContent-Disposition: attachment; "
+                                             + b"".join(b"filename*%d*=a; " % i for i in range(SIZE // 16))
+                                             + b"\r\n\r\nx\r\n--z--\r\n", b"multipart/mixed; boundary=z"),
+    "message_rfc822_nesting": lambda: _mail(_fill(b"Content-Type: message/rfc822\r\n\r\n"), b"message/rfc822"),
+    "message_rfc822_deep_short": lambda: _mail(b"Content-Type: message/rfc822\r\n\r\n" * 300 + b"From: x@y\r\n\r\nhi\r\n",
+                                               b"message/rfc822"),
+    "broken_base64": lambda: _mail(_fill(b"!!!!====\r\n"), b"text/plain; charset=utf-8",
+                                   b"Content-Transfer-Encoding: base64\r\n"),
+    "utf7_body": lambda: _mail(_fill(b"+AOkA6QDp-"), b"text/plain; charset=utf-7"),
 }
 
 
