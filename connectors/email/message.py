@@ -7,7 +7,7 @@ Any mail is either parsed within a bounded time or refused with `UnparseableMail
 reader quarantines it). The standard library's parser costs time per line *per nesting
 level* and its structured header parser is quadratic in a header's length (1 MB of folded
 `From` took 76 s), so before parsing a linear scan of the raw bytes refuses what would be
-slow, with limits far above real mail (`Limits`), and each header value is length-checked
+slow, with limits far above real mail (the `MAX_*` below), and each header value is length-checked
 before it is parsed.
 """
 from __future__ import annotations
