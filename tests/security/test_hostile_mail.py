@@ -18,6 +18,7 @@ from typing import List
 
 import pytest
 from aioimaplib import aioimaplib
+from hypothesis import HealthCheck, given, settings, strategies as st
 from redis.asyncio import Redis
 
 from connectors.email.channel import EmailInput
@@ -67,9 +68,9 @@ def assert_no_content_logged(caplog, *fragments: str) -> None:
         assert fragment not in logged
 
 
-async def start_channel(dovecot, smtp_server, mailbox, bot, **settings) -> EmailInput:
+async def start_channel(dovecot, smtp_server, mailbox, bot, **changes) -> EmailInput:
     controller, _ = smtp_server
-    channel = EmailInput(replace(settings_for(dovecot, controller.port, mailbox), **settings),
+    channel = EmailInput(replace(settings_for(dovecot, controller.port, mailbox), **changes),
                          idle_s=2, backfill=True, send_retry_delays_s=(0.2,))
     await channel.start(bot, lambda: True)
     await asyncio.wait_for(channel.reader.connected.wait(), 15)
@@ -192,3 +193,26 @@ async def test_a_large_mail_is_parsed_off_the_event_loop():
     beating.cancel()
     assert event.text == "segue a nota" and event.media[0]["size"] == 7_000_000
     assert max(gaps) < parsing / 3, f"loop stalled {max(gaps):.3f} s during a {parsing:.3f} s parse"
+
+
+_HEADER_LINES = st.sampled_from([
+    b"From: ", b"From: =?utf-8?q?", b"Subject: =?utf-8?b?", b"Content-Type: multipart/mixed; boundary=",
+    b"Content-Type: message/rfc822", b"Content-Type: text/html; charset=", b"Content-Transfer-Encoding: base64",
+    b"In-Reply-To: <", b"References: ", b"Date: ", b"Content-Disposition: attachment; filename*0*=", b"--",
+    b"<blockquote>", b"<!--", b"\t", b"=0D=0A", b"\r\n ", b"\r\n", b"\x00", b"\xff",
+])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_HEADER_LINES, st.binary(max_size=40)), max_size=60))
+def test_any_bytes_are_parsed_or_refused_never_raised(pieces):
+    raw = b"".join(pieces)
+    started = time.perf_counter()
+    try:
+        parsed = parse_email(raw)
+    except UnparseableMail as refused:
+        assert re.fullmatch(r"[A-Za-z0-9 _().,-]+", refused.reason)
+    else:
+        parsed_text = parsed.full_text + parsed.new_text + parsed.subject + parsed.sender
+        parsed_text.encode("utf-8")  # storable: the inbox writes UTF-8 JSON
+    assert time.perf_counter() - started < 2
