@@ -9,7 +9,7 @@ export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONDONTWRITEBYTECODE = 1
 
 .PHONY: setup train run test validate nlu-report test-unit test-stories freeze clean help \
-        bench-tracker bench-identity bench-webhooks bench-crm-timeline
+        bench-tracker bench-identity bench-webhooks bench-crm-timeline bench-hostile-mail
 
 help:
 	@echo "make run           set up, train if data changed, start everything (Ctrl-C stops it)"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-identity identity resolution cost per message (results/bench/identity.*)"
 	@echo "make bench-crm-timeline how far the CRM timeline trails the conversation (results/bench/crm_timeline.*)"
 	@echo "make bench-webhooks  webhook acknowledgement latency at 200 req/s for 30 s"
+	@echo "make bench-hostile-mail  parse-or-refuse time of 1 MB adversarial mails (results/bench/hostile_mail.*)"
 
 setup:
 	@bash scripts/setup.sh
@@ -58,6 +59,9 @@ bench-crm-timeline: setup
 
 bench-webhooks: train
 	$(PY) -m bench.webhooks
+
+bench-hostile-mail: setup
+	@$(PY) -W ignore -m bench.hostile_mail
 
 # After editing requirements*.txt: refresh the frozen tree in constraints.txt.
 freeze: setup

@@ -1,8 +1,9 @@
 """`EmailInput`: the email channel in the Rasa server (credentials.yml key
 `connectors.email.channel.EmailInput`), built on the shared inbox pipeline.
 
-IMAP reader (server loop) → `parse_email` → inbox (dedupe by Message-ID, Redis stream; the
-event carries the mail's details) → consumer (the inbox worker process, or the server's bot
+IMAP reader (server loop) → `parse_email` (on a parser thread; unparseable or oversized mail
+is quarantined) → inbox (dedupe by Message-ID, Redis stream; the event carries the mail's
+details) → consumer (the inbox worker process, or the server's bot
 loop in in-process mode), in order per sender → conversation
 (identity resolver: the sender, or its unverified contact when no trusted server vouched for
 the From; thread headers never move a mail to another customer) → robots are recorded, never answered →
@@ -14,17 +15,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
+from redis.exceptions import RedisError
 from sanic import Blueprint
 from sanic.request import Request
 
 from connectors.email.compose import Part, Style, build_reply
 from connectors.email.config import EmailSettings
 from connectors.email.imap import ImapReader
-from connectors.email.mailgun import MailgunRejected, verified_mime
-from connectors.email.message import ParsedEmail, parse_email, thread_ids
+from connectors.email.mailgun import TOKEN_TTL_S, MailgunRejected, verified_mime
+from connectors.email.message import ParsedEmail, UnparseableMail, parse_email, thread_ids
 from connectors.email.smtp import SmtpSender, SmtpSendFailed
 from connectors.email.state import EmailState, ThreadParent
 from connectors.webhook import events as kinds
@@ -40,6 +43,9 @@ CHANNEL = "email"
 SEND_RETRY_DELAYS_S = (1.0, 5.0, 20.0)
 EMAIL_OFFER_TTL_S = 7 * 24 * 3600  # mail is answered in days, not minutes
 MAX_FULL_TEXT = 200_000  # characters of the original kept for agents (newsletters can be huge)
+# Parsing a large mail takes up to a few hundred ms of CPU: never on the server's loop, and at
+# most two at a time, so a burst of big mail cannot take every thread of the default executor.
+_PARSER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="email-parse")
 
 
 def event_for(mail: ParsedEmail) -> InboundEvent:
@@ -115,6 +121,7 @@ class EmailInput(WebhookInput):
         return "disabled" if self.settings is None else super().state()
 
     def verify(self, request: Request) -> None:
+        """Signature and timestamp window of a Mailgun POST."""
         key = self.settings.mailgun_signing_key if self.settings else ""
         if not key:
             raise Rejected(404, "no inbound email webhook configured (EMAIL_MAILGUN_SIGNING_KEY)")
@@ -123,8 +130,24 @@ class EmailInput(WebhookInput):
         except MailgunRejected as rejected:
             raise Rejected(rejected.status, rejected.reason)
 
-    def parse(self, request: Request) -> List[InboundEvent]:
-        return [self.mail_event(request.ctx.mime)]
+    async def admit(self, request: Request) -> List[InboundEvent]:
+        """A signed, fresh, first-seen Mailgun POST → its mail's event (parsed off the loop)."""
+        self.verify(request)
+        if self.runtime is None:
+            raise Rejected(503, "channel starting")
+        state = EmailState(self.runtime.redis)
+        try:
+            first = await state.first_use_of_mailgun_token(request.form.get("token"), TOKEN_TTL_S)
+        except RedisError:
+            raise Rejected(503, "replay check unavailable (Redis)")  # fail closed; Mailgun retries
+        if not first:
+            raise Rejected(403, "Mailgun token already used (replay)")
+        mime = request.ctx.mime
+        try:
+            return [await self.parsed_event(mime)]
+        except UnparseableMail as refused:
+            await state.quarantine("mailgun", None, len(mime), refused.reason)
+            raise Rejected(406, f"mail quarantined: {refused.reason}")  # 406: Mailgun stops retrying
 
     def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> "EmailOutput":
         # No address: Rasa's HTTP API (agent messages), each message is sent at once.
@@ -146,7 +169,7 @@ class EmailInput(WebhookInput):
         # the inbox worker (or the server's bot loop) with their own Redis clients.
         self.reader = ImapReader(self.settings.imap, self.settings.mailbox, self.settings.mailbox_key,
                                  EmailState(self.runtime.redis), self.accept_mail, ssl_context=self.imap_ssl_context,
-                                 idle_s=self.idle_s, backfill=self.backfill)
+                                 idle_s=self.idle_s, backfill=self.backfill, max_bytes=self.settings.max_bytes)
         self._reader_task = asyncio.create_task(self.reader.run())
 
     async def stop(self) -> None:
@@ -159,13 +182,19 @@ class EmailInput(WebhookInput):
 
     # --- IMAP → inbox -------------------------------------------------------------------
     def mail_event(self, raw: bytes) -> InboundEvent:
+        """The inbox event of a raw mail, or `UnparseableMail` (CPU-bound: see `parsed_event`)."""
         mail = parse_email(raw, self.settings.authserv_ids)
         if mail.sender == self.settings.address:
             mail.robot = "our own address"
         return event_for(mail)
 
+    async def parsed_event(self, raw: bytes) -> InboundEvent:
+        """`mail_event` on a parser thread, so webhooks keep being answered meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(_PARSER, self.mail_event, raw)
+
     async def accept_mail(self, uid: int, raw: bytes) -> None:
-        new = await self.inbox.accept([self.mail_event(raw)])
+        """The reader's handler; `UnparseableMail` makes the reader quarantine the mail."""
+        new = await self.inbox.accept([await self.parsed_event(raw)])
         log.info("email: UID %d %s", uid, "queued" if new else "already seen (duplicate Message-ID)")
 
     # --- inbox → conversation (runs where `consume` runs, with its `runtime`) ------------

@@ -10,6 +10,7 @@ from connectors.email.authentication import parse_authserv_ids
 from connectors.webhook.config import ChannelNotConfigured, value
 
 SECURITY_MODES = ("ssl", "starttls", "none")
+DEFAULT_MAX_BYTES = 10_000_000  # EMAIL_MAX_BYTES: larger mail is quarantined, never fetched
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class EmailSettings:
     # EMAIL_AUTHSERV_ID: receiving servers whose Authentication-Results are believed. Empty:
     # no mail counts as written by its From address (every sender is an unverified contact).
     authserv_ids: frozenset = frozenset()
+    max_bytes: int = DEFAULT_MAX_BYTES
 
     @property
     def mailbox_key(self) -> str:
@@ -83,7 +85,8 @@ class EmailSettings:
                     f"EMAIL_{name}_HOST is {server.host}; use ssl or starttls")
         return cls(address=address, imap=imap or None, mailbox=get("imap_mailbox", "EMAIL_IMAP_MAILBOX", "INBOX"),
                    smtp=smtp, mailgun_signing_key=mailgun_key,
-                   authserv_ids=parse_authserv_ids(get("authserv_id", "EMAIL_AUTHSERV_ID")))
+                   authserv_ids=parse_authserv_ids(get("authserv_id", "EMAIL_AUTHSERV_ID")),
+                   max_bytes=_max_bytes(get("max_bytes", "EMAIL_MAX_BYTES")))
 
 
 def _security(env: str, raw: str) -> str:
@@ -100,6 +103,18 @@ def _port(env: str, raw: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ChannelNotConfigured(f"email: {env} must be a port number, got {raw!r}")
+
+
+def _max_bytes(raw: str) -> int:
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ChannelNotConfigured(f"email: EMAIL_MAX_BYTES must be a positive number of bytes, got {raw!r}")
+    return limit
 
 
 def is_loopback(host: str) -> bool:

@@ -11,6 +11,10 @@
   IDLE round even without a push, so a missed notification costs at most `idle_s`.
 - First start on a mailbox: begins at the current end (old mail is not answered) unless
   `backfill` is set.
+- Quarantine: a mail over `max_bytes` (RFC822.SIZE, asked before fetching) or one the handler
+  refuses with `UnparseableMail` gets the keyword `$ThreadlineQuarantine`, is counted
+  (`EmailState.quarantine`) and logged in one line (UID, size, reason; never its content),
+  and the reader goes on with the next UID. Nothing is deleted: a person can still open it.
 """
 from __future__ import annotations
 
@@ -22,12 +26,15 @@ from typing import Awaitable, Callable, List, Optional, Set
 
 from aioimaplib import aioimaplib
 
-from connectors.email.config import ServerSettings
+from connectors.email.config import DEFAULT_MAX_BYTES, ServerSettings
+from connectors.email.message import UnparseableMail
 from connectors.email.state import EmailState
 
 log = logging.getLogger(__name__)
 
 PROCESSED_FLAG = "$Threadline"
+QUARANTINE_FLAG = "$ThreadlineQuarantine"
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
 
@@ -56,10 +63,20 @@ def literal_of(fetch_lines: List[bytes]) -> Optional[bytes]:
     return None
 
 
+def size_of(fetch_lines: List[bytes]) -> Optional[int]:
+    """RFC822.SIZE in a `UID FETCH … (RFC822.SIZE)` answer; None when the mail is gone."""
+    for line in fetch_lines:
+        found = _SIZE.search(bytes(line))
+        if found:
+            return int(found.group(1))
+    return None
+
+
 class ImapReader:
     def __init__(self, server: ServerSettings, mailbox: str, mailbox_key: str, state: EmailState,
                  handler: MailHandler, *, ssl_context: Optional[ssl.SSLContext] = None,
-                 idle_s: float = 300, backfill: bool = False, timeout_s: float = 30) -> None:
+                 idle_s: float = 300, backfill: bool = False, timeout_s: float = 30,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.server = server
         self.mailbox = mailbox
         self.mailbox_key = mailbox_key
@@ -69,10 +86,11 @@ class ImapReader:
         self.idle_s = min(idle_s, 25 * 60)
         self.backfill = backfill
         self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
         self.client: Optional[aioimaplib.IMAP4] = None
         self.connected = asyncio.Event()
         self._stopping = False
-        self._mark_refused = False
+        self._refused_flags: Set[str] = set()
         self._wakeups: Set[asyncio.Task] = set()
 
     # --- connection ---------------------------------------------------------------------
@@ -154,21 +172,49 @@ class ImapReader:
             raise ImapError("UID SEARCH failed")
         handled = 0
         for uid in new_uids(response.lines, last):
-            fetched = await self.client.uid("fetch", str(uid), "(BODY.PEEK[])")
-            raw = literal_of(fetched.lines) if fetched.result == "OK" else None
-            if raw is None:
-                log.warning("email: UID %d vanished before it could be read", uid)
-            else:
-                await self.handler(uid, raw)
-                stored = await self.client.uid("store", str(uid), "+FLAGS.SILENT", f"({PROCESSED_FLAG})")
-                if stored.result != "OK" and not self._mark_refused:
-                    # e.g. Exchange: no custom keywords. Nothing depends on the mark; say it once.
-                    self._mark_refused = True
-                    log.warning("email: server refused the %s keyword; processed mail is not marked",
-                                PROCESSED_FLAG)
+            if await self._read(uid):
                 handled += 1
             await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, uid)
         return handled
+
+    async def _read(self, uid: int) -> bool:
+        """Hand one mail over, or quarantine it; False when it was not handed over."""
+        sized = await self.client.uid("fetch", str(uid), "(RFC822.SIZE)")
+        size = size_of(sized.lines) if sized.result == "OK" else None
+        if size is None:
+            log.warning("email: UID %d vanished before it could be read", uid)
+            return False
+        if size > self.max_bytes:
+            await self._quarantine(uid, size, f"larger than EMAIL_MAX_BYTES ({self.max_bytes})")
+            return False
+        fetched = await self.client.uid("fetch", str(uid), "(BODY.PEEK[])")
+        raw = literal_of(fetched.lines) if fetched.result == "OK" else None
+        if raw is None:
+            log.warning("email: UID %d vanished before it could be read", uid)
+            return False
+        if len(raw) > self.max_bytes:  # the server understated the size
+            await self._quarantine(uid, len(raw), f"larger than EMAIL_MAX_BYTES ({self.max_bytes})")
+            return False
+        try:
+            await self.handler(uid, raw)
+        except UnparseableMail as refused:
+            await self._quarantine(uid, len(raw), refused.reason)
+            return False
+        await self._flag(uid, PROCESSED_FLAG)
+        return True
+
+    async def _quarantine(self, uid: int, size: int, reason: str) -> None:
+        await self._flag(uid, QUARANTINE_FLAG)
+        await self.state.quarantine(self.mailbox_key, uid, size, reason)
+        log.warning("email: UID %d (%d bytes) quarantined: %s; flagged %s and left in %s",
+                    uid, size, reason, QUARANTINE_FLAG, self.mailbox)
+
+    async def _flag(self, uid: int, flag: str) -> None:
+        stored = await self.client.uid("store", str(uid), "+FLAGS.SILENT", f"({flag})")
+        if stored.result != "OK" and flag not in self._refused_flags:
+            # e.g. Exchange: no custom keywords. Nothing depends on the mark; say it once.
+            self._refused_flags.add(flag)
+            log.warning("email: server refused the %s keyword; such mail is not marked", flag)
 
     async def _idle_once(self) -> None:
         """Wait for a push (new mail) or `idle_s`, whichever comes first."""

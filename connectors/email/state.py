@@ -6,6 +6,11 @@
   our next reply threads onto.
 - `rate:<address>:<window>` → replies sent to an address in the current window.
 - `imap:<account>/<mailbox>` → UIDVALIDITY and the last UID processed.
+- `quarantine:count` (hash: source → count) and `quarantine:recent` (the latest
+  `QUARANTINE_KEPT` as JSON: source, UID, size, reason, time; never a header or body) → mail
+  refused unread (`bin/threadline info`). The mail itself stays where it was.
+- `mailgun:token:<token>` → a signed Mailgun token already accepted (expires after the
+  timestamp window).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from redis.asyncio import Redis
 PREFIX = "tl:email:"
 THREAD_TTL_S = 180 * 24 * 3600
 LAST_TTL_S = 90 * 24 * 3600
+QUARANTINE_KEPT = 100
 
 
 @dataclass
@@ -75,3 +81,27 @@ class EmailState:
     async def set_imap_cursor(self, mailbox_key: str, uidvalidity: int, last_uid: int) -> None:
         await self.redis.hset(f"{self.prefix}imap:{mailbox_key}",
                               mapping={"uidvalidity": uidvalidity, "last_uid": last_uid})
+
+    # --- quarantine ---------------------------------------------------------------------
+    async def quarantine(self, source: str, uid: Optional[int], size: int, reason: str) -> None:
+        """Count a mail refused unread; `source` is the mailbox key, or "mailgun"."""
+        entry = json.dumps({"source": source, "uid": uid, "size": size, "reason": reason,
+                            "at": round(time.time(), 3)})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(f"{self.prefix}quarantine:count", source, 1)
+            pipe.lpush(f"{self.prefix}quarantine:recent", entry)
+            pipe.ltrim(f"{self.prefix}quarantine:recent", 0, QUARANTINE_KEPT - 1)
+            await pipe.execute()
+
+    async def quarantined(self) -> Dict[str, object]:
+        """{"total", "by_source": {source: count}, "recent": [newest first]}."""
+        counts = await self.redis.hgetall(f"{self.prefix}quarantine:count")
+        recent = await self.redis.lrange(f"{self.prefix}quarantine:recent", 0, QUARANTINE_KEPT - 1)
+        by_source = {key.decode(): int(value) for key, value in counts.items()}
+        return {"total": sum(by_source.values()), "by_source": by_source,
+                "recent": [json.loads(entry) for entry in recent]}
+
+    # --- Mailgun replay -----------------------------------------------------------------
+    async def first_use_of_mailgun_token(self, token: str, ttl_s: int) -> bool:
+        """True the first time a (signed) token is seen within `ttl_s`: SET NX EX."""
+        return bool(await self.redis.set(f"{self.prefix}mailgun:token:{token}", 1, nx=True, ex=ttl_s))

@@ -9,7 +9,7 @@ in its own process (`external`, what `make run` does: threadline/inbox_worker.py
 thread of the Rasa server (`in-process`, the default for a bare `rasa run`).
 
 A connector subclass provides `verify`, `parse`, `output_channel`, and optionally
-`handshake`, `acknowledgement` and `text_for_bot`.
+`admit`, `handshake`, `acknowledgement` and `text_for_bot`.
 """
 from __future__ import annotations
 
@@ -87,6 +87,12 @@ class WebhookInput(InputChannel):
     def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> OutputChannel:
         """An output channel using `runtime` (default: the server loop's resources)."""
         raise NotImplementedError
+
+    async def admit(self, request: Request) -> List[InboundEvent]:
+        """`verify`, then `parse`. A connector whose checks need I/O (a replay cache) or whose
+        parsing is too heavy for the server's loop overrides this to await them."""
+        self.verify(request)
+        return self.parse(request)
 
     def handshake(self, request: Request) -> HTTPResponse:
         return response.text("", status=405)
@@ -227,8 +233,7 @@ class WebhookInput(InputChannel):
                 raise Rejected(404, "channel disabled")
             if size > MAX_BODY_BYTES:
                 raise Rejected(413, "body too large")
-            self.verify(request)
-            events = self.parse(request)
+            events = await self.admit(request)
             if self.inbox is None:
                 # The server listens before the channel's start-up listener has run.
                 raise Rejected(503, "channel starting")

@@ -2,6 +2,8 @@
 signature checked, the raw mail through the same pipeline, the reply over real SMTP."""
 from __future__ import annotations
 
+import secrets
+import time
 from email.utils import make_msgid
 
 import aiohttp
@@ -58,9 +60,10 @@ async def mailgun(smtp_server, email_env):
     await server.close()
 
 
-def signed(raw: bytes, key: str = KEY, **extra: str) -> dict:
-    form = {"timestamp": "1704715200", "token": "b3f5a1c0e9d84d7c9a", "recipient": SHOP,
-            "sender": "ana@example.com", "body-mime": raw.decode()}
+def signed(raw: bytes, key: str = KEY, *, at: float | None = None, **extra: str) -> dict:
+    """A POST as Mailgun signs it: now (or `at`), with a fresh 50-character token."""
+    form = {"timestamp": str(int(time.time() if at is None else at)), "token": secrets.token_hex(25),
+            "recipient": SHOP, "sender": "ana@example.com", "body-mime": raw.decode()}
     form["signature"] = mailgun_signature(key, form["timestamp"], form["token"])
     form.update(extra)
     return form
@@ -79,7 +82,7 @@ async def test_signed_route_post_is_answered_in_thread_once(mailgun, outbox):
     raw = bytes(mail("Ana <ana@example.com>", "Entrega", "Qual o prazo para Recife?\n\nEnviado do meu iPhone",
                      message_id=first_id))
     assert await post(url, signed(raw)) == 200
-    assert await post(url, signed(raw)) == 200  # Mailgun retries: same mail, answered once
+    assert await post(url, signed(raw)) == 200  # Mailgun retries (signed anew): answered once
     reply = (await wait_for(lambda: outbox))[0]
     assert reply["In-Reply-To"] == first_id and reply["Subject"] == "Re: Entrega"
     assert [m.text for m in bot.handled] == ["Qual o prazo para Recife?"]
