@@ -116,9 +116,12 @@ async def test_a_failing_handler_does_not_move_the_cursor(dovecot, mailbox, redi
             raise ConnectionError("inbox unavailable")
 
     dovecot.deliver(bytes(mail("ana@example.com", "x", "y", message_id="<f@x>")), mailbox)
-    await run_until(reader_for(dovecot, mailbox, state, flaky, backfill=True), lambda: len(attempts) == 2)
+    async def cursor_moved() -> bool:
+        # The cursor moves just after the handler returns: wait for it, not only for the call.
+        return len(attempts) == 2 and ((await state.imap_cursor(f"test/{mailbox}")) or (0, 0))[1] == 1
+
+    await run_until(reader_for(dovecot, mailbox, state, flaky, backfill=True), cursor_moved)
     assert attempts == [1, 1]  # retried after reconnecting, not skipped
-    assert (await state.imap_cursor(f"test/{mailbox}"))[1] == 1
     await redis.close()
 
 
