@@ -43,6 +43,9 @@ CHANNEL = "email"
 SEND_RETRY_DELAYS_S = (1.0, 5.0, 20.0)
 EMAIL_OFFER_TTL_S = 7 * 24 * 3600  # mail is answered in days, not minutes
 MAX_FULL_TEXT = 200_000  # characters of the original kept for agents (newsletters can be huge)
+# What NLU reads of a mail's new text: a real question fits many times over, and a megabyte
+# line would cost the classifier seconds. Agents still see the whole mail (`full_text`).
+MAX_TEXT_FOR_BOT = 5_000
 # Parsing a large mail takes up to a few hundred ms of CPU: never on the server's loop, and at
 # most two at a time, so a burst of big mail cannot take every thread of the default executor.
 _PARSER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="email-parse")
@@ -53,7 +56,7 @@ def event_for(mail: ParsedEmail) -> InboundEvent:
     full = mail.full_text if len(mail.full_text) <= MAX_FULL_TEXT else mail.full_text[:MAX_FULL_TEXT] + "\n[…]"
     return InboundEvent(
         channel=CHANNEL, kind=kinds.MESSAGE, event_id=mail.event_id, address=mail.sender,
-        provider_message_id=mail.message_id, timestamp=mail.timestamp, text=mail.new_text,
+        provider_message_id=mail.message_id, timestamp=mail.timestamp, text=mail.new_text[:MAX_TEXT_FOR_BOT],
         message_type="email", media=mail.attachments, profile_name=mail.sender_name,
         details={"email": {"subject": mail.subject, "in_reply_to": mail.in_reply_to,
                            "references": mail.references, "full_text": full,

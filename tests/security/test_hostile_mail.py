@@ -216,3 +216,18 @@ def test_any_bytes_are_parsed_or_refused_never_raised(pieces):
         parsed_text = parsed.full_text + parsed.new_text + parsed.subject + parsed.sender
         parsed_text.encode("utf-8")  # storable: the inbox writes UTF-8 JSON
     assert time.perf_counter() - started < 2
+
+
+def test_nlu_reads_at_most_a_few_thousand_characters_of_a_huge_mail():
+    from email.message import EmailMessage
+
+    from connectors.email.channel import MAX_TEXT_FOR_BOT, event_for
+    from connectors.email.message import parse_email
+
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "ana@example.com", "shop@example.com", "order"
+    mail["Message-ID"] = "<huge@example.com>"
+    mail.set_content("where is my order " * 50_000)  # 900 KB of new text
+    event = event_for(parse_email(bytes(mail)))
+    assert len(event.text) == MAX_TEXT_FOR_BOT
+    assert len(event.details["email"]["full_text"]) > 100_000  # the agent still has the mail
