@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from redis.asyncio import Redis
 
 from actions import crm_context, identity_claims
-from actions.identity_claims import ActionClaimIdentity
+from actions.identity_claims import ActionClaimIdentity, ActionVerifyIdentityClaim
 from tests.crm.trackers import DOMAIN
 from tests.identity.conftest import (  # noqa: F401  (fixtures)
     channel_env, channel_sender, claim_limits, code_sender, outbox, sandbox, services, smtp_server,
@@ -32,6 +33,7 @@ from threadline.identity.claims import ClaimIdentity
 VICTIM_EMAIL = "victim@example.com"
 VICTIM_PHONE = "+5521998765432"
 REFUSAL_LOG = "identity claim refused: "
+CODE = re.compile(r"verification code is (\d{6})\.")
 OUR_LOGGERS = ("threadline", "actions", "connectors")
 
 
@@ -215,3 +217,20 @@ async def test_the_limits_are_kept_without_addresses_in_redis(services, tools, o
     finally:
         await client.close(close_connection_pool=True)
     assert len(keys) == 3 and not any("victim" in key for key in keys)
+
+
+async def test_a_typed_code_gets_the_same_answer_after_any_order_claim(services, tools, outbox):
+    """Every order claim leaves one pending code: "is my earlier code still good?" or "is a code
+    pending?" must not tell a real order from a made-up one either."""
+    ana = await services.resolver.resolve("email", "ana@example.com")
+    await services.db.run(lambda s: setattr(s.get(Order, "TL-48213"), "customer_id", ana))
+    answers = []
+    for n, order_id in enumerate(("TL-48213", "TL-99999")):
+        claimant = await instagram_user(services, n)
+        await claim(claimant, email=f"me{n}@example.com")
+        earlier_code = CODE.search(outbox[-1].get_body(("plain",)).get_content()).group(1)
+        await claim(claimant, order_id=order_id)
+        dispatcher = CollectingDispatcher()
+        await ActionVerifyIdentityClaim().run(dispatcher, turn(claimant, earlier_code, "provide_code"), DOMAIN)
+        answers.append(dispatcher.messages[0]["text"])
+    assert answers == ["That code isn't right. You have 4 more tries."] * 2

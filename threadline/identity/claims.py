@@ -141,9 +141,10 @@ class ClaimIdentity:
         claimant, owner, (channel, address) = await self.db.run(lambda s: self._plan(s, customer_id, identifier))
         await self.limits.admit(self.clock(), claimant=claimant, target=identifier.key)
         code = _new_code()
-        started = await self.db.run(lambda s: self._store(s, claimant, identifier, owner, channel, address, code))
-        await self._send(started.claim_id, channel, address, code)
-        return started
+        claim_id, expires_at = await self.db.run(
+            lambda s: self._store(s, claimant, identifier, code, unmatched=None if owner else (channel, address)))
+        await self._send(claim_id, channel, address, code)
+        return ClaimStarted(claim_id, "email" if channel == "email" else "phone", expires_at, mask(channel, address))
 
     async def order(self, customer_id: str, order_id: str) -> None:
         """Claim an order: a code to its owner's latest verified contact. Returns the same
@@ -153,8 +154,11 @@ class ClaimIdentity:
         claimant's or the overall limit is reached."""
         identifier = order_identifier(order_id)
         claimant, destination = await self.db.run(lambda s: self._plan_order(s, customer_id, identifier))
-        # Every order claim counts, whatever the order: the limits must not tell orders apart.
+        # Every order claim counts and leaves one pending claim, code sent or not: neither the
+        # limits nor what the next typed code gets may tell orders apart.
         await self.limits.admit(self.clock(), claimant=claimant)
+        code = _new_code()
+        await self.db.run(lambda s: self._store(s, claimant, identifier, code))
         if destination is None:
             log.info("order claim sends no code: the order has no reachable owner")
             return
@@ -168,11 +172,9 @@ class ClaimIdentity:
             await self.limits.admit(self.clock(), target=key)
         except ClaimRefused:
             return  # logged by `refuse`
-        code = _new_code()
-        started = await self.db.run(lambda s: self._store(s, claimant, identifier, None, channel, address, code))
         try:
-            await self._send(started.claim_id, channel, address, code)
-        except Exception as error:
+            await self.sender.send_code(channel, address, code)
+        except Exception as error:  # the claim stays pending, as when nothing was sent
             log.warning("order claim code not sent: %s", error.__class__.__name__)
 
     async def _send(self, claim_id: int, channel: str, address: str, code: str) -> None:
@@ -199,23 +201,28 @@ class ClaimIdentity:
             raise NothingToClaim("nothing to prove")
         return claimant, None if owner is None else _latest_contact(session, owner)
 
-    def _store(self, session: Session, claimant: str, identifier: Identifier, owner: Optional[str],
-               channel: str, address: str, code: str) -> ClaimStarted:
+    def _store(self, session: Session, claimant: str, identifier: Identifier, code: str,
+               unmatched: Optional[Tuple[str, str]] = None) -> Tuple[int, datetime]:
+        """The new pending claim (id, expiry); `unmatched`: the (channel, address) of a claimed
+        identifier nobody holds, kept as the claimant's claimed (unverified) identity."""
         now = self.clock()
-        session.execute(update(IdentityClaim).where(
-            IdentityClaim.customer_id == claimant, IdentityClaim.status == "pending").values(status="replaced"))
-        if owner is None and identifier.kind != ORDER:
-            # A claim that matches nobody is kept as a claimed (unverified) identity.
+        _replace_pending(session, claimant)
+        if unmatched is not None:
             exists = session.query(ChannelIdentity).filter_by(customer_id=claimant, key=identifier.key).first()
             if exists is None:
+                channel, address = unmatched
                 session.add(ChannelIdentity(customer_id=claimant, channel=channel, address=address,
                                             key=identifier.key, verified=False, source="claim", created_at=now))
         claim = IdentityClaim(customer_id=claimant, key=identifier.key, code_hash=_hash(code, secrets.token_hex(8)),
                               expires_at=now + CODE_LIFETIME, attempts=0, status="pending", created_at=now)
         session.add(claim)
         session.flush()
-        kind = "email" if channel == "email" else "phone"
-        return ClaimStarted(claim.id, kind, claim.expires_at, mask(channel, address))
+        return claim.id, claim.expires_at
+
+
+def _replace_pending(session: Session, claimant: str) -> None:
+    session.execute(update(IdentityClaim).where(
+        IdentityClaim.customer_id == claimant, IdentityClaim.status == "pending").values(status="replaced"))
 
 
 def _new_code() -> str:
