@@ -8,7 +8,7 @@ RASA := $(PY) -m rasa
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup train run test validate nlu-report test-unit test-stories freeze clean help \
+.PHONY: setup train run test validate nlu-report test-unit test-stories freeze audit clean help \
         bench-tracker bench-identity bench-webhooks bench-crm-timeline bench-hostile-mail
 
 help:
@@ -23,6 +23,8 @@ help:
 	@echo "make bench-crm-timeline how far the CRM timeline trails the conversation (results/bench/crm_timeline.*)"
 	@echo "make bench-webhooks  webhook acknowledgement latency at 200 req/s for 30 s"
 	@echo "make bench-hostile-mail  parse-or-refuse time of 1 MB adversarial mails (results/bench/hostile_mail.*)"
+	@echo "make audit         known vulnerabilities in constraints.txt and whether Rasa's pins allow the fix"
+	@echo "                   (offline: make audit ADVISORIES=path/to/a/clone/of/pypa/advisory-database)"
 
 setup:
 	@bash scripts/setup.sh
@@ -68,6 +70,16 @@ freeze: setup
 	@{ echo "# Full frozen dependency tree (pip freeze), applied as constraints by scripts/setup.sh."; \
 	   echo "# Regenerate after changing requirements*.txt: make freeze"; \
 	   $(PY) -m pip freeze | grep -v -E "^(pip|setuptools|wheel)=="; } > constraints.txt
+
+# pip-audit lives in its own virtual environment: installing it into .venv could move Rasa's pins.
+AUDIT_VENV := var/audit-venv
+PIP_AUDIT_VERSION := 2.10.1
+audit: setup
+	@test -x $(AUDIT_VENV)/bin/pip-audit || { \
+	   "$$($(PY) -c 'import sys; print(sys.base_prefix)')/bin/python3" -m venv $(AUDIT_VENV) && \
+	   $(AUDIT_VENV)/bin/pip install -q pip-audit==$(PIP_AUDIT_VERSION); }
+	@$(PY) scripts/audit.py --pip-audit $(AUDIT_VENV)/bin/pip-audit --pip $(AUDIT_VENV)/bin/pip --frozen constraints.txt \
+	   $(if $(ADVISORIES),--advisories $(ADVISORIES))
 
 clean:
 	rm -rf models/*.tar.gz models/*.fingerprint results/stories .pytest_cache

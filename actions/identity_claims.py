@@ -2,7 +2,8 @@
 
 "I'm ana@example.com" (or a phone, or an order number that belongs to another customer)
 → `action_claim_identity` sends a one-time code through that identifier's own channel and
-says where, masked → the customer types the code → `action_verify_identity_claim` links, or
+says where, masked (for an order only "the contact details we have", whatever the order)
+→ the customer types the code → `action_verify_identity_claim` links, or
 merges the two customers. Nothing about the other record is said before the code is right.
 
 The merge needs this conversation's lock, which Rasa holds until the turn ends: it runs in
@@ -26,9 +27,8 @@ from actions.crm_context import services
 from actions.session import known_slots, welcome_back
 from threadline.crm.interface import CrmUnavailable
 from threadline.identity.addresses import InvalidAddress
-from threadline.identity.claims import (
-    CODE_LIFETIME, ClaimIdentity, ClaimOutcome, ClaimRefused, ClaimUnreachable, NothingToClaim, VerifyClaim,
-)
+from threadline.identity.claim_limits import PHONE_COUNTRY, ClaimLimits, ClaimRefused
+from threadline.identity.claims import CODE_LIFETIME, ClaimIdentity, ClaimOutcome, NothingToClaim, VerifyClaim
 from threadline.identity.ports import CodeSender
 from threadline.identity.services import IdentityServices
 
@@ -43,6 +43,14 @@ NOT_SENT = ("Sorry, I couldn't send a code there just now, so nothing is linked.
 UNVERIFIED_SENDER = ("I can't link anything to this conversation from here: your mail server didn't confirm "
                      "this email came from your address. Please write to us from WhatsApp, Instagram or SMS, "
                      "or ask for a person.")
+UNVERIFIED_CHANNEL = ("I can't link anything to this conversation from here. Please write to us from WhatsApp, "
+                      "Instagram, SMS or email, or ask for a person.")
+REST_PREFIX = "rest:"  # connectors/rest.py: REST senders' conversations (not imported: actions run apart)
+REFUSED = "Sorry, I can't send another code right now. Please try again later, or ask for a person."
+PHONE_REFUSED = ("Sorry, I can't send a code to that number. Could you give me your email address instead, "
+                 "or ask for a person?")
+ORDER_CLAIMED = ("If order {order_id} is yours, I've sent a 6-digit code to the contact details we have for it. "
+                 f"Type the code here within {MINUTES} minutes to link the order to this conversation.")
 
 
 @dataclass
@@ -56,11 +64,13 @@ _tools: Optional[ClaimTools] = None
 _opening = asyncio.Lock()
 
 
-def use_claim_tools(identity: Optional[IdentityServices], sender: Optional[CodeSender] = None) -> Optional[ClaimTools]:
+def use_claim_tools(identity: Optional[IdentityServices], sender: Optional[CodeSender] = None,
+                    limits: Optional[ClaimLimits] = None) -> Optional[ClaimTools]:
     """Install the services (tests), or None to open them from the environment on next use."""
     global _tools
     _tools = None if identity is None else ClaimTools(
-        identity, ClaimIdentity(identity.db, sender), VerifyClaim(identity.db, identity.index, identity.merge()))
+        identity, ClaimIdentity(identity.db, sender, limits or ClaimLimits.from_env(identity.redis_url)),
+        VerifyClaim(identity.db, identity.index, identity.merge()))
     return _tools
 
 
@@ -75,8 +85,12 @@ async def claim_tools() -> ClaimTools:
 
 
 def from_unverified_sender(tracker: Tracker) -> bool:
-    """Whether the message being answered is mail whose From no trusted server vouched for
-    (connectors/email/channel.py sets `sender_verified`): such a sender never claims or links."""
+    """Whether the message being answered comes from a sender nobody vouched for: mail whose
+    From no trusted server confirmed (connectors/email/channel.py sets `sender_verified`), or
+    the REST channel, which has no authentication at all (connectors/rest.py). Such a sender
+    never claims or links."""
+    if tracker.sender_id.startswith(REST_PREFIX):
+        return True
     metadata = (tracker.latest_message or {}).get("metadata") or {}
     return metadata.get("sender_verified") is False
 
@@ -84,8 +98,10 @@ def from_unverified_sender(tracker: Tracker) -> bool:
 def refuse_unverified(dispatcher: CollectingDispatcher, tracker: Tracker, action: str) -> bool:
     if not from_unverified_sender(tracker):
         return False
-    log.warning("%s refused: the mail's From address is not authenticated", action)
-    dispatcher.utter_message(text=UNVERIFIED_SENDER)
+    rest = tracker.sender_id.startswith(REST_PREFIX)
+    log.warning("%s refused: %s", action, "the REST channel is not authenticated" if rest
+                else "the mail's From address is not authenticated")
+    dispatcher.utter_message(text=UNVERIFIED_CHANNEL if rest else UNVERIFIED_SENDER)
     return True
 
 
@@ -100,24 +116,23 @@ def code_in(tracker: Tracker) -> Optional[str]:
 async def start_claim(dispatcher: CollectingDispatcher, customer_id: str, *, contact: Optional[str] = None,
                       order_id: Optional[str] = None) -> Optional[List[Dict[Text, Any]]]:
     """Send a code for `contact` (email or phone) or `order_id` and say where; the events to
-    return, or None when there is nothing to prove (already theirs; an order nobody else has)."""
+    return, or None when there is nothing to prove (already theirs)."""
     try:
         tools = await claim_tools()
         if contact:
             started = await tools.claim(customer_id, contact)
         else:
-            started = await tools.claim.order(customer_id, order_id)
+            await tools.claim.order(customer_id, order_id)
     except NothingToClaim:
         return None
     except InvalidAddress:
         dispatcher.utter_message(text="I couldn't read that as an email address or a phone number with "
                                       "its country code (like +55 11 98765-4321). Could you write it again?")
         return []
-    except ClaimRefused:
-        dispatcher.utter_message(text="You've asked for several codes in the last hour. Please try again "
-                                      "later, or ask for a person.")
+    except ClaimRefused as refused:  # logged with its reason where it was refused
+        dispatcher.utter_message(text=PHONE_REFUSED if refused.reason == PHONE_COUNTRY else REFUSED)
         return []
-    except (ClaimUnreachable, RuntimeError, OSError, DBAPIError, CrmUnavailable) as error:
+    except (RuntimeError, OSError, DBAPIError, CrmUnavailable) as error:
         log.warning("identity claim not started: %s", error.__class__.__name__)
         dispatcher.utter_message(text=NOT_SENT)
         return []
@@ -125,10 +140,9 @@ async def start_claim(dispatcher: CollectingDispatcher, customer_id: str, *, con
         dispatcher.utter_message(text=(f"To link {started.sent_to} to this conversation, I've sent it a 6-digit "
                                        f"code. Type the code here within {MINUTES} minutes."))
         return []
-    dispatcher.utter_message(text=(f"To link order {order_id.upper()} to this conversation, I need to check it's "
-                                   f"yours: I've sent a 6-digit code to {started.sent_to}. Type the code here "
-                                   f"within {MINUTES} minutes."))
-    # Nothing about someone else's order until the code is right.
+    # The same words whether the order exists, has an owner, or got a code: nothing about
+    # someone else's order until the code is right.
+    dispatcher.utter_message(text=ORDER_CLAIMED.format(order_id=order_id.strip().upper()))
     return [SlotSet("order_id", None)]
 
 

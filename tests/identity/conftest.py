@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from redis.asyncio import Redis
 
 from connectors.code_sender import ChannelCodeSender
 from tests.support.redis_server import free_port
@@ -13,6 +14,7 @@ from threadline.sandbox.config import sandbox_env
 from tests.support.crm_database import empty_tables, start_postgres
 from tests.support.sandbox import serve_sandbox
 from threadline.crm import Database
+from threadline.identity.claim_limits import ClaimLimits
 from threadline.identity.services import IdentityServices
 
 
@@ -41,6 +43,14 @@ async def services(crm_url, redis_url):
     services = IdentityServices(Database(crm_url), redis_url)
     yield services
     await services.close()
+
+
+@pytest.fixture
+async def claim_limits(redis_url):
+    """The claim limits as the action server has them (defaults: `BR` phones, 200 codes an hour)."""
+    limits = ClaimLimits(Redis.from_url(redis_url))
+    yield limits
+    await limits.close()
 
 
 class RecordingCodeSender:

@@ -25,13 +25,13 @@ def clock():
 
 
 @pytest.fixture
-async def scene(services, code_sender, clock):
+async def scene(services, code_sender, claim_limits, clock):
     """Ana wrote by email before; a new Instagram user claims her address."""
     ana = await services.resolver.resolve("email", "Ana Souza <ana@example.com>")
     await save_turns(services.histories, ana, [(1000.0, "where is my order 123?")])
     stranger = await services.resolver.resolve("instagram", "17841400000000001")
     await save_turns(services.histories, stranger, [(2000.0, "I'm ana@example.com")])
-    claim = ClaimIdentity(services.db, code_sender, clock=clock)
+    claim = ClaimIdentity(services.db, code_sender, claim_limits, clock=clock)
     verify = VerifyClaim(services.db, services.index, services.merge(), clock=clock)
     return ana, stranger, claim, verify
 

@@ -5,13 +5,14 @@ SMS or WhatsApp message to the phone (the exact address its owner last wrote fro
 the code comes back, the claimant learns nothing: the answer to a claim is the same whether
 the identifier belongs to someone, to nobody, or is unknown.
 
-An order number ("my order is TL-48213") can be claimed too when the order belongs to another
-customer: the code goes to that customer's most recent verified WhatsApp, SMS or email
-address, and the claimant only sees it masked ("a•••@example.com").
+An order number ("my order is TL-48213") can be claimed too: the code goes to its owner's most
+recent verified WhatsApp, SMS or email address. The claimant is told the same neutral thing
+whether the order exists, has an owner who can be reached, or not; only the owner's code
+proves anything.
 
 Limits: a code lives 10 minutes, allows 5 attempts (counted atomically before comparing),
-a new claim replaces the customer's pending one, and a customer may start at most
-`MAX_CLAIMS_PER_HOUR` claims (each one sends a message to somebody).
+a new claim replaces the customer's pending one, and `claim_limits.ClaimLimits` caps the
+codes per target address, per claimant and overall, and the countries phone codes go to.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -31,7 +32,8 @@ from threadline.crm import Database
 from threadline.crm.models import ChannelIdentity, IdentityClaim, Order
 from threadline.crm.models.base import utcnow
 from threadline.identity import directory
-from threadline.identity.addresses import EMAIL, Identifier, claimed_identifier
+from threadline.identity.addresses import EMAIL, PHONE, Identifier, claimed_identifier
+from threadline.identity.claim_limits import PHONE_COUNTRY, ClaimLimits, ClaimRefused, refuse
 from threadline.identity.index import IdentityIndex
 from threadline.identity.link import link_identity
 from threadline.identity.merge import MergeCustomers, MergeResult
@@ -40,22 +42,13 @@ from threadline.identity.ports import CodeSender
 log = logging.getLogger(__name__)
 CODE_LIFETIME = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
-MAX_CLAIMS_PER_HOUR = 3
 CODE_DIGITS = 6
 ORDER = "order"
 CODE_CHANNELS = ("whatsapp", "sms", "email")
 
 
-class ClaimRefused(ValueError):
-    """Too many claims in the last hour."""
-
-
 class NothingToClaim(ValueError):
-    """The identifier is already this customer's, or (an order) nobody else's: no code needed."""
-
-
-class ClaimUnreachable(ValueError):
-    """The order's owner has no verified WhatsApp, SMS or email address to send a code to."""
+    """The identifier (or the order) is already this customer's: no code needed."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +103,6 @@ def _destination(session: Session, identifier: Identifier, owner: Optional[str])
     """(channel, exact address) that reaches the identifier's real holder."""
     if identifier.kind == EMAIL:
         return "email", identifier.value
-    if identifier.kind == ORDER:
-        return _latest_contact(session, owner)
     if owner is not None:
         rows = session.execute(select(ChannelIdentity).where(
             ChannelIdentity.customer_id == owner, ChannelIdentity.key == identifier.key,
@@ -123,69 +114,119 @@ def _destination(session: Session, identifier: Identifier, owner: Optional[str])
     return "sms", identifier.value
 
 
-def _latest_contact(session: Session, owner: str) -> tuple:
-    """The owner's verified (channel, address) they used last, imported ones last."""
+def _latest_contact(session: Session, owner: str) -> Optional[Tuple[str, str, str]]:
+    """The owner's verified (channel, address, identifier key) they used last, imported ones
+    last; None when they have no address a code can go to."""
     rows = [r for r in directory.identities_of(session, owner) if r.verified and r.channel in CODE_CHANNELS]
     if not rows:
-        raise ClaimUnreachable("the order's customer has no address a code can be sent to")
+        return None
     best = max(rows, key=lambda r: (r.last_seen_at is not None, r.last_seen_at or datetime.min, r.id))
     if best.channel == "email":  # the mailbox itself, without a display name
-        return "email", Identifier.from_key(best.key).value
-    return best.channel, best.address
+        return "email", Identifier.from_key(best.key).value, best.key
+    return best.channel, best.address, best.key
 
 
 class ClaimIdentity:
-    def __init__(self, db: Database, sender: CodeSender, clock: Callable[[], datetime] = utcnow) -> None:
-        self.db, self.sender, self.clock = db, sender, clock
+    def __init__(self, db: Database, sender: CodeSender, limits: ClaimLimits,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.db, self.sender, self.limits, self.clock = db, sender, limits, clock
 
     async def __call__(self, customer_id: str, claimed: str) -> ClaimStarted:
         """`claimed` is what the customer typed (an email or an international phone number).
-        Raises InvalidAddress when it is neither, ClaimRefused when over the hourly limit,
-        NothingToClaim when it is already theirs."""
-        return await self._start(customer_id, claimed_identifier(claimed))
+        Raises InvalidAddress when it is neither, ClaimRefused when a limit or the phone's
+        country does not allow a code, NothingToClaim when it is already theirs."""
+        identifier = claimed_identifier(claimed)
+        if identifier.kind == PHONE:
+            self.limits.check_phone(identifier.value)
+        claimant, owner, (channel, address) = await self.db.run(lambda s: self._plan(s, customer_id, identifier))
+        await self.limits.admit(self.clock(), claimant=claimant, target=identifier.key)
+        code = _new_code()
+        claim_id, expires_at = await self.db.run(
+            lambda s: self._store(s, claimant, identifier, code, unmatched=None if owner else (channel, address)))
+        await self._send(claim_id, channel, address, code)
+        return ClaimStarted(claim_id, "email" if channel == "email" else "phone", expires_at, mask(channel, address))
 
-    async def order(self, customer_id: str, order_id: str) -> ClaimStarted:
-        """Claim an order that belongs to another customer. Raises NothingToClaim when the
-        order is unknown, unowned or already theirs, ClaimUnreachable when its owner has no
-        address to send a code to."""
-        return await self._start(customer_id, order_identifier(order_id))
+    async def order(self, customer_id: str, order_id: str) -> None:
+        """Claim an order: a code to its owner's latest verified contact. Returns the same
+        (nothing) whether the order exists, has an owner, can be reached or was refused a
+        code, so the claimant learns nothing about it; each case is logged. Raises
+        NothingToClaim only when the order is already theirs, ClaimRefused when the
+        claimant's or the overall limit is reached."""
+        identifier = order_identifier(order_id)
+        claimant, destination = await self.db.run(lambda s: self._plan_order(s, customer_id, identifier))
+        # Every order claim counts and leaves one pending claim, code sent or not: neither the
+        # limits nor what the next typed code gets may tell orders apart.
+        await self.limits.admit(self.clock(), claimant=claimant)
+        code = _new_code()
+        await self.db.run(lambda s: self._store(s, claimant, identifier, code))
+        if destination is None:
+            log.info("order claim sends no code: the order has no reachable owner")
+            return
+        channel, address, key = destination
+        try:
+            target = Identifier.from_key(key)
+            if channel != "email":
+                if target.kind != PHONE:
+                    refuse(PHONE_COUNTRY)
+                self.limits.check_phone(target.value)
+            await self.limits.admit(self.clock(), target=key)
+        except ClaimRefused:
+            return  # logged by `refuse`
+        try:
+            await self.sender.send_code(channel, address, code)
+        except Exception as error:  # the claim stays pending, as when nothing was sent
+            log.warning("order claim code not sent: %s", error.__class__.__name__)
 
-    async def _start(self, customer_id: str, identifier: Identifier) -> ClaimStarted:
-        code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
-        started, channel, address = await self.db.run(lambda s: self._store(s, customer_id, identifier, code))
+    async def _send(self, claim_id: int, channel: str, address: str, code: str) -> None:
         try:
             await self.sender.send_code(channel, address, code)
         except BaseException:
             await self.db.run(lambda s: s.execute(
-                update(IdentityClaim).where(IdentityClaim.id == started.claim_id).values(status="failed")))
+                update(IdentityClaim).where(IdentityClaim.id == claim_id).values(status="failed")))
             raise
-        return started
 
-    def _store(self, session: Session, customer_id: str, identifier: Identifier, code: str):
-        customer_id = directory.canonical_customer(session, customer_id)
-        now = self.clock()
-        recent = session.query(IdentityClaim).filter(
-            IdentityClaim.customer_id == customer_id, IdentityClaim.created_at > now - timedelta(hours=1)).count()
-        if recent >= MAX_CLAIMS_PER_HOUR:
-            raise ClaimRefused("too many identity claims in the last hour")
-        session.execute(update(IdentityClaim).where(
-            IdentityClaim.customer_id == customer_id, IdentityClaim.status == "pending").values(status="replaced"))
+    @staticmethod
+    def _plan(session: Session, customer_id: str, identifier: Identifier):
+        claimant = directory.canonical_customer(session, customer_id)
         owner = claim_owner(session, identifier)
-        if owner == customer_id or (owner is None and identifier.kind == ORDER):
+        if owner == claimant:
             raise NothingToClaim("nothing to prove")
-        channel, address = _destination(session, identifier, owner)
-        if owner is None:
-            # A claim that matches nobody is kept as a claimed (unverified) identity.
-            exists = session.query(ChannelIdentity).filter_by(customer_id=customer_id, key=identifier.key).first()
+        return claimant, owner, _destination(session, identifier, owner)
+
+    @staticmethod
+    def _plan_order(session: Session, customer_id: str, identifier: Identifier):
+        claimant = directory.canonical_customer(session, customer_id)
+        owner = claim_owner(session, identifier)
+        if owner == claimant:
+            raise NothingToClaim("nothing to prove")
+        return claimant, None if owner is None else _latest_contact(session, owner)
+
+    def _store(self, session: Session, claimant: str, identifier: Identifier, code: str,
+               unmatched: Optional[Tuple[str, str]] = None) -> Tuple[int, datetime]:
+        """The new pending claim (id, expiry); `unmatched`: the (channel, address) of a claimed
+        identifier nobody holds, kept as the claimant's claimed (unverified) identity."""
+        now = self.clock()
+        _replace_pending(session, claimant)
+        if unmatched is not None:
+            exists = session.query(ChannelIdentity).filter_by(customer_id=claimant, key=identifier.key).first()
             if exists is None:
-                session.add(ChannelIdentity(customer_id=customer_id, channel=channel, address=address,
+                channel, address = unmatched
+                session.add(ChannelIdentity(customer_id=claimant, channel=channel, address=address,
                                             key=identifier.key, verified=False, source="claim", created_at=now))
-        claim = IdentityClaim(customer_id=customer_id, key=identifier.key, code_hash=_hash(code, secrets.token_hex(8)),
+        claim = IdentityClaim(customer_id=claimant, key=identifier.key, code_hash=_hash(code, secrets.token_hex(8)),
                               expires_at=now + CODE_LIFETIME, attempts=0, status="pending", created_at=now)
         session.add(claim)
         session.flush()
-        kind = "email" if channel == "email" else "phone"
-        return ClaimStarted(claim.id, kind, claim.expires_at, mask(channel, address)), channel, address
+        return claim.id, claim.expires_at
+
+
+def _replace_pending(session: Session, claimant: str) -> None:
+    session.execute(update(IdentityClaim).where(
+        IdentityClaim.customer_id == claimant, IdentityClaim.status == "pending").values(status="replaced"))
+
+
+def _new_code() -> str:
+    return f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
 class VerifyClaim:

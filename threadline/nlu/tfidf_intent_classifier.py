@@ -12,14 +12,22 @@ price questions does not make "is the X in stock?" a price question.
 It reads the message text itself (no featurizer needed) in config.yml:
     - name: threadline.nlu.tfidf_intent_classifier.TfidfIntentClassifier
       catalogue: data/catalogue/products.csv
+
+The trained model is stored as plain data, never pickled (loading a pickle runs whatever code
+it names, so a swapped model file would be code execution; CVE-2024-49375 is the same for
+Rasa's own components): a JSON file with the settings, the catalogue, both vocabularies and the
+intents, and an `.npz` of plain float arrays (IDF weights, coefficients, intercepts) read with
+`allow_pickle=False`. Loading rebuilds the scikit-learn pipeline from them.
 """
 from __future__ import annotations
 
+import json
 import re
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Pattern, Text
 
-import joblib
+import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_union
@@ -36,7 +44,9 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from threadline.nlu.catalogue import CatalogueEntry, catalogue_digest, load_catalogue
 from threadline.nlu.structured_entities import PHONE_CANDIDATE, PHONE_SEPARATED_MIN_DIGITS
 
-MODEL_FILE = "tfidf_intent_classifier.joblib"
+MODEL_FILE = "tfidf_intent_classifier.json"
+ARRAYS_FILE = "tfidf_intent_classifier.npz"
+PIPELINE_SETTINGS = ("word_ngrams", "char_ngrams", "C", "max_iter")
 EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
 ORDER_CODE = re.compile(r"(?<!\w)(?:[A-Za-z]{2,3}-?\d{4,10}|#\d{4,10})(?!\w)")
 NUMBER = re.compile(r"(?<![\w.,])\d+(?!\w|[.,]\d)")
@@ -57,10 +67,7 @@ def mask_structured(text: str) -> str:
 
 
 class CataloguePlaceholders:
-    """The text preprocessor: structured values and catalogue names become placeholders.
-
-    A class rather than a closure so the trained scikit-learn model can be saved with it.
-    """
+    """The text preprocessor: structured values and catalogue names become placeholders."""
 
     def __init__(self, catalogue: Iterable[CatalogueEntry]) -> None:
         entries = list(catalogue)
@@ -94,6 +101,38 @@ def build_pipeline(config: Dict[Text, Any], catalogue: Iterable[CatalogueEntry])
     return Pipeline([("features", make_union(words, chars)), ("classifier", classifier)])
 
 
+def save_pipeline(model: Pipeline, config: Dict[Text, Any], catalogue: List[CatalogueEntry],
+                  directory: Path) -> None:
+    """What `load_pipeline` needs to rebuild `model`, as JSON and plain arrays."""
+    vectorizers = [vectorizer for _, vectorizer in model.named_steps["features"].transformer_list]
+    classifier = model.named_steps["classifier"]
+    (directory / MODEL_FILE).write_text(json.dumps({
+        "settings": {name: config[name] for name in PIPELINE_SETTINGS},
+        "catalogue": [entry.to_dict() for entry in catalogue],
+        "vocabularies": [{term: int(index) for term, index in v.vocabulary_.items()} for v in vectorizers],
+        "classes": [str(name) for name in classifier.classes_],
+    }, ensure_ascii=False), encoding="utf-8")
+    np.savez(directory / ARRAYS_FILE, coef=classifier.coef_, intercept=classifier.intercept_,
+             **{f"idf_{i}": v.idf_ for i, v in enumerate(vectorizers)})
+
+
+def load_pipeline(directory: Path) -> Pipeline:
+    """The pipeline `save_pipeline` stored, fitted state restored attribute by attribute."""
+    saved = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+    model = build_pipeline(saved["settings"], [CatalogueEntry.from_dict(e) for e in saved["catalogue"]])
+    with np.load(directory / ARRAYS_FILE, allow_pickle=False) as arrays:
+        for i, (_, vectorizer) in enumerate(model.named_steps["features"].transformer_list):
+            vectorizer.vocabulary_ = saved["vocabularies"][i]
+            vectorizer.fixed_vocabulary_ = False
+            vectorizer.idf_ = arrays[f"idf_{i}"]
+        classifier = model.named_steps["classifier"]
+        classifier.classes_ = np.array(saved["classes"])
+        classifier.coef_ = arrays["coef"]
+        classifier.intercept_ = arrays["intercept"]
+        classifier.n_features_in_ = classifier.coef_.shape[1]
+    return model
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     """Predicts the intent and a ranking of the most likely ones."""
@@ -122,21 +161,23 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> "TfidfIntentClassifier":
-        try:
-            with model_storage.read_from(resource) as directory:
-                model = joblib.load(directory / MODEL_FILE)
-        except ValueError:  # trained without intent examples
-            model = None
-        return cls(config, model_storage, resource, model)
+        with ExitStack() as stack:
+            try:
+                directory = stack.enter_context(model_storage.read_from(resource))
+            except ValueError:  # trained without intent examples: nothing was stored
+                return cls(config, model_storage, resource, None)
+            # Anything wrong in the stored files (a pickled array included) raises here.
+            return cls(config, model_storage, resource, load_pipeline(directory))
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
         if len({e.get(INTENT) for e in examples}) < 2:
             return self._resource
-        self._model = build_pipeline(self._config, load_catalogue(Path(self._config["catalogue"])))
+        catalogue = load_catalogue(Path(self._config["catalogue"]))
+        self._model = build_pipeline(self._config, catalogue)
         self._model.fit([e.get(TEXT) for e in examples], [e.get(INTENT) for e in examples])
         with self._model_storage.write_to(self._resource) as directory:
-            joblib.dump(self._model, directory / MODEL_FILE)
+            save_pipeline(self._model, self._config, catalogue, directory)
         return self._resource
 
     def process(self, messages: List[Message]) -> List[Message]:
