@@ -10,8 +10,9 @@ turn holds the GIL for tens of milliseconds at a time; here it never holds the w
     python -m threadline.inbox_worker --model models/threadline.tar.gz \\
         --endpoints endpoints.yml --credentials credentials.yml
 
-Health: GET /health on THREADLINE_INBOX_WORKER_PORT (default 5057): 503 while the model
-loads, 200 once the consumers run. The process lowers its own CPU priority by
+Health: GET /health on THREADLINE_INBOX_WORKER_PORT (default 5057; `make run` gives worker i
+of THREADLINE_INBOX_WORKERS port + i): 503 while the model loads, 200 once the consumers run;
+the JSON names the channels and the process id. The process lowers its own CPU priority by
 THREADLINE_INBOX_WORKER_NICE (default 10; 0 keeps it): on a shared host the webhooks'
 acknowledgements, which a provider waits for, get the CPU before bot turns, which nobody
 waits for within milliseconds. SIGTERM/SIGINT: running turns finish (10 s at most; an
@@ -82,7 +83,8 @@ def health_app(state: dict) -> web.Application:
 
 async def serve(load_agent: Callable[[], Awaitable[Any]], channels: List[Any], port: int) -> None:
     """Load the agent, consume until a signal arrives, then stop cleanly."""
-    state = {"status": "loading", "channels": [channel.name() for channel in channels]}
+    # The pid tells a supervisor (and its tests) a restarted worker from the one it replaced.
+    state = {"status": "loading", "channels": [channel.name() for channel in channels], "pid": os.getpid()}
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

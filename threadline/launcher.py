@@ -1,6 +1,11 @@
-"""`make run`: migrate the CRM, start Redis (if needed), the action server, the Rasa server
-(webhook edge and HTTP API), the inbox worker (the channels' bot turns, in a process of their
-own: threadline/inbox_worker.py), the CRM timeline consumer and the agent console; stop them all.
+"""`make run`: migrate the CRM, start Redis (only when REDIS_URL is unset), the action server,
+the Rasa server (webhook edge and HTTP API), THREADLINE_INBOX_WORKERS inbox workers (the
+channels' bot turns, in processes of their own: threadline/inbox_worker.py), the CRM timeline
+consumer and the agent console; keep them running; stop them all.
+
+A child that dies after start-up, whichever it is, is started again after a backoff (1 s,
+doubling to 30 s; back to 1 s once it had run for a minute), one line per restart; the others
+go on. A child that dies during start-up stops the launch: that is a configuration error.
 
 Each child runs in its own session, so a Ctrl-C in the terminal reaches only this launcher,
 which then stops the children in reverse order. Children also get SIGTERM from the kernel
@@ -28,6 +33,7 @@ from urllib.parse import urlparse
 
 import redis
 
+from connectors.webhook.runtime import default_consumer_name
 from threadline.sandbox.config import SandboxConfig, sandbox_env, sandbox_port
 from threadline.sandbox.modes import ChannelConfigError, channel_modes
 from threadline.settings import Settings, redis_password_file
@@ -37,6 +43,9 @@ log = logging.getLogger("threadline.launcher")
 
 STARTUP_TIMEOUT_S = 300
 STOP_TIMEOUT_S = 15
+RESTART_FIRST_DELAY_S = 1.0
+RESTART_MAX_DELAY_S = 30.0
+RESTART_RESET_AFTER_S = 60.0  # a child that ran this long before dying is not crash-looping
 _PR_SET_PDEATHSIG = 1
 
 
@@ -51,6 +60,31 @@ def _die_with_parent() -> None:
 
 
 @dataclass
+class Backoff:
+    """How long to wait before starting a dead child again: 1 s, doubling up to 30 s, and
+    1 s again once the child had run for a minute (it was healthy, not crash-looping)."""
+
+    next_delay_s: float = RESTART_FIRST_DELAY_S
+
+    def delay_after(self, ran_for_s: float) -> float:
+        if ran_for_s >= RESTART_RESET_AFTER_S:
+            self.next_delay_s = RESTART_FIRST_DELAY_S
+        delay = self.next_delay_s
+        self.next_delay_s = min(delay * 2, RESTART_MAX_DELAY_S)
+        return delay
+
+
+def describe_exit(code: int) -> str:
+    """`exit 3`, or `killed by SIGKILL` for a child a signal ended (Popen's negative codes)."""
+    if code >= 0:
+        return f"exit {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+@dataclass
 class Service:
     name: str
     argv: List[str]
@@ -58,6 +92,10 @@ class Service:
     log_file: Optional[Path] = None
     own_env: dict = field(default_factory=dict)  # on top of the environment all children share
     process: Optional[subprocess.Popen] = field(default=None, repr=False)
+    started_at: float = 0.0  # time.monotonic() of the last start
+    backoff: Backoff = field(default_factory=Backoff)
+    restart_at: Optional[float] = None  # set while the child is dead and waits for its restart
+    restarts: int = 0
 
     def start(self, env: dict, cwd: Path) -> None:
         output = open(self.log_file, "ab") if self.log_file else None
@@ -65,6 +103,7 @@ class Service:
             self.argv, env={**env, **self.own_env}, cwd=cwd, stdout=output, stderr=output,
             preexec_fn=_die_with_parent,
         )
+        self.started_at = time.monotonic()
 
     def exited(self) -> Optional[int]:
         return self.process.poll() if self.process else None
@@ -94,11 +133,23 @@ def http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
-def redis_answers(url: str) -> bool:
+def redis_problem(url: str) -> Optional[str]:
+    """None when the Redis at `url` answers PING, else why not (without the URL's password)."""
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=2).ping())
-    except (redis.RedisError, ValueError):
-        return False
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, ValueError) as error:
+        password = urlparse(url).password
+        reason = str(error) or type(error).__name__
+        return reason.replace(password, "***") if password else reason
+    return None
+
+
+def redis_answers(url: str) -> bool:
+    return redis_problem(url) is None
 
 
 def redis_server_binary() -> str:
@@ -221,6 +272,7 @@ class Launcher:
         self.settings = settings
         self.services: List[Service] = []
         self.stopping = False
+        self.env: dict = {}  # what every child gets, kept for restarts
 
     def plan(self) -> dict:
         """Decide what to start; returns the environment the children share."""
@@ -232,11 +284,16 @@ class Launcher:
             self.channel_env = sandbox_env(os.environ, sandbox_port(os.environ), s.rasa_port)
         except ChannelConfigError as error:
             raise LaunchError(str(error)) from None
-        if s.redis_url and redis_answers(s.redis_url):
+        if s.redis_url:
+            # Never a local Redis instead: inbox, locks and trackers would split over two stores.
+            problem = redis_problem(s.redis_url)
+            if problem:
+                raise LaunchError(
+                    f"REDIS_URL {_without_password(s.redis_url)} does not answer ({problem}). Start that "
+                    f"Redis or correct REDIS_URL; unset it to use a project-local Redis."
+                )
             url, note = s.redis_url, "from REDIS_URL"
         else:
-            if s.redis_url:
-                print(f"threadline: REDIS_URL does not answer; starting a project-local Redis instead")
             self.services.append(local_redis(s))
             url = s.local_redis_url
             note = f"project-local, data in {s.var_dir / 'redis'}, password in {redis_password_file(s.var_dir)}"
@@ -266,12 +323,7 @@ class Launcher:
              "--credentials", "credentials.yml", "--model", str(model_path())],
             http_ok(f"http://{reachable(s.rasa_host)}:{s.rasa_port}/status?token={s.rasa_auth_token}"),
         ))
-        self.services.append(Service(
-            "inbox worker",
-            [python, "-m", "threadline.inbox_worker", "--endpoints", "endpoints.yml",
-             "--credentials", "credentials.yml", "--model", str(model_path())],
-            http_ok(f"http://127.0.0.1:{s.inbox_worker_port}/health"),
-        ))
+        self.services.extend(self.inbox_workers())
         self.services.append(Service(
             "crm timeline",
             [python, "-m", "threadline.crm.timeline_worker"],
@@ -290,7 +342,6 @@ class Launcher:
             "CONSOLE_PORT": str(s.console_port),
             # The Rasa server only acknowledges channel messages; the inbox worker answers them.
             "THREADLINE_INBOX_WORKER": "external",
-            "THREADLINE_INBOX_WORKER_PORT": str(s.inbox_worker_port),
             "RASA_AUTH_TOKEN": s.rasa_auth_token,
             "RASA_PORT": str(s.rasa_port),
             "ACTION_PORT": str(s.action_port),
@@ -299,7 +350,41 @@ class Launcher:
             "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1"),
         }
 
+    def inbox_workers(self) -> List[Service]:
+        """THREADLINE_INBOX_WORKERS workers; worker i (0-based) has health port base + i and its
+        own consumer name, the same one at every restart, so a restarted worker replays its own
+        pending entries at once. The first keeps the single worker's name."""
+        s = self.settings
+        ports = [s.inbox_worker_port + i for i in range(s.inbox_workers)]
+        taken = {s.rasa_port, s.action_port, s.crm_timeline_port, s.console_port}
+        if not s.redis_url:
+            taken.add(s.local_redis_port)
+        if self.channel_env["THREADLINE_SANDBOX_CHANNELS"]:
+            taken.add(sandbox_port(os.environ))
+        clashes = sorted(taken.intersection(ports))
+        if clashes:
+            raise LaunchError(
+                f"the inbox workers' health ports {ports[0]}-{ports[-1]} (THREADLINE_INBOX_WORKER_PORT and "
+                f"the next THREADLINE_INBOX_WORKERS - 1) include port {clashes[0]} of another service; "
+                f"choose another THREADLINE_INBOX_WORKER_PORT"
+            )
+        consumer = default_consumer_name()
+        workers = []
+        for index, port in enumerate(ports):
+            own_env = {"THREADLINE_INBOX_WORKER_PORT": str(port)}
+            if index:
+                own_env["THREADLINE_INBOX_CONSUMER"] = f"{consumer}#{index + 1}"
+            workers.append(Service(
+                "inbox worker" if s.inbox_workers == 1 else f"inbox worker {index + 1}",
+                [sys.executable, "-m", "threadline.inbox_worker", "--endpoints", "endpoints.yml",
+                 "--credentials", "credentials.yml", "--model", str(model_path())],
+                http_ok(f"http://127.0.0.1:{port}/health"),
+                own_env=own_env,
+            ))
+        return workers
+
     def start_all(self, env: dict) -> None:
+        self.env = env
         (self.settings.var_dir / "log").mkdir(parents=True, exist_ok=True)
         for service in self.services:
             print(f"threadline: starting {service.name}", flush=True)
@@ -330,7 +415,11 @@ class Launcher:
         print(f"  Actions       http://{reachable(s.action_host)}:{s.action_port}  (listening on {s.action_host})")
         print(f"  CRM timeline  http://127.0.0.1:{s.crm_timeline_port}/health")
         print(f"  Console       http://127.0.0.1:{s.console_port}/  (agents: bin/threadline agent add NAME)")
-        print(f"  Inbox worker  http://127.0.0.1:{s.inbox_worker_port}/health  (bot turns of the channels below)")
+        for worker in (service for service in self.services if service.name.startswith("inbox worker")):
+            port = worker.own_env["THREADLINE_INBOX_WORKER_PORT"]
+            consumer = worker.own_env.get("THREADLINE_INBOX_CONSUMER", default_consumer_name())
+            print(f"  {worker.name.capitalize():<13} http://127.0.0.1:{port}/health  (consumer {consumer}; "
+                  f"bot turns of the channels below)")
         print(f"  Channels      {base}/webhooks/{{whatsapp,instagram,sms}}/webhook")
         print("                " + ", ".join(f"{channel} {mode}" for channel, mode in self.channel_modes.items()))
         sandboxed = self.channel_env["THREADLINE_SANDBOX_CHANNELS"]
@@ -352,16 +441,27 @@ class Launcher:
                 print(f"threadline: stopping {service.name}", flush=True)
             service.stop()
 
-    def supervise(self) -> int:
-        """Wait until a signal arrives or a service dies; return the exit code."""
+    def supervise(self) -> None:
+        """Until a signal arrives: start again, after its backoff, any service that died."""
         while not self.stopping:
+            now = time.monotonic()
             for service in self.services:
+                if self.stopping:
+                    return
+                if service.restart_at is not None:
+                    if now >= service.restart_at:
+                        service.restart_at = None
+                        print(f"threadline: starting {service.name} again", flush=True)
+                        service.start(self.env, self.settings.project_dir)
+                    continue
                 code = service.exited()
-                if code is not None and not self.stopping:
-                    print(f"threadline: {service.name} exited unexpectedly (exit {code})", flush=True)
-                    return 1
+                if code is not None:
+                    delay = service.backoff.delay_after(now - service.started_at)
+                    service.restart_at = now + delay
+                    service.restarts += 1
+                    print(f"threadline: {service.name} exited ({describe_exit(code)}); restarting it in "
+                          f"{delay:g}s (restart {service.restarts})", flush=True)
             time.sleep(0.5)
-        return 0
 
 
 def main() -> int:
@@ -375,9 +475,8 @@ def main() -> int:
         launcher.start_all(env)
         if not launcher.stopping:
             launcher.print_urls()
-            code = launcher.supervise()
-        else:
-            code = 0
+            launcher.supervise()
+        code = 0
     except LaunchError as error:
         print(f"threadline: {error}", file=sys.stderr, flush=True)
     finally:

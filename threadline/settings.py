@@ -31,6 +31,13 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"threadline: {name} must be a whole number, got {raw!r}")
 
 
+def _positive_int(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise SystemExit(f"threadline: {name} must be at least 1, got {value}")
+    return value
+
+
 def _host(name: str) -> str:
     # Loopback unless told otherwise: the Rasa server's REST channel and HTTP API and the
     # action server are internal doors; only /webhooks/<channel>/ belongs on the internet.
@@ -56,7 +63,8 @@ class Settings:
     console_port: int
     console_trusted_proxies: str  # IPs/CIDRs, parsed by threadline/console/proxies.py
     console_session_max_age_s: int
-    inbox_worker_port: int
+    inbox_worker_port: int  # worker i (0-based) of `make run` answers health on this + i
+    inbox_workers: int
     rasa_auth_token: str
     auth_token_generated: bool
 
@@ -82,6 +90,7 @@ class Settings:
             console_trusted_proxies=os.environ.get("CONSOLE_TRUSTED_PROXIES", "").strip(),
             console_session_max_age_s=_int("CONSOLE_SESSION_MAX_AGE", 7 * 24 * 3600),
             inbox_worker_port=_int("THREADLINE_INBOX_WORKER_PORT", 5057),
+            inbox_workers=_positive_int("THREADLINE_INBOX_WORKERS", 1),
             rasa_auth_token=token,
             auth_token_generated=generated,
         )

@@ -19,7 +19,8 @@ import pytest
 import redis
 
 from tests.support.redis_server import free_port
-from threadline.launcher import Launcher, email_state, redis_env
+from connectors.webhook.runtime import default_consumer_name
+from threadline.launcher import Backoff, LaunchError, Launcher, describe_exit, email_state, redis_env
 from threadline.sandbox.modes import CHANNEL_VARS
 from threadline.settings import Settings
 from threadline.training import model_path
@@ -203,15 +204,64 @@ def test_the_banner_says_whether_email_is_on(monkeypatch, no_channel_credentials
     assert email_state() == "enabled for help@shop.example"
 
 
-def test_an_unreachable_redis_url_falls_back_to_a_local_redis(monkeypatch, tmp_path):
+def test_an_unreachable_redis_url_stops_the_plan_before_any_local_redis(monkeypatch, tmp_path):
+    # A local Redis instead would split inbox, locks and trackers over two stores.
     monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
-    monkeypatch.setenv("THREADLINE_REDIS_PORT", str(free_port()))
-    monkeypatch.setenv("THREADLINE_VAR_DIR", str(tmp_path))  # plan() makes the Redis data folder
+    closed = free_port()
+    monkeypatch.setenv("REDIS_URL", f"redis://:hunter2secret@127.0.0.1:{closed}/0")
+    monkeypatch.setenv("THREADLINE_VAR_DIR", str(tmp_path))
     launcher = Launcher(Settings.from_env())
-    env = launcher.plan()
-    assert launcher.services[0].name == "redis"
-    assert env["REDIS_URL"].endswith(f":{os.environ['THREADLINE_REDIS_PORT']}/0")
+    with pytest.raises(LaunchError) as refused:
+        launcher.plan()
+    message = str(refused.value)
+    assert message.startswith(f"REDIS_URL redis://:***@127.0.0.1:{closed}/0 does not answer (")
+    assert "hunter2secret" not in message
+    assert launcher.services == [] and not (tmp_path / "redis").exists()
+
+
+def test_two_inbox_workers_get_their_own_health_port_and_consumer(redis_server, monkeypatch, no_channel_credentials,
+                                                                  tmp_path):
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("THREADLINE_INBOX_WORKERS", "2")
+    monkeypatch.setenv("THREADLINE_INBOX_WORKER_PORT", "6100")
+    monkeypatch.delenv("THREADLINE_INBOX_CONSUMER", raising=False)
+    launcher = Launcher(Settings.from_env())
+    launcher.plan()
+    first, second = [s for s in launcher.services if s.name.startswith("inbox worker")]
+    assert (first.name, second.name) == ("inbox worker 1", "inbox worker 2")
+    # The first keeps a single worker's consumer name, so its pending entries stay its own.
+    assert first.own_env == {"THREADLINE_INBOX_WORKER_PORT": "6100"}
+    assert second.own_env == {"THREADLINE_INBOX_WORKER_PORT": "6101",
+                              "THREADLINE_INBOX_CONSUMER": f"{default_consumer_name()}#2"}
+
+
+def test_inbox_worker_ports_that_run_into_another_service_stop_the_plan(redis_server, monkeypatch, tmp_path):
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("THREADLINE_INBOX_WORKER_PORT", "5057")
+    monkeypatch.setenv("THREADLINE_INBOX_WORKERS", "4")
+    monkeypatch.setenv("CONSOLE_PORT", "5060")
+    with pytest.raises(LaunchError, match="health ports 5057-5060 .* include port 5060 of another service"):
+        Launcher(Settings.from_env()).plan()
+
+
+def test_no_inbox_workers_is_refused(monkeypatch):
+    monkeypatch.setenv("THREADLINE_INBOX_WORKERS", "0")
+    with pytest.raises(SystemExit, match="THREADLINE_INBOX_WORKERS must be at least 1, got 0"):
+        Settings.from_env()
+
+
+def test_restart_backoff_doubles_to_30_s_and_starts_over_after_a_healthy_minute():
+    backoff = Backoff()
+    assert [backoff.delay_after(ran_for_s=2) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    assert backoff.delay_after(ran_for_s=61) == 1
+    assert backoff.delay_after(ran_for_s=0.5) == 2
+
+
+def test_exits_are_described_by_code_or_signal():
+    assert describe_exit(3) == "exit 3"
+    assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
 
 
 def test_redis_env_splits_the_url_for_endpoints_yml():
