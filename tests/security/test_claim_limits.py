@@ -156,34 +156,45 @@ def test_allowed_countries_come_from_claim_sms_countries(monkeypatch, redis_url)
     assert PhoneCountries.parse("").regions == {"BR"}
 
 
-async def test_an_order_claim_reads_the_same_whatever_the_order(services, tools, outbox, caplog):
-    """Another customer's order, one whose owner has no contact, an unowned one, a made-up one."""
+async def test_an_order_claim_reads_the_same_whoever_owns_the_order(services, tools, outbox, caplog):
+    """Another customer's order, reachable or not: one neutral answer, nothing about the owner."""
     ana = await services.resolver.resolve("email", "ana@example.com")
     unreachable = await services.resolver.resolve("instagram", "17841499999999999")
     await services.db.run(lambda s: (setattr(s.get(Order, "TL-48213"), "customer_id", ana),
                                      setattr(s.get(Order, "TL-50927"), "customer_id", unreachable)))
     answers = {}
-    for n, order_id in enumerate(("TL-48213", "TL-50927", "TL-70315", "TL-99999")):
+    for n, order_id in enumerate(("TL-48213", "TL-50927")):
         events, said = await claim(await instagram_user(services, n), order_id=order_id)
         answers[order_id] = (events, [text.replace(order_id, "TL-?") for text in said])
     assert len(set(map(repr, answers.values()))) == 1, answers
-    events, said = answers["TL-99999"]
+    events, said = answers["TL-50927"]
     assert events == [SlotSet("order_id", None)]
     assert said == [identity_claims.ORDER_CLAIMED.format(order_id="TL-?")]
     assert "ana" not in said[0] and "•" not in said[0]  # no owner, not even masked
     assert [m["X-Envelope-To"] for m in outbox] == ["ana@example.com"]  # only the real owner got a code
 
 
+async def test_an_order_of_nobody_is_just_noted(services, tools, outbox):
+    """A customer telling us their order number (a guest order, or one we don't know) is not a
+    claim: the bot keeps the number and answers about it; no code goes anywhere."""
+    for n, order_id in enumerate(("TL-70315", "TL-99999")):
+        events, said = await claim(await instagram_user(services, n), order_id=order_id)
+        assert events == [] and said == ["utter_got_order_number"]
+    assert outbox == []
+
+
 async def test_the_limits_do_not_tell_orders_apart_either(services, tools, outbox):
-    """Repeating a claim: an existing order's target window fills, a made-up order has none;
+    """Repeating a claim: a reachable owner's target window fills, an unreachable owner has none;
     the claimant's answers (and when they are cut off) must still be the same."""
     ana = await services.resolver.resolve("email", "ana@example.com")
-    await services.db.run(lambda s: setattr(s.get(Order, "TL-48213"), "customer_id", ana))
+    unreachable = await services.resolver.resolve("instagram", "17841499999999999")
+    await services.db.run(lambda s: (setattr(s.get(Order, "TL-48213"), "customer_id", ana),
+                                     setattr(s.get(Order, "TL-50927"), "customer_id", unreachable)))
     helper = await instagram_user(services, 50)
     for _ in range(3):  # fills Ana's target window
         await claim(helper, email="ana@example.com")
     transcripts = []
-    for n, order_id in enumerate(("TL-48213", "TL-99999")):
+    for n, order_id in enumerate(("TL-48213", "TL-50927")):
         claimant = await instagram_user(services, n)
         said = [(await claim(claimant, order_id=order_id))[1][0].replace(order_id, "TL-?") for _ in range(3)]
         said.append((await claim(claimant, email=f"me{n}@example.com"))[1][0].replace(f"me{n}", "me"))
@@ -221,11 +232,13 @@ async def test_the_limits_are_kept_without_addresses_in_redis(services, tools, o
 
 async def test_a_typed_code_gets_the_same_answer_after_any_order_claim(services, tools, outbox):
     """Every order claim leaves one pending code: "is my earlier code still good?" or "is a code
-    pending?" must not tell a real order from a made-up one either."""
+    pending?" must not tell a reachable owner from an unreachable one either."""
     ana = await services.resolver.resolve("email", "ana@example.com")
-    await services.db.run(lambda s: setattr(s.get(Order, "TL-48213"), "customer_id", ana))
+    unreachable = await services.resolver.resolve("instagram", "17841499999999999")
+    await services.db.run(lambda s: (setattr(s.get(Order, "TL-48213"), "customer_id", ana),
+                                     setattr(s.get(Order, "TL-50927"), "customer_id", unreachable)))
     answers = []
-    for n, order_id in enumerate(("TL-48213", "TL-99999")):
+    for n, order_id in enumerate(("TL-48213", "TL-50927")):
         claimant = await instagram_user(services, n)
         await claim(claimant, email=f"me{n}@example.com")
         earlier_code = CODE.search(outbox[-1].get_body(("plain",)).get_content()).group(1)

@@ -147,11 +147,11 @@ class ClaimIdentity:
         return ClaimStarted(claim_id, "email" if channel == "email" else "phone", expires_at, mask(channel, address))
 
     async def order(self, customer_id: str, order_id: str) -> None:
-        """Claim an order: a code to its owner's latest verified contact. Returns the same
-        (nothing) whether the order exists, has an owner, can be reached or was refused a
-        code, so the claimant learns nothing about it; each case is logged. Raises
-        NothingToClaim only when the order is already theirs, ClaimRefused when the
-        claimant's or the overall limit is reached."""
+        """Claim another customer's order: a code to its owner's latest verified contact.
+        Returns the same (nothing) whether the owner can be reached or was refused a code, so
+        the claimant learns nothing about them; each case is logged. Raises NothingToClaim
+        when the order is theirs, nobody's, or unknown (the customer may just be telling us
+        their order number), ClaimRefused when the claimant's or the overall limit is reached."""
         identifier = order_identifier(order_id)
         claimant, destination = await self.db.run(lambda s: self._plan_order(s, customer_id, identifier))
         # Every order claim counts and leaves one pending claim, code sent or not: neither the
@@ -160,7 +160,7 @@ class ClaimIdentity:
         code = _new_code()
         await self.db.run(lambda s: self._store(s, claimant, identifier, code))
         if destination is None:
-            log.info("order claim sends no code: the order has no reachable owner")
+            log.info("order claim sends no code: the order's owner has no reachable contact")
             return
         channel, address, key = destination
         try:
@@ -197,9 +197,9 @@ class ClaimIdentity:
     def _plan_order(session: Session, customer_id: str, identifier: Identifier):
         claimant = directory.canonical_customer(session, customer_id)
         owner = claim_owner(session, identifier)
-        if owner == claimant:
+        if owner in (claimant, None):
             raise NothingToClaim("nothing to prove")
-        return claimant, None if owner is None else _latest_contact(session, owner)
+        return claimant, _latest_contact(session, owner)
 
     def _store(self, session: Session, claimant: str, identifier: Identifier, code: str,
                unmatched: Optional[Tuple[str, str]] = None) -> Tuple[int, datetime]:
