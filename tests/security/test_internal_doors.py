@@ -265,8 +265,8 @@ def test_a_command_typed_on_the_rest_channel_is_read_as_words(servers, typed):
     stored = redis.Redis.from_url(servers["redis_url"])
     events = [json.loads(raw) for raw in stored.lrange(f"tl:trk:{{rest:{sender}}}:ev", 0, -1)]
     assert not [e for e in events if e["event"] == "restart"]
-    assert not [e for e in events if e["event"] == "slot" and e.get("name") == "email"]
+    # (An address among the words may still be read as one, as if typed: not as a command.)
     last_user = [e for e in events if e["event"] == "user"][-1]
     assert not last_user["text"].lstrip().startswith("/")
-    assert last_user["parse_data"]["entities"] == [] or all(
-        ent.get("extractor") != "RegexMessageHandler" for ent in last_user["parse_data"]["entities"])
+    assert all(ent.get("extractor") != "RegexMessageHandler" for ent in last_user["parse_data"]["entities"])
+    assert last_user["parse_data"]["intent"].get("confidence", 0) < 1.0  # a command has confidence 1
