@@ -6,7 +6,8 @@ is quarantined) → inbox (dedupe by Message-ID, Redis stream; the event carries
 details) → consumer (the inbox worker process, or the server's bot
 loop in in-process mode), in order per sender → conversation
 (identity resolver: the sender, or its unverified contact when no trusted server vouched for
-the From; thread headers never move a mail to another customer) → robots are recorded, never answered →
+the From; thread headers never move a mail to another customer) → robots, and mail older than
+EMAIL_BACKLOG_HOURS found at the first start, are recorded, never answered →
 `UserMessage` with the new text only → Rasa → one threaded reply per turn over SMTP
 (`EmailOutput`).
 """
@@ -46,6 +47,8 @@ MAX_FULL_TEXT = 200_000  # characters of the original kept for agents (newslette
 # What NLU reads of a mail's new text: a real question fits many times over, and a megabyte
 # line would cost the classifier seconds. Agents still see the whole mail (`full_text`).
 MAX_TEXT_FOR_BOT = 5_000
+# `details["email"]["unanswered"]` of mail found at the reader's first start, older than EMAIL_BACKLOG_HOURS.
+UNANSWERED_BACKLOG = "received before the first start, older than EMAIL_BACKLOG_HOURS"
 # Parsing a large mail takes up to a few hundred ms of CPU: never on the server's loop, and at
 # most two at a time, so a burst of big mail cannot take every thread of the default executor.
 _PARSER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="email-parse")
@@ -74,7 +77,7 @@ class EmailInput(WebhookInput):
 
     def __init__(self, settings: Optional[EmailSettings], *, style: Style = Style(),
                  reply_limit: int = 10, reply_window_s: int = 3600, idle_s: float = 300,
-                 backfill: bool = False, imap_ssl_context: Optional[ssl.SSLContext] = None,
+                 imap_ssl_context: Optional[ssl.SSLContext] = None,
                  smtp_tls_context: Optional[ssl.SSLContext] = None,
                  send_retry_delays_s: tuple = SEND_RETRY_DELAYS_S, **kwargs: Any) -> None:
         super().__init__(sandbox=False, **kwargs)
@@ -83,7 +86,6 @@ class EmailInput(WebhookInput):
         self.reply_limit = reply_limit
         self.reply_window_s = reply_window_s
         self.idle_s = idle_s
-        self.backfill = backfill
         self.imap_ssl_context = imap_ssl_context
         self.smtp_tls_context = smtp_tls_context
         self.send_retry_delays_s = send_retry_delays_s
@@ -104,7 +106,6 @@ class EmailInput(WebhookInput):
             style=style,
             reply_limit=int(credentials.get("reply_limit_per_hour") or 10),
             idle_s=float(credentials.get("idle_seconds") or 300),
-            backfill=str(credentials.get("backfill") or "").lower() in ("1", "true", "yes"),
         )
 
     # --- the shared pipeline's hooks: the optional Mailgun webhook ------------------------
@@ -171,8 +172,10 @@ class EmailInput(WebhookInput):
         # The reader runs on the server loop, like webhook requests; the bot's turns run in
         # the inbox worker (or the server's bot loop) with their own Redis clients.
         self.reader = ImapReader(self.settings.imap, self.settings.mailbox, self.settings.mailbox_key,
-                                 EmailState(self.runtime.redis), self.accept_mail, ssl_context=self.imap_ssl_context,
-                                 idle_s=self.idle_s, backfill=self.backfill, max_bytes=self.settings.max_bytes)
+                                 EmailState(self.runtime.redis), self.accept_mail,
+                                 record_unanswered=self.accept_unanswered_mail, ssl_context=self.imap_ssl_context,
+                                 idle_s=self.idle_s, backlog_hours=self.settings.backlog_hours,
+                                 max_bytes=self.settings.max_bytes)
         self._reader_task = asyncio.create_task(self.reader.run())
 
     async def stop(self) -> None:
@@ -199,6 +202,15 @@ class EmailInput(WebhookInput):
         """The reader's handler; `UnparseableMail` makes the reader quarantine the mail."""
         new = await self.inbox.accept([await self.parsed_event(raw)])
         log.info("email: UID %d %s", uid, "queued" if new else "already seen (duplicate Message-ID)")
+
+    async def accept_unanswered_mail(self, uid: int, raw: bytes) -> None:
+        """The reader's handler for mail that waited too long before the first start: it goes
+        through the same inbox (dedupe, order, customer) and is recorded there, not answered."""
+        event = await self.parsed_event(raw)
+        event.details["email"]["unanswered"] = UNANSWERED_BACKLOG
+        new = await self.inbox.accept([event])
+        log.info("email: UID %d %s", uid, "queued to be recorded unanswered (older than EMAIL_BACKLOG_HOURS)"
+                 if new else "already seen (duplicate Message-ID)")
 
     # --- inbox → conversation (runs where `consume` runs, with its `runtime`) ------------
     async def customer_for(self, event: InboundEvent, runtime: ChannelRuntime) -> tuple[str, bool]:
@@ -232,6 +244,10 @@ class EmailInput(WebhookInput):
             await state.remember_thread(event.provider_message_id, customer_id)
         if email.get("robot"):
             log.info("email: automatic mail (%s) recorded for %s, not answered", email["robot"], customer_id)
+            await records.activity(customer_id, event)
+            return
+        if email.get("unanswered"):
+            log.info("email: mail %s recorded for %s, not answered", email["unanswered"], customer_id)
             await records.activity(customer_id, event)
             return
         await records.inbound_seen(CHANNEL, event.address, event.timestamp)

@@ -11,6 +11,9 @@ from connectors.webhook.config import ChannelNotConfigured, value
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 DEFAULT_MAX_BYTES = 10_000_000  # EMAIL_MAX_BYTES: larger mail is quarantined, never fetched
+# EMAIL_BACKLOG_HOURS: on the reader's first start, unseen mail this recent is answered; older
+# unseen mail is recorded unanswered for an agent.
+DEFAULT_BACKLOG_HOURS = 24.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class EmailSettings:
     # no mail counts as written by its From address (every sender is an unverified contact).
     authserv_ids: frozenset = frozenset()
     max_bytes: int = DEFAULT_MAX_BYTES
+    backlog_hours: float = DEFAULT_BACKLOG_HOURS
 
     @property
     def mailbox_key(self) -> str:
@@ -86,7 +90,8 @@ class EmailSettings:
         return cls(address=address, imap=imap or None, mailbox=get("imap_mailbox", "EMAIL_IMAP_MAILBOX", "INBOX"),
                    smtp=smtp, mailgun_signing_key=mailgun_key,
                    authserv_ids=parse_authserv_ids(get("authserv_id", "EMAIL_AUTHSERV_ID")),
-                   max_bytes=_max_bytes(get("max_bytes", "EMAIL_MAX_BYTES")))
+                   max_bytes=_max_bytes(get("max_bytes", "EMAIL_MAX_BYTES")),
+                   backlog_hours=_backlog_hours(get("backlog_hours", "EMAIL_BACKLOG_HOURS")))
 
 
 def _security(env: str, raw: str) -> str:
@@ -115,6 +120,18 @@ def _max_bytes(raw: str) -> int:
     if limit <= 0:
         raise ChannelNotConfigured(f"email: EMAIL_MAX_BYTES must be a positive number of bytes, got {raw!r}")
     return limit
+
+
+def _backlog_hours(raw: str) -> float:
+    if not raw:
+        return DEFAULT_BACKLOG_HOURS
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours < float("inf"):
+        raise ChannelNotConfigured(f"email: EMAIL_BACKLOG_HOURS must be a number of hours (0 or more), got {raw!r}")
+    return hours
 
 
 def is_loopback(host: str) -> bool:

@@ -9,8 +9,12 @@
   the keyword `$Threadline` (shown by clients that display IMAP keywords; searchable).
 - IDLE for push, renewed every `idle_s` (< 29 min, RFC 2177), and a full check after every
   IDLE round even without a push, so a missed notification costs at most `idle_s`.
-- First start on a mailbox: begins at the current end (old mail is not answered) unless
-  `backfill` is set.
+- First start on a mailbox (no cursor yet): the boundary (UIDNEXT - 1) is stored before
+  anything is read, so a mail that arrives while the reader starts has a higher UID and is read
+  as new mail. Below the boundary only unseen mail is read (a person already read the rest):
+  received (INTERNALDATE) within `backlog_hours` it goes to `handler` and is answered; older,
+  to `record_unanswered`, so an agent sees it without the customer getting a late bot reply.
+  A crash during the backlog resumes it where it stopped (the boundary is in the cursor).
 - Quarantine: a mail over `max_bytes` (RFC822.SIZE, asked before fetching) or one the handler
   refuses with `UnparseableMail` gets the keyword `$ThreadlineQuarantine`, is counted
   (`EmailState.quarantine`) and logged in one line (UID, size, reason; never its content),
@@ -22,11 +26,13 @@ import asyncio
 import logging
 import re
 import ssl
+import time
+from datetime import datetime
 from typing import Awaitable, Callable, List, Optional, Set
 
 from aioimaplib import aioimaplib
 
-from connectors.email.config import DEFAULT_MAX_BYTES, ServerSettings
+from connectors.email.config import DEFAULT_BACKLOG_HOURS, DEFAULT_MAX_BYTES, ServerSettings
 from connectors.email.message import UnparseableMail
 from connectors.email.state import EmailState
 
@@ -37,6 +43,7 @@ QUARANTINE_FLAG = "$ThreadlineQuarantine"
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
+_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 
 MailHandler = Callable[[int, bytes], Awaitable[None]]
 
@@ -63,6 +70,19 @@ def literal_of(fetch_lines: List[bytes]) -> Optional[bytes]:
     return None
 
 
+def received_at(fetch_lines: List[bytes]) -> Optional[float]:
+    """INTERNALDATE (when the server received the mail) as a Unix time; None when absent."""
+    for line in fetch_lines:
+        found = _INTERNALDATE.search(bytes(line))
+        if found:
+            stamp = found.group(1).decode("ascii", "replace").strip()
+            try:
+                return datetime.strptime(stamp, "%d-%b-%Y %H:%M:%S %z").timestamp()
+            except ValueError:
+                return None
+    return None
+
+
 def size_of(fetch_lines: List[bytes]) -> Optional[int]:
     """RFC822.SIZE in a `UID FETCH … (RFC822.SIZE)` answer; None when the mail is gone."""
     for line in fetch_lines:
@@ -74,17 +94,19 @@ def size_of(fetch_lines: List[bytes]) -> Optional[int]:
 
 class ImapReader:
     def __init__(self, server: ServerSettings, mailbox: str, mailbox_key: str, state: EmailState,
-                 handler: MailHandler, *, ssl_context: Optional[ssl.SSLContext] = None,
-                 idle_s: float = 300, backfill: bool = False, timeout_s: float = 30,
+                 handler: MailHandler, *, record_unanswered: MailHandler,
+                 ssl_context: Optional[ssl.SSLContext] = None, idle_s: float = 300,
+                 backlog_hours: float = DEFAULT_BACKLOG_HOURS, timeout_s: float = 30,
                  max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.server = server
         self.mailbox = mailbox
         self.mailbox_key = mailbox_key
         self.state = state
         self.handler = handler
+        self.record_unanswered = record_unanswered
         self.ssl_context = ssl_context
         self.idle_s = min(idle_s, 25 * 60)
-        self.backfill = backfill
+        self.backlog_s = backlog_hours * 3600
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.client: Optional[aioimaplib.IMAP4] = None
@@ -155,31 +177,46 @@ class ImapReader:
         """Hand over every mail after the stored position; returns how many."""
         cursor = await self.state.imap_cursor(self.mailbox_key)
         if cursor is None:
-            last = 0 if self.backfill else max(uidnext - 1, 0)
-            if last:
-                log.info("email: first start on %s: existing mail (UID <= %d) is left alone",
-                         self.mailbox, last)
-            await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, last)
+            boundary = max(uidnext - 1, 0)
+            # Stored before reading: whatever arrives from now on is above it and read as new.
+            await self.state.start_imap_cursor(self.mailbox_key, uidvalidity, boundary)
+            last = 0
+            if boundary:
+                log.info("email: first start on %s: unseen mail up to UID %d received within %g h is "
+                         "answered, older unseen mail is recorded unanswered", self.mailbox, boundary,
+                         self.backlog_s / 3600)
         elif cursor[0] != uidvalidity:
             log.warning("email: UIDVALIDITY of %s changed (%d → %d): rescanning; known mail is "
                         "recognised by Message-ID", self.mailbox, cursor[0], uidvalidity)
             last = 0
-            await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, 0)
+            await self.state.start_imap_cursor(self.mailbox_key, uidvalidity, 0)
         else:
             last = cursor[1]
-        response = await self.client.uid_search(f"UID {last + 1}:*", charset=None)
-        if response.result != "OK":
-            raise ImapError("UID SEARCH failed")
         handled = 0
-        for uid in new_uids(response.lines, last):
+        boundary = await self.state.imap_backlog_end(self.mailbox_key)
+        if last < boundary:
+            for uid in await self._search(f"UID {last + 1}:{boundary} UNSEEN", last):
+                if uid <= boundary and await self._read(uid, backlog=True):
+                    handled += 1
+                await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, uid)
+            await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, boundary)
+            last = boundary
+        for uid in await self._search(f"UID {last + 1}:*", last):
             if await self._read(uid):
                 handled += 1
             await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, uid)
         return handled
 
-    async def _read(self, uid: int) -> bool:
-        """Hand one mail over, or quarantine it; False when it was not handed over."""
-        sized = await self.client.uid("fetch", str(uid), "(RFC822.SIZE)")
+    async def _search(self, criteria: str, after: int) -> List[int]:
+        response = await self.client.uid_search(criteria, charset=None)
+        if response.result != "OK":
+            raise ImapError("UID SEARCH failed")
+        return new_uids(response.lines, after)
+
+    async def _read(self, uid: int, backlog: bool = False) -> bool:
+        """Hand one mail over, or quarantine it; False when it was not handed over. A backlog
+        mail older than `backlog_hours` goes to `record_unanswered` instead of `handler`."""
+        sized = await self.client.uid("fetch", str(uid), "(RFC822.SIZE INTERNALDATE)")
         size = size_of(sized.lines) if sized.result == "OK" else None
         if size is None:
             log.warning("email: UID %d vanished before it could be read", uid)
@@ -195,8 +232,14 @@ class ImapReader:
         if len(raw) > self.max_bytes:  # the server understated the size
             await self._quarantine(uid, len(raw), f"larger than EMAIL_MAX_BYTES ({self.max_bytes})")
             return False
+        handler = self.handler
+        if backlog:
+            # No INTERNALDATE (never seen on real servers): answering late beats never answering.
+            received = received_at(sized.lines)
+            if received is not None and time.time() - received > self.backlog_s:
+                handler = self.record_unanswered
         try:
-            await self.handler(uid, raw)
+            await handler(uid, raw)
         except UnparseableMail as refused:
             await self._quarantine(uid, len(raw), refused.reason)
             return False

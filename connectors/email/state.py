@@ -82,6 +82,16 @@ class EmailState:
         await self.redis.hset(f"{self.prefix}imap:{mailbox_key}",
                               mapping={"uidvalidity": uidvalidity, "last_uid": last_uid})
 
+    async def start_imap_cursor(self, mailbox_key: str, uidvalidity: int, backlog_end: int) -> None:
+        """A cursor at the start of the folder; UIDs up to `backlog_end` were there before the
+        reader's first start (see connectors/email/imap.py)."""
+        await self.redis.hset(f"{self.prefix}imap:{mailbox_key}", mapping={
+            "uidvalidity": uidvalidity, "last_uid": 0, "backlog_end": backlog_end})
+
+    async def imap_backlog_end(self, mailbox_key: str) -> int:
+        raw = await self.redis.hget(f"{self.prefix}imap:{mailbox_key}", "backlog_end")
+        return int(raw or 0)
+
     # --- quarantine ---------------------------------------------------------------------
     async def quarantine(self, source: str, uid: Optional[int], size: int, reason: str) -> None:
         """Count a mail refused unread; `source` is the mailbox key, or "mailgun"."""

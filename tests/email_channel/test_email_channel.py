@@ -182,14 +182,6 @@ async def test_mail_from_verified_email_joins_the_whatsapp_conversation(harness,
     assert harness.bot.handled[0].sender_id == customer
 
 
-async def test_first_start_leaves_existing_mail_alone(harness):
-    harness.deliver(mail(ANA, "Antiga", "mensagem de antes da instalação", message_id=make_msgid()))
-    await harness.start()
-    harness.deliver(mail(ANA, "Nova", "mensagem nova", message_id=make_msgid()))
-    await wait_for(lambda: harness.outbox)
-    assert [m.text for m in harness.bot.handled] == ["mensagem nova"]
-
-
 async def test_agent_message_through_rasa_api_output_is_sent_in_the_thread(harness):
     await harness.start()
     first_id = make_msgid()

@@ -24,6 +24,7 @@ class Collected:
 
 def reader_for(dovecot, mailbox, state, handler, security="none", **options) -> ImapReader:
     settings = settings_for(dovecot, 0, mailbox, security)
+    options.setdefault("record_unanswered", Collected())
     return ImapReader(settings.imap, mailbox, f"test/{mailbox}", state, handler,
                       ssl_context=trusting(dovecot), **options)
 
@@ -48,7 +49,7 @@ def test_search_answer_is_filtered_client_side():
 async def test_reads_new_mail_with_each_security_mode(dovecot, mailbox, redis_url, security):
     redis = Redis.from_url(redis_url)
     collected = Collected()
-    reader = reader_for(dovecot, mailbox, EmailState(redis), collected, security, backfill=True)
+    reader = reader_for(dovecot, mailbox, EmailState(redis), collected, security)
     dovecot.deliver(bytes(mail("ana@example.com", "Oi", f"via {security}", message_id="<a@x>")), mailbox)
     await run_until(reader, lambda: collected.mail)
     assert b"via " + security.encode() in collected.mail[0][1]
@@ -58,7 +59,8 @@ async def test_reads_new_mail_with_each_security_mode(dovecot, mailbox, redis_ur
 async def test_starttls_refuses_an_untrusted_certificate(dovecot, mailbox, redis_url):
     redis = Redis.from_url(redis_url)
     settings = settings_for(dovecot, 0, mailbox, "starttls")
-    reader = ImapReader(settings.imap, mailbox, "k", EmailState(redis), Collected())  # system CAs only
+    reader = ImapReader(settings.imap, mailbox, "k", EmailState(redis), Collected(),
+                        record_unanswered=Collected())  # system CAs only
     with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
         await reader.connect()
     await redis.close()
@@ -70,7 +72,7 @@ async def test_cursor_survives_restart_and_uidvalidity_change_rescans(dovecot, m
     first = Collected()
     for n in range(3):
         dovecot.deliver(bytes(mail("ana@example.com", f"m{n}", f"body {n}", message_id=f"<m{n}@x>")), mailbox)
-    await run_until(reader_for(dovecot, mailbox, state, first, backfill=True), lambda: len(first.mail) == 3)
+    await run_until(reader_for(dovecot, mailbox, state, first), lambda: len(first.mail) == 3)
     assert [uid for uid, _, _ in first.mail] == [1, 2, 3]
 
     again = Collected()
@@ -120,7 +122,7 @@ async def test_a_failing_handler_does_not_move_the_cursor(dovecot, mailbox, redi
         # The cursor moves just after the handler returns: wait for it, not only for the call.
         return len(attempts) == 2 and ((await state.imap_cursor(f"test/{mailbox}")) or (0, 0))[1] == 1
 
-    await run_until(reader_for(dovecot, mailbox, state, flaky, backfill=True), cursor_moved)
+    await run_until(reader_for(dovecot, mailbox, state, flaky), cursor_moved)
     assert attempts == [1, 1]  # retried after reconnecting, not skipped
     await redis.close()
 

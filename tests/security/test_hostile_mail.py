@@ -71,7 +71,7 @@ def assert_no_content_logged(caplog, *fragments: str) -> None:
 async def start_channel(dovecot, smtp_server, mailbox, bot, **changes) -> EmailInput:
     controller, _ = smtp_server
     channel = EmailInput(replace(settings_for(dovecot, controller.port, mailbox), **changes),
-                         idle_s=2, backfill=True, send_retry_delays_s=(0.2,))
+                         idle_s=2, send_retry_delays_s=(0.2,))
     await channel.start(bot, lambda: True)
     await asyncio.wait_for(channel.reader.connected.wait(), 15)
     return channel

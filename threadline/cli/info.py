@@ -1,5 +1,6 @@
-"""`threadline info`: where this installation keeps its data, what it connects to, and how
-much mail the email channel quarantined (refused unread; see docs/security.md)."""
+"""`threadline info`: where this installation keeps its data, what it connects to, how
+much mail the email channel quarantined (refused unread; see docs/security.md) and how many
+events the CRM timeline dead-lettered (docs/crm.md)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +12,7 @@ from redis.exceptions import RedisError
 from connectors.email.state import EmailState
 from connectors.redis_connection import redacted
 from threadline.cli.output import emit
+from threadline.crm.timeline_worker import dead_letter_count
 from threadline.settings import Settings
 
 
@@ -20,18 +22,25 @@ def register(subparsers, common) -> None:
     parser.set_defaults(handler=run)
 
 
-async def quarantined_mail(redis_url: str) -> Dict[str, Any]:
+async def stored_counts(redis_url: str) -> Dict[str, Any]:
+    """Quarantined mail and the CRM timeline's dead letters, or why Redis could not say."""
     redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
     try:
-        return await EmailState(redis).quarantined()
+        return {"quarantined_mail": await EmailState(redis).quarantined(),
+                "timeline_dead_letters": await dead_letter_count(redis)}
     except (RedisError, OSError) as error:
-        return {"error": f"Redis unavailable ({type(error).__name__})"}
+        unavailable = {"error": f"Redis unavailable ({type(error).__name__})"}
+        return {"quarantined_mail": unavailable, "timeline_dead_letters": unavailable}
     finally:
         await redis.close()
 
 
 def _render(payload: Dict[str, Any]) -> str:
-    lines = [f"{k:12} {v}" for k, v in payload.items() if k != "quarantined_mail"]
+    counted = ("quarantined_mail", "timeline_dead_letters")
+    lines = [f"{k:12} {v}" for k, v in payload.items() if k not in counted]
+    dead = payload["timeline_dead_letters"]
+    lines.append(f"{'dead letters':12} " + (f"unknown: {dead['error']}" if isinstance(dead, dict) else
+                                           f"{dead} timeline event(s) not copied to the CRM (docs/crm.md)"))
     quarantine = payload["quarantined_mail"]
     if "error" in quarantine:
         lines.append(f"{'quarantined':12} unknown: {quarantine['error']}")
@@ -53,7 +62,7 @@ def run(args) -> int:
         "redis_url": redacted(s.redis_url) if s.redis_url else f"{redis_url} (project-local)",
         "rasa_port": s.rasa_port,
         "action_port": s.action_port,
-        "quarantined_mail": asyncio.run(quarantined_mail(redis_url)),
+        **asyncio.run(stored_counts(redis_url)),
     }
     emit(args, payload, _render)
     return 0

@@ -4,11 +4,16 @@ Only messages become interactions: `user` events (the customer) and `bot` events
 an agent when the event's metadata says `"sent_by": "agent"`, as the console's messages do). The key is
 a hash of the customer id and the event exactly as stored, so replaying the log, or reading
 it again after an operator merge rewrote it, never creates a duplicate.
+
+An event whose shape or values cannot make an interaction (a timestamp that is not a time, a
+text that is not a string, …) raises `MalformedEvent` naming the field, never its value: the
+timeline worker dead-letters that one event and goes on.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -21,6 +26,14 @@ RECEIVED = "received"
 UNVERIFIED = "unverified"
 
 
+class MalformedEvent(ValueError):
+    """The event cannot become an interaction; `reason` names the field, never its content."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def idempotency_key(customer_id: str, event: Dict[str, Any]) -> str:
     digest = hashlib.sha256(
         (customer_id + "\n" + json.dumps(event, sort_keys=True)).encode()).hexdigest()
@@ -29,35 +42,60 @@ def idempotency_key(customer_id: str, event: Dict[str, Any]) -> str:
 
 def _time(event: Dict[str, Any]) -> datetime:
     stamp = event.get("timestamp") or 0
-    return datetime.fromtimestamp(float(stamp), timezone.utc).replace(tzinfo=None)
+    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
+        raise MalformedEvent("timestamp is not a number")
+    try:
+        return datetime.fromtimestamp(float(stamp), timezone.utc).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        raise MalformedEvent("timestamp is out of range") from None
+
+
+def _mapping(event: Dict[str, Any], name: str) -> Dict[str, Any]:
+    value = event.get(name) or {}
+    if not isinstance(value, dict):
+        raise MalformedEvent(f"{name} is not an object")
+    return value
+
+
+def _optional_text(value: Any, name: str) -> Optional[str]:
+    if value is not None and not isinstance(value, str):
+        raise MalformedEvent(f"{name} is not a string")
+    return value
 
 
 def _user_record(customer_id: str, event: Dict[str, Any]) -> InteractionRecord:
-    metadata = event.get("metadata") or {}
-    parse = event.get("parse_data") or {}
-    intent = parse.get("intent") or {}
-    entities = [{"entity": e.get("entity"), "value": e.get("value")}
-                for e in parse.get("entities") or []]
+    metadata = _mapping(event, "metadata")
+    parse = _mapping(event, "parse_data")
+    intent = _mapping(parse, "intent")
+    listed = parse.get("entities") or []
+    if not isinstance(listed, list) or not all(isinstance(e, dict) for e in listed):
+        raise MalformedEvent("parse_data.entities is not a list of objects")
+    entities = [{"entity": e.get("entity"), "value": e.get("value")} for e in listed]
+    confidence = intent.get("confidence")
+    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))):
+        raise MalformedEvent("parse_data.intent.confidence is not a number")
     return InteractionRecord(
         customer_id=customer_id, author="customer",
-        channel=metadata.get("channel") or event.get("input_channel"),
-        text=event.get("text"), occurred_at=_time(event),
+        channel=_optional_text(metadata.get("channel") or event.get("input_channel"), "channel"),
+        text=_optional_text(event.get("text"), "text"), occurred_at=_time(event),
         idempotency_key=idempotency_key(customer_id, event),
-        intent=intent.get("name"), confidence=intent.get("confidence"), entities=entities,
+        intent=_optional_text(intent.get("name"), "parse_data.intent.name"), confidence=confidence,
+        entities=entities,
         delivery_status=UNVERIFIED if metadata.get("sender_verified") is False else RECEIVED,
-        provider_message_id=metadata.get("provider_message_id") or event.get("message_id"),
+        provider_message_id=_optional_text(
+            metadata.get("provider_message_id") or event.get("message_id"), "provider_message_id"),
     )
 
 
 def _bot_record(customer_id: str, event: Dict[str, Any], channel: Optional[str]) -> InteractionRecord:
-    metadata = event.get("metadata") or {}
+    metadata = _mapping(event, "metadata")
     return InteractionRecord(
         customer_id=customer_id,
         author="agent" if metadata.get("sent_by") == "agent" else "bot",
-        channel=metadata.get("channel") or channel,
-        text=event.get("text"), occurred_at=_time(event),
+        channel=_optional_text(metadata.get("channel") or channel, "channel"),
+        text=_optional_text(event.get("text"), "text"), occurred_at=_time(event),
         idempotency_key=idempotency_key(customer_id, event),
-        provider_message_id=metadata.get("provider_message_id"),
+        provider_message_id=_optional_text(metadata.get("provider_message_id"), "provider_message_id"),
     )
 
 
@@ -71,11 +109,23 @@ def interactions_from_events(
     """
     records: List[InteractionRecord] = []
     for event in events:
-        kind = event.get("event")
-        if kind == "user":
-            record = _user_record(customer_id, event)
-            channel = record.channel or channel
+        record, channel = interaction_of(customer_id, event, channel)
+        if record is not None:
             records.append(record)
-        elif kind == "bot" and (event.get("text") or event.get("data")):
-            records.append(_bot_record(customer_id, event, channel))
     return records, channel
+
+
+def interaction_of(
+    customer_id: str, event: Any, channel: Optional[str],
+) -> Tuple[Optional[InteractionRecord], Optional[str]]:
+    """One event's interaction (None when it is not a message) and the channel after it;
+    `MalformedEvent` when it cannot be one."""
+    if not isinstance(event, dict):
+        raise MalformedEvent("event is not an object")
+    kind = event.get("event")
+    if kind == "user":
+        record = _user_record(customer_id, event)
+        return record, record.channel or channel
+    if kind == "bot" and (event.get("text") or event.get("data")):
+        return _bot_record(customer_id, event, channel), channel
+    return None, channel

@@ -11,6 +11,11 @@ cursor (`tl:crm:cursor`, a Redis hash) and writes the new messages to the CRM.
   after a crash between the CRM write and the cursor update writes nothing twice.
 - Missed notifications (stream trimmed, worker started after the fact): at start and every
   RECONCILE_S it compares every customer's log with its cursor.
+- One bad event never stops it: an event that cannot become an interaction (not JSON, a
+  missing or mistyped field) or that the CRM refuses to store goes to the dead letter
+  (`tl:crm:timeline:dead`, a capped stream: customer, position, reason, time; never the
+  message), is logged in one line, and the worker goes on with the next event and customer.
+  Only CRM/Redis unavailability is retried (it is not the event's fault).
 
 `python -m threadline.crm.timeline_worker` (health: GET /health on CRM_TIMELINE_PORT).
 """
@@ -24,15 +29,15 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError, ResponseError
 
 from connectors.event_log import CustomerEventLog
-from threadline.crm.interface import Crm, CrmUnavailable
-from threadline.crm.timeline import interactions_from_events
+from threadline.crm.interface import Crm, CrmUnavailable, InteractionRecord
+from threadline.crm.timeline import MalformedEvent, interaction_of
 
 log = logging.getLogger("threadline.crm.timeline")
 
@@ -41,12 +46,36 @@ CURSOR_KEY = "tl:crm:cursor"
 BATCH_EVENTS = 500
 RECONCILE_S = 300.0
 MAX_BACKOFF_S = 30.0
+DEAD_LETTER_KEY = "tl:crm:timeline:dead"
+DEAD_LETTER_MAXLEN = 10_000
+# Retried with back-off, never dead-lettered: the store is away, the event is fine.
+TRANSIENT = (CrmUnavailable, RedisError, OSError)
+
+Positioned = List[Tuple[int, InteractionRecord]]
+
+
+def unreadable_reason(error: Exception) -> str:
+    """Why a stored event could not become an interaction, without quoting the event."""
+    if isinstance(error, MalformedEvent):
+        return error.reason
+    if isinstance(error, json.JSONDecodeError):
+        return f"not JSON ({error.msg} at char {error.pos})"
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(error, RecursionError):
+        return "JSON nested too deeply"
+    return f"unreadable ({type(error).__name__})"
+
+
+async def dead_letter_count(client: aioredis.Redis) -> int:
+    return int(await client.xlen(DEAD_LETTER_KEY))
 
 
 @dataclass
 class WorkerStatus:
     synced_customers: int = 0
     written: int = 0
+    dead_letters: int = 0
     crm_available: bool = True
     last_error: Optional[str] = None
     last_success_at: Optional[float] = None
@@ -97,18 +126,67 @@ class TimelineWorker:
                 return written
             end = min(layout.end, position + BATCH_EVENTS)
             raw = await self.log.read_range(customer_id, position, end, layout.base)
-            records, channel = interactions_from_events(
-                customer_id, (json.loads(e) for e in raw), channel)
+            records, channel = await self._interactions(customer_id, position, raw, channel)
             if records:
-                written += await self.crm.record_interactions(records)
+                written += await self._record(customer_id, records)
             await self.client.hset(CURSOR_KEY, customer_id, json.dumps([end, channel]))
+
+    async def _interactions(self, customer_id: str, first: int, raw: Sequence[bytes],
+                            channel: Optional[str]) -> Tuple[Positioned, Optional[str]]:
+        """The interactions of the events stored from position `first`; unreadable ones are
+        dead-lettered."""
+        records: Positioned = []
+        for position, stored in enumerate(raw, first):
+            try:
+                record, channel = interaction_of(customer_id, json.loads(stored), channel)
+            except Exception as error:  # pure code on one stored event: nothing here is transient
+                await self.dead_letter(customer_id, position, unreadable_reason(error))
+                continue
+            if record is not None:
+                records.append((position, record))
+        return records, channel
+
+    async def _record(self, customer_id: str, records: Positioned) -> int:
+        """Write the batch; when the CRM refuses it, write one by one so that only the refused
+        records are dead-lettered."""
+        try:
+            return await self.crm.record_interactions([record for _, record in records])
+        except TRANSIENT:
+            raise
+        except Exception:
+            pass
+        written = 0
+        for position, record in records:
+            try:
+                written += await self.crm.record_interactions([record])
+            except TRANSIENT:
+                raise
+            except Exception as error:
+                await self.dead_letter(customer_id, position, f"CRM refused the write ({type(error).__name__})")
+        return written
+
+    async def dead_letter(self, customer_id: str, position: Optional[int], reason: str) -> None:
+        await self.client.xadd(DEAD_LETTER_KEY, {
+            "customer": customer_id, "position": "" if position is None else str(position),
+            "reason": reason, "at": f"{time.time():.3f}",
+        }, maxlen=DEAD_LETTER_MAXLEN, approximate=True)
+        self.status.dead_letters += 1
+        where = "a sync" if position is None else f"event {position}"
+        log.warning("crm timeline: %s of customer %s dead-lettered (%s); going on with the others",
+                    where, customer_id, reason)
 
     async def reconcile(self) -> None:
         for customer_id in await self.log.customers():
             await self._sync_and_count(customer_id)
 
     async def _sync_and_count(self, customer_id: str) -> None:
-        written = await self.sync_customer(customer_id)
+        try:
+            written = await self.sync_customer(customer_id)
+        except TRANSIENT:
+            raise
+        except Exception as error:  # a fault outside any one event: this customer waits, the others go on
+            await self.dead_letter(customer_id, None, f"sync failed ({type(error).__name__})")
+            return
         self.status.written += written
         self.status.synced_customers += 1
 

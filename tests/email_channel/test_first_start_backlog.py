@@ -1,0 +1,126 @@
+"""The IMAP reader's first start on a mailbox against a real Dovecot: no mail silently skipped.
+
+Unseen mail received within EMAIL_BACKLOG_HOURS is answered, older unseen mail is recorded
+unanswered (through the same inbox), mail a person already read is left alone, and a mail that
+lands while the reader starts is answered.
+"""
+from __future__ import annotations
+
+import imaplib
+import logging
+import time
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from redis.asyncio import Redis
+
+from connectors.email.channel import UNANSWERED_BACKLOG
+from connectors.email.imap import PROCESSED_FLAG
+from connectors.email.state import EmailState
+from connectors.webhook.records import ChannelRecords
+from tests.email_channel.conftest import mail
+from tests.support.waiting import wait_for
+
+ANA = "Ana Souza <ana@example.com>"
+BIA = "Bia Lima <bia@example.com>"
+OLD_BODY = "pedido de dois dias atrás"
+
+
+def append(dovecot, mailbox: str, msg: EmailMessage, age_s: float, flags: str = "") -> None:
+    """Put a mail in the folder as received `age_s` ago (IMAP APPEND sets INTERNALDATE)."""
+    client = dovecot.client()
+    try:
+        client.append(mailbox, flags, imaplib.Time2Internaldate(time.time() - age_s), bytes(msg))
+    finally:
+        client.logout()
+
+
+def flags_by_uid(dovecot, mailbox: str) -> dict:
+    client = dovecot.client()
+    client.select(mailbox)
+    _, data = client.uid("FETCH", "1:*", "(FLAGS)")
+    client.logout()
+    found = {}
+    for line in data:
+        text = line.decode()
+        uid = int(text.split("UID ")[1].split()[0])
+        found[uid] = text.split("FLAGS (")[1].split(")")[0].split()
+    return found
+
+
+async def recorded_unanswered(redis_url: str):
+    redis = Redis.from_url(redis_url)
+    try:
+        events = []
+        async for key in redis.scan_iter("tl:inbox:activity:*"):
+            customer = key.decode().rsplit(":", 1)[1]
+            events += await ChannelRecords(redis).recent_activity(customer)
+        return [e for e in events if e.details.get("email", {}).get("unanswered")]
+    finally:
+        await redis.close()
+
+
+async def test_first_start_answers_recent_unseen_mail_and_records_older_mail_unanswered(
+        harness, email_env, caplog):
+    caplog.set_level(logging.INFO)
+    append(harness.dovecot, harness.mailbox, mail(ANA, "Antigo", OLD_BODY, message_id=make_msgid()), 2 * 86400)
+    append(harness.dovecot, harness.mailbox, mail(BIA, "Lido", "já lido por alguém", message_id=make_msgid()),
+           3600, flags="(\\Seen)")
+    append(harness.dovecot, harness.mailbox, mail(BIA, "Recente", "chegou faz uma hora", message_id=make_msgid()), 3600)
+
+    await harness.start()
+    harness.deliver(mail(BIA, "Nova", "chegou agora", message_id=make_msgid()))
+
+    await wait_for(lambda: len(harness.outbox) == 2, timeout=30)
+    assert [m.text for m in harness.bot.handled] == ["chegou faz uma hora", "chegou agora"]
+    [old] = await wait_for(lambda: recorded_unanswered(email_env), timeout=30)
+    assert old.text == OLD_BODY and old.details["email"]["unanswered"] == UNANSWERED_BACKLOG
+    assert old.address == "ana@example.com"
+    flags = flags_by_uid(harness.dovecot, harness.mailbox)
+    assert PROCESSED_FLAG in flags[1] and PROCESSED_FLAG in flags[3] and PROCESSED_FLAG in flags[4]
+    assert PROCESSED_FLAG not in flags[2]  # a person already read it: left alone
+    assert not any(OLD_BODY in r.getMessage() for r in caplog.records)
+
+
+async def test_a_mail_landing_while_the_reader_starts_is_answered(harness, monkeypatch):
+    append(harness.dovecot, harness.mailbox, mail(ANA, "Antes", "antes do início", message_id=make_msgid()), 60)
+    original = EmailState.start_imap_cursor
+
+    async def deliver_meanwhile(self, mailbox_key, uidvalidity, backlog_end):
+        await original(self, mailbox_key, uidvalidity, backlog_end)
+        # The boundary is stored and nothing is read yet: this mail lands above it.
+        harness.deliver(mail(BIA, "Durante", "durante o início", message_id=make_msgid()))
+
+    monkeypatch.setattr(EmailState, "start_imap_cursor", deliver_meanwhile)
+    await harness.start()
+    await wait_for(lambda: len(harness.outbox) == 2, timeout=30)
+    assert [m.text for m in harness.bot.handled] == ["antes do início", "durante o início"]
+
+
+async def test_a_restart_during_the_backlog_resumes_it_without_answering_twice(harness, email_env):
+    for n in range(3):
+        append(harness.dovecot, harness.mailbox, mail(ANA, f"Pedido {n}", f"pergunta {n}", message_id=make_msgid()), 600)
+    await harness.start()
+    await wait_for(lambda: len(harness.outbox) == 3, timeout=30)
+    key = harness.channel.settings.mailbox_key
+    await harness.stop()
+
+    redis = Redis.from_url(email_env)
+    state = EmailState(redis)
+    validity, _ = await state.imap_cursor(key)
+    await state.set_imap_cursor(key, validity, 1)  # as if it died after the first backlog mail
+    await redis.close()
+    harness.deliver(mail(BIA, "Depois", "depois do reinício", message_id=make_msgid()))
+    await harness.start()
+
+    async def cursor_at_end() -> bool:
+        # Every mail handed to the inbox (duplicates refused there by Message-ID).
+        redis = Redis.from_url(email_env)
+        try:
+            return (await EmailState(redis).imap_cursor(key))[1] == 4
+        finally:
+            await redis.close()
+
+    await wait_for(cursor_at_end, timeout=30)
+    await wait_for(lambda: len(harness.outbox) == 4, timeout=30)
+    assert [m.text for m in harness.bot.handled] == ["pergunta 0", "pergunta 1", "pergunta 2", "depois do reinício"]
