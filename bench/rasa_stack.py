@@ -58,7 +58,7 @@ class RasaStack:
         else:
             # The action server, as `make run` starts it (action_session_start is custom).
             self.actions = self._spawn("actions", [
-                sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", self.env["ACTION_PORT"]])
+                sys.executable, "-m", "threadline.action_server", "--actions", "actions", "--port", self.env["ACTION_PORT"]])
             wait_http_ok(f"http://127.0.0.1:{self.env['ACTION_PORT']}/health", self.actions)
             self.rasa = self._spawn("rasa", [
                 sys.executable, "-m", "threadline.rasa_server", "run", "--enable-api",

@@ -26,7 +26,7 @@ def redis_url(redis_server: RedisServer) -> str:
 
 @pytest.fixture(scope="session")
 def action_endpoint(tmp_path_factory):
-    """The project's action server (`python -m rasa_sdk --actions actions`) with a throwaway
+    """The project's action server (`python -m threadline.action_server --actions actions`) with a throwaway
     SQLite CRM. The assistant's `action_session_start` is a custom action, so any test that
     runs the trained model through Rasa's processor needs it, as `make run` has it.
     """

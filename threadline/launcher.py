@@ -311,10 +311,9 @@ class Launcher:
         # ---
         self.services.append(Service(
             "action server",
-            [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.action_port)],
+            [python, "-m", "threadline.action_server", "--actions", "actions", "--port", str(s.action_port)],
             http_ok(f"http://{reachable(s.action_host)}:{s.action_port}/health"),
-            # rasa_sdk 3.6 has no host option; its run() binds to SANIC_HOST (default 0.0.0.0).
-            own_env={"SANIC_HOST": s.action_host},
+            own_env={"ACTION_HOST": s.action_host},
         ))
         self.services.append(Service(
             "rasa server",

@@ -170,6 +170,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         if token and "--auth-token" not in argv:
             # Passed here rather than by the caller so the token never shows in `ps`.
             argv = [*argv, "--auth-token", token]
+        if not {"-i", "--interface"} & set(argv):
+            # Rasa's own default is 0.0.0.0: the HTTP API and REST channel stay internal
+            # unless RASA_HOST says otherwise, however this server is started.
+            argv = [*argv, "--interface", os.environ.get("RASA_HOST") or "127.0.0.1"]
     _forbid_silent_fallback()
     _build_loaded_weights_eagerly()
     from rasa.__main__ import main as rasa_main

@@ -203,7 +203,7 @@ def test_rasa_host_and_action_host_move_the_servers(redis_server, monkeypatch, t
     services = {s.name: s for s in launcher.services}
     rasa_argv = services["rasa server"].argv
     assert rasa_argv[rasa_argv.index("--interface") + 1] == "0.0.0.0"
-    assert services["action server"].own_env == {"SANIC_HOST": "10.1.2.3"}
+    assert services["action server"].own_env == {"ACTION_HOST": "10.1.2.3"}
 
 
 def test_the_project_local_redis_refuses_clients_without_its_password(monkeypatch, tmp_path):
@@ -270,3 +270,16 @@ def test_a_command_typed_on_the_rest_channel_is_read_as_words(servers, typed):
     assert not last_user["text"].lstrip().startswith("/")
     assert all(ent.get("extractor") != "RegexMessageHandler" for ent in last_user["parse_data"]["entities"])
     assert last_user["parse_data"]["intent"].get("confidence", 0) < 1.0  # a command has confidence 1
+
+
+def test_the_action_server_started_by_hand_listens_on_loopback(tmp_path):
+    # Not only the launcher: `python -m threadline.action_server` (bench, tests, operators)
+    # never takes rasa_sdk's 0.0.0.0 default.
+    from tests.support.processes import project_process
+    from tests.support.redis_server import free_port
+
+    port = free_port()
+    env = {"CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.sqlite3'}", "ACTION_PORT": str(port)}
+    with project_process(["-m", "threadline.action_server", "--actions", "actions", "--port", str(port)],
+                         f"http://127.0.0.1:{port}/health", env, tmp_path / "actions.log") as process:
+        assert listening(process.pid) == {("127.0.0.1", port)}

@@ -49,11 +49,11 @@ def project_process(args: list, health_url: str, env: dict, log_path: Path):
 
 @contextlib.contextmanager
 def action_server(env: dict, log_path: Path, port: int = 0):
-    """The project's action server as `make run` starts it (`python -m rasa_sdk --actions
+    """The project's action server as `make run` starts it (`python -m threadline.action_server --actions
     actions`) with `env`, on `port` (a free one when 0); yields its webhook URL."""
     from tests.support.redis_server import free_port
 
     port = port or free_port()
-    with project_process(["-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-                         f"http://127.0.0.1:{port}/health", {"SANIC_HOST": "127.0.0.1", **env, "ACTION_PORT": str(port)}, log_path):
+    with project_process(["-m", "threadline.action_server", "--actions", "actions", "--port", str(port)],
+                         f"http://127.0.0.1:{port}/health", {**env, "ACTION_PORT": str(port)}, log_path):
         yield f"http://127.0.0.1:{port}/webhook"
