@@ -1,6 +1,6 @@
 """The customer's whole conversation, every session, for the handoff summary.
 
-The tracker an action receives holds only the current session (connectors.tracker_store
+The tracker an action receives holds only the current session (threadline.conversation.tracker_store
 reads no more), and not yet the events of the turn in progress in the store. The whole story
 is the stored history (REDIS_URL, as the Rasa server's tracker store) plus the tracker's
 events the store does not have yet. Without Redis, the current session is what there is.
@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Tuple
 from rasa_sdk import Tracker
 from redis.exceptions import RedisError
 
-from connectors.redis_connection import StorageUnavailable
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.redis_connection import StorageUnavailable
+from threadline.conversation.tracker_store import CustomerTrackerStore
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.support.conversations import DOMAIN
 from threadline.crm import Database
 from threadline.crm.sql_backend import SqlCrm

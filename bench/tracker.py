@@ -28,7 +28,7 @@ from rasa.core.tracker_store import RedisTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, UserUttered
 
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.support.redis_server import RedisServer
 from threadline.settings import PROJECT_DIR
 

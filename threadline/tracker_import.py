@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 from rasa.core.tracker_store import DEFAULT_REDIS_TRACKER_STORE_KEY_PREFIX
 from rasa.shared.core.events import Event
 
-from connectors.redis_connection import client_for, validate_url
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.redis_connection import client_for, validate_url
+from threadline.conversation.tracker_store import CustomerTrackerStore
 
 
 def rasa_key_prefix(key_prefix: Optional[str]) -> str:

@@ -113,7 +113,7 @@ async def test_timeline_consumer_writes_to_hubspot(sandbox, hubspot, redis_url):
     from rasa.shared.core.events import BotUttered, UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    from connectors.tracker_store import CustomerTrackerStore
+    from threadline.conversation.tracker_store import CustomerTrackerStore
     from tests.support.conversations import DOMAIN
     from threadline.crm.timeline_worker import TimelineWorker
 

@@ -7,7 +7,7 @@ import redis.asyncio as aioredis
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.support.conversations import DOMAIN
 from tests.support.crm_outage import crm_outage
 from threadline.crm.interface import CrmUnavailable

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from rasa.shared.core.events import BotUttered, UserUttered
 
-from connectors.event_log import CustomerEventLog
+from threadline.conversation.event_log import CustomerEventLog
 from tests.support.crm_outage import crm_outage
 from tests.support.waiting import wait_for
 from threadline.cli.main import main as threadline_cli

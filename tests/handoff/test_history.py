@@ -3,7 +3,7 @@ turn in progress, each event once."""
 from __future__ import annotations
 
 from actions.history import whole_history
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.crm.trackers import tracker
 
 

@@ -9,7 +9,7 @@ import pytest
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.handoff.journeys import (
     COMPLAINT, EMAIL, ORDER_ID, PHONE, PRODUCT, at, bot_answers, customer_says, entity, session_start,
     three_channel_journey,

@@ -11,8 +11,8 @@ from rasa.core.agent import Agent
 from rasa.core.processor import MessageProcessor
 from rasa.utils.endpoints import EndpointConfig
 
-from connectors.lock_store import CustomerLockStore
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.lock_store import CustomerLockStore
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from threadline.training import model_path
 
 

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from connectors.email.state import EmailState
-from connectors.redis_connection import redacted
+from threadline.conversation.redis_connection import redacted
 from threadline.cli.output import emit
 from threadline.crm.timeline_worker import dead_letter_count
 from threadline.settings import Settings

@@ -53,8 +53,8 @@ def _store_url(settings: Settings) -> str:
 
 
 def _run(command, args) -> int:
-    from connectors.redis_connection import StorageUnavailable, ping_with_scripts
-    from connectors.tracker_store import CustomerTrackerStore
+    from threadline.conversation.redis_connection import StorageUnavailable, ping_with_scripts
+    from threadline.conversation.tracker_store import CustomerTrackerStore
 
     url = _store_url(Settings.from_env())
 
@@ -87,7 +87,7 @@ async def _archive(store, args) -> int:
 
 
 async def _import(store, args) -> int:
-    from connectors.redis_connection import ping_with_scripts
+    from threadline.conversation.redis_connection import ping_with_scripts
     from threadline.tracker_import import ImportRasaTrackers
 
     await ping_with_scripts(args.redis_url, "import source")

@@ -35,7 +35,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError, ResponseError
 
-from connectors.event_log import CustomerEventLog
+from threadline.conversation.event_log import CustomerEventLog
 from threadline.crm.interface import Crm, CrmUnavailable, InteractionRecord
 from threadline.crm.timeline import MalformedEvent, interaction_of
 

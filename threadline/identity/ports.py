@@ -1,9 +1,9 @@
 """What the identity operations need from other parts of Threadline, as protocols.
 
 - `HistoryStore`: the tracker store's whole-history access
-  (`connectors.tracker_store.CustomerTrackerStore` provides it).
+  (`threadline.conversation.tracker_store.CustomerTrackerStore` provides it).
 - `ConversationLocks`: the per-customer lock Rasa holds while it handles a message
-  (`connectors.lock_store.CustomerLockStore`, or any Rasa `LockStore`).
+  (`threadline.conversation.lock_store.CustomerLockStore`, or any Rasa `LockStore`).
 - `CodeSender`: delivers a one-time code through a channel (email, SMS, WhatsApp senders
   come from the channel connectors).
 """

@@ -26,13 +26,13 @@ class IdentityServices:
 
     @cached_property
     def histories(self):
-        from connectors.tracker_store import CustomerTrackerStore  # imports Rasa: only when needed
+        from threadline.conversation.tracker_store import CustomerTrackerStore  # imports Rasa: only when needed
 
         return CustomerTrackerStore(host=self.redis_url)
 
     @cached_property
     def locks(self):
-        from connectors.lock_store import CustomerLockStore
+        from threadline.conversation.lock_store import CustomerLockStore
 
         return CustomerLockStore(url=self.redis_url)
 

@@ -18,8 +18,8 @@ from rasa.core.lock_store import InMemoryLockStore
 from rasa.core.tracker_store import RedisTrackerStore, TrackerStore
 from rasa.shared.core.events import ConversationPaused
 
-from connectors.lock_store import CustomerLockStore
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.lock_store import CustomerLockStore
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.support.assistant import load_processor
 
 MESSAGES = ["hello", "thanks a lot", "are you a bot?", "hi there", "thank you!"]
@@ -140,7 +140,7 @@ async def test_session_expiry_and_pause_behave_exactly_as_with_rasas_store(proce
 async def test_redis_outage_fails_the_turn_instead_of_answering_from_memory(processor, monkeypatch):
     from rasa.core.agent import Agent as RasaAgent
 
-    from connectors.redis_connection import StorageUnavailable
+    from threadline.conversation.redis_connection import StorageUnavailable
     from tests.support.redis_server import RedisServer
     from threadline import rasa_server
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from rasa.shared.core.events import SlotSet, UserUttered
 
-from connectors.lock_store import CustomerLockStore
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.lock_store import CustomerLockStore
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from connectors.webhook.botloop import BotLoop
 from tests.support.conversations import DOMAIN, start_session, turn
 

@@ -3,7 +3,7 @@
 Named in endpoints.yml:
 
     lock_store:
-      type: connectors.lock_store.CustomerLockStore
+      type: threadline.conversation.lock_store.CustomerLockStore
       url: ${REDIS_URL}
 
 Each message takes a ticket (FIFO: an INCR counter) and waits until its ticket is the
@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Optional, Text
 from rasa.core.lock_store import LockError, LockStore
 from redis.exceptions import RedisError
 
-from connectors.redis_connection import check_url_sync, client_for, redacted, validate_url
+from threadline.conversation.redis_connection import check_url_sync, client_for, redacted, validate_url
 
 log = logging.getLogger(__name__)
 

@@ -27,15 +27,15 @@ def start_rasa(redis_url: str) -> subprocess.CompletedProcess:
 def test_server_refuses_to_start_without_a_usable_redis(redis_url, message):
     result = start_rasa(redis_url)
     assert result.returncode != 0
-    assert "threadline: tracker_store connectors.tracker_store.CustomerTrackerStore cannot connect" in result.stderr
+    assert "threadline: tracker_store threadline.conversation.tracker_store.CustomerTrackerStore cannot connect" in result.stderr
     assert message in result.stderr
 
 
 def test_lock_store_is_checked_too(redis_url, tmp_path):
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text(
-        f"tracker_store:\n  type: connectors.tracker_store.CustomerTrackerStore\n  url: {redis_url}\n"
-        f"lock_store:\n  type: connectors.lock_store.CustomerLockStore\n"
+        f"tracker_store:\n  type: threadline.conversation.tracker_store.CustomerTrackerStore\n  url: {redis_url}\n"
+        f"lock_store:\n  type: threadline.conversation.lock_store.CustomerLockStore\n"
         f"  url: redis://127.0.0.1:{free_port()}/0\n"
     )
     result = subprocess.run(
@@ -43,7 +43,7 @@ def test_lock_store_is_checked_too(redis_url, tmp_path):
         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode != 0
-    assert "lock_store connectors.lock_store.CustomerLockStore cannot connect" in result.stderr
+    assert "lock_store threadline.conversation.lock_store.CustomerLockStore cannot connect" in result.stderr
 
 
 def test_project_endpoints_pass_the_check_with_a_live_redis(redis_url, monkeypatch):

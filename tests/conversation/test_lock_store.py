@@ -7,8 +7,8 @@ import time
 import pytest
 from rasa.core.lock_store import LockError
 
-from connectors.lock_store import CustomerLockStore, lifetime_from_env
-from connectors.redis_connection import StorageUnavailable
+from threadline.conversation.lock_store import CustomerLockStore, lifetime_from_env
+from threadline.conversation.redis_connection import StorageUnavailable
 from tests.support.redis_server import free_port
 
 

@@ -3,7 +3,7 @@
 Named in endpoints.yml:
 
     tracker_store:
-      type: connectors.tracker_store.CustomerTrackerStore
+      type: threadline.conversation.tracker_store.CustomerTrackerStore
       url: ${REDIS_URL}
 
 `retrieve` reads only the current session (one Lua call); `save` appends only the events the
@@ -25,8 +25,8 @@ from rasa.shared.core.events import ActionExecuted
 from rasa.shared.core.trackers import DialogueStateTracker
 from redis.exceptions import RedisError
 
-from connectors.event_log import KEY_PREFIX, CustomerEventLog, Layout
-from connectors.redis_connection import (
+from threadline.conversation.event_log import KEY_PREFIX, CustomerEventLog, Layout
+from threadline.conversation.redis_connection import (
     StorageUnavailable, check_url_sync, client_for, redacted, validate_url,
 )
 

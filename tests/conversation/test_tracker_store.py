@@ -19,8 +19,8 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from connectors.redis_connection import StorageUnavailable
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.redis_connection import StorageUnavailable
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.support.conversations import DOMAIN, comparable, start_session, turn
 from tests.support.redis_server import free_port
 

@@ -12,7 +12,7 @@ import redis
 from rasa.core.tracker_store import RedisTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from connectors.tracker_store import CustomerTrackerStore
+from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.support.conversations import DOMAIN, comparable, start_session, turn
 from threadline.settings import PROJECT_DIR
 from threadline.tracker_archive import read_archive
