@@ -20,6 +20,7 @@ import asyncio
 import fcntl
 import json
 import sqlite3
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +32,7 @@ import redis
 import redis.asyncio as aioredis
 
 from tests.foundation.test_supervision import LauncherRun, clean_env, free_port_pair, health
+from tests.support.processes import PROJECT
 from tests.support.redis_server import RedisServer, free_port
 from threadline.conversation import failpoints
 from threadline.conversation.event_log import CustomerEventLog
@@ -170,6 +172,13 @@ class Stack:
 
     def sent(self, channel: Optional[str] = None) -> List[dict]:
         return self._sandbox("GET", "/sandbox/sent" + (f"?channel={channel}" if channel else ""))["sent"]
+
+    def cli(self, *args: str) -> Any:
+        """`bin/threadline ARGS --json` against this stack's Redis and CRM; its parsed output."""
+        result = subprocess.run([str(PROJECT / "bin" / "threadline"), *args, "--json"], cwd=PROJECT,
+                                env=self.env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"bin/threadline {' '.join(args)}: {result.stderr[-2000:]}"
+        return json.loads(result.stdout)
 
     # --- what the project stored --------------------------------------------------------
     def _log(self, work: Callable[[CustomerEventLog], Any]) -> Any:

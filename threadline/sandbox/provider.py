@@ -14,7 +14,8 @@ Customer side (page token needed, and only the page's own Origin: threadline/san
   GET  /sandbox/conversation  ?channel=&address=   what was said both ways
   GET  /sandbox/sent          every outbound API call recorded (tests)
   GET  /sandbox/reads         WhatsApp messages the business marked as read
-  POST /sandbox/faults        {channel, responses: [[status, body], ...]} next API answers
+  POST /sandbox/faults        {channel, responses: [[status, body(, {delay_s, headers})], ...]}
+                              the channel's next API answers, optionally slow or with headers
   GET  /sandbox/config        the sandboxed channels
   GET  /health                {"status": "ok"}, open: the launcher's liveness check
 """
@@ -47,7 +48,7 @@ class Sandbox:
         self.sent: List[Dict[str, Any]] = []
         self.reads: List[Dict[str, Any]] = []
         self.conversations: Dict[Tuple[str, str], List[Dict[str, Any]]] = defaultdict(list)
-        self.faults: Dict[str, Deque[Tuple[int, dict]]] = defaultdict(deque)
+        self.faults: Dict[str, Deque[Tuple[int, dict, dict]]] = defaultdict(deque)
         self._session: Optional[aiohttp.ClientSession] = None
         self._background: set = set()
 
@@ -77,7 +78,7 @@ class Sandbox:
         body = await _json_body(request)
         if "status" in body:
             return self._whatsapp_read(body)
-        fault = self._fault("whatsapp")
+        fault = await self._fault("whatsapp")
         if fault is not None:  # (a Response is an empty mapping: falsy)
             return fault
         to = body.get("to") or body.get("recipient")
@@ -109,7 +110,7 @@ class Sandbox:
         if not _bearer_ok(request, self.config.get("INSTAGRAM_ACCESS_TOKEN")):
             return _graph_error(401, 190, "Invalid OAuth access token.")
         body = await _json_body(request)
-        fault = self._fault("instagram")
+        fault = await self._fault("instagram")
         if fault is not None:  # (a Response is an empty mapping: falsy)
             return fault
         to = (body.get("recipient") or {}).get("id")
@@ -138,7 +139,7 @@ class Sandbox:
                 or not _same(request.headers.get("Authorization"), expected):
             return _twilio_error(401, 20003, "Authenticate")
         form = dict(await request.post())
-        fault = self._fault("sms")
+        fault = await self._fault("sms")
         if fault is not None:  # (a Response is an empty mapping: falsy)
             return fault
         body, to = form.get("Body", ""), form.get("To", "")
@@ -237,8 +238,8 @@ class Sandbox:
 
     async def add_faults(self, request: web.Request) -> web.Response:
         data = await _json_body(request)
-        for status, body in data.get("responses", []):
-            self.faults[data.get("channel", "")].append((int(status), body))
+        for status, body, *how in data.get("responses", []):
+            self.faults[data.get("channel", "")].append((int(status), body, how[0] if how else {}))
         return web.json_response({"queued": len(self.faults[data.get("channel", "")])})
 
     # --- helpers ------------------------------------------------------------------------
@@ -247,11 +248,14 @@ class Sandbox:
         self.sent.append(entry)
         self.conversations[(channel, to)].append({"direction": "out", "id": message_id, "at": entry["at"], **view})
 
-    def _fault(self, channel: str) -> Optional[web.Response]:
+    async def _fault(self, channel: str) -> Optional[web.Response]:
+        """The next queued answer for `channel`: after `delay_s` (a provider that is slow to
+        answer) and with `headers` (e.g. Retry-After), when the fault names them."""
         if not self.faults[channel]:
             return None
-        status, body = self.faults[channel].popleft()
-        return web.json_response(body, status=status)
+        status, body, how = self.faults[channel].popleft()
+        await asyncio.sleep(float(how.get("delay_s") or 0))
+        return web.json_response(body, status=status, headers=how.get("headers"))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
