@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,7 +165,8 @@ class Stack:
 
     def conversation(self, channel: str, address: str) -> List[dict]:
         """What the customer's phone shows, both ways, in order."""
-        return self._sandbox("GET", f"/sandbox/conversation?channel={channel}&address={address}")["messages"]
+        query = urllib.parse.urlencode({"channel": channel, "address": address})
+        return self._sandbox("GET", f"/sandbox/conversation?{query}")["messages"]
 
     def bot_messages(self, channel: str, address: str) -> List[str]:
         """Every message the provider received from the bot for this address, duplicates included."""
