@@ -54,10 +54,17 @@ def timeline_caught_up(stack: Stack, customer_id: str) -> List[Tuple[str, str, s
     expected = expected_rows(stack, customer_id)
 
     def rows():
-        found = [(author, text, provider_id) for _, author, text, provider_id in stack.crm_rows(customer_id)]
-        return found if len(found) >= len(expected) else None
+        return [(author, text, provider_id) for _, author, text, provider_id in stack.crm_rows(customer_id)]
 
-    found = wait_until(rows, 60, f"the CRM timeline of {customer_id} to catch up")
+    def complete():
+        now = rows()
+        return now if len(now) >= len(expected) else None
+
+    try:
+        found = wait_until(complete, 60, f"the CRM timeline of {customer_id} to catch up")
+    except AssertionError as waited:
+        raise AssertionError(f"{waited}: {len(rows())} rows for {len(expected)} messages; missing "
+                             f"{[row for row in expected if row not in rows()]}") from None
     assert sorted(found, key=repr) == sorted(expected, key=repr), "CRM timeline rows differ from the log"
     return found
 
