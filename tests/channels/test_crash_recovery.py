@@ -2,15 +2,22 @@
 the inbox worker after the answer went out but before the acknowledgement sends nothing twice."""
 from __future__ import annotations
 
+import sys
+
+import aiohttp
 import pytest
+from redis.asyncio import Redis
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bench.rasa_stack import RasaStack
 from threadline.conversation import failpoints
 from threadline.conversation.tracker_store import CustomerTrackerStore
 from threadline.sandbox import payloads as p
+from threadline.training import model_path
 from tests.channels.bot_server import LONG_TEXT
 from tests.channels.conftest import BotServer, ScriptedWorker, post
+from tests.support.sandbox import serve_sandbox
 from tests.support.waiting import wait_for
 from tests.channels.helpers import handled, sent
 
@@ -147,3 +154,39 @@ async def test_a_replayed_event_that_is_already_a_turn_in_the_log_is_acknowledge
     assert await post(f"{edge.base}/whatsapp/webhook", fresh) == 200
     [event] = await handled(store, timeout=20)
     assert event["text"] == "e agora?"
+
+
+# --- the real Rasa stack: the worker dies after the turn was saved, before the ack ---------
+
+@pytest.mark.slow
+async def test_rasa_turn_saved_then_worker_killed_is_one_user_event_and_one_reply(redis_server, tmp_path):
+    redis_server.flush()
+    stack = RasaStack(redis_server.url, tmp_path, with_sandbox_process=False)
+    stack.env.update(THREADLINE_FAILPOINTS=f"{failpoints.AFTER_TRACKER_SAVE}=1",
+                     THREADLINE_FAILPOINTS_DIR=str(tmp_path / "failpoints"))
+    stack.start()
+    try:
+        async with serve_sandbox(stack.env, stack.sandbox_port) as provider:
+            message, delivery = whatsapp_text(stack.env, "hey there")
+            assert await post(f"{stack.base}/webhooks/whatsapp/webhook", delivery) == 200
+            await wait_for(lambda: stack.worker.poll() == failpoints.EXIT_CODE, timeout=60)
+            [reply] = sent(provider, "whatsapp", WA_ID)  # answered and saved, never acknowledged
+
+            stack.worker = stack._spawn("worker", [  # the supervisor's restart
+                sys.executable, "-m", "threadline.inbox_worker", "--endpoints", "endpoints.yml",
+                "--credentials", "credentials.yml", "--model", str(model_path())])
+            redis = Redis.from_url(stack.env["REDIS_URL"])
+            try:
+                await wait_for(lambda: _drained(redis), timeout=120)
+                customer_id = (await redis.hget(f"tl:out:msg:whatsapp:{reply['id']}", "customer_id")).decode()
+            finally:
+                await redis.close()
+            assert len(sent(provider, "whatsapp", WA_ID)) == 1
+            async with aiohttp.ClientSession() as session:
+                url = f"{stack.base}/conversations/{customer_id}/tracker?token={stack.token}"
+                async with session.get(url) as response:
+                    events = (await response.json())["events"]
+            assert [e["message_id"] for e in events if e["event"] == "user"] == [message["id"]]
+    finally:
+        stack.stop()
+    assert "already a turn in their log" in (tmp_path / "worker.log").read_text()
