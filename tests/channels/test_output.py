@@ -14,8 +14,9 @@ from connectors.webhook.records import held_source
 from connectors.webhook.runtime import ChannelRuntime, default_resolver_factory
 from connectors.whatsapp import WhatsAppInput
 from threadline.sandbox import payloads as p
-from tests.channels.conftest import post
+from tests.channels.conftest import BotServer, ScriptedWorker, post
 from tests.channels.helpers import sent, settle
+from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
 
 WA_ID, IGSID, PHONE = "5511987654321", "1784140512345678", "+5511987654321"
@@ -283,3 +284,39 @@ async def test_held_messages_sent_without_the_lock_are_still_sent_once(channels,
     assert await whatsapp.output_channel(WA_ID).send_held(customer_id) == 1
     assert texts(sandbox) == ["held once"]
     assert await store.llen(f"tl:out:held:whatsapp:{WA_ID}") == 0
+
+
+async def test_held_messages_go_out_once_in_order_with_two_inbox_workers(channels, sandbox, store, channel_env, tmp_path):
+    """What `make run` runs: the edge stores, two inbox worker processes answer."""
+    whatsapp = channels["whatsapp"]
+    whatsapp.template_name = "order_update_followup"
+    customer_id = await customer(whatsapp, WA_ID, 25 * 3600)
+    for text in ("Your order shipped.", "It arrives Friday."):
+        await whatsapp.output_channel(None).send_text_message(customer_id, text)
+    assert texts(sandbox) == ["template"]  # one invitation for the batch
+
+    edge = BotServer(channel_env, tmp_path / "edge.log")
+    workers = [ScriptedWorker({**channel_env, "THREADLINE_INBOX_WORKER_PORT": str(free_port())},
+                              tmp_path / f"worker{n}.log") for n in range(2)]
+    edge.start(THREADLINE_INBOX_WORKER="external")
+    try:
+        for n, worker in enumerate(workers):
+            worker.start(THREADLINE_INBOX_CONSUMER=f"worker-{n}")
+        messages = [p.whatsapp_message("text", WA_ID, {"body": body}) for body in ("oi", "voltei")]
+        envelope = p.whatsapp_envelope(channel_env["WHATSAPP_PHONE_NUMBER_ID"], messages,
+                                       contacts=[p.whatsapp_contact(WA_ID, "Ana")])
+        assert await post(f"{edge.base}/whatsapp/webhook", p.meta_delivery(channel_env["WHATSAPP_APP_SECRET"], envelope)) == 200
+        await wait_for(lambda: len(texts(sandbox)) >= 5, timeout=30)
+        await wait_for(lambda: _inbox_drained(store), timeout=20)
+    finally:
+        for worker in workers:
+            worker.stop()
+        edge.stop()
+    assert texts(sandbox)[1:3] == ["Your order shipped.", "It arrives Friday."]  # first, once each
+    assert sorted(texts(sandbox)[3:]) == ["You said: oi", "You said: voltei"]
+    assert await store.llen(f"tl:out:held:whatsapp:{WA_ID}") == 0
+
+
+async def _inbox_drained(store) -> bool:
+    pending = (await store.xpending("tl:inbox:whatsapp", "threadline"))["pending"]
+    return pending == 0 and await store.xlen("tl:inbox:whatsapp") == 0
