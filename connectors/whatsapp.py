@@ -5,8 +5,7 @@ Replies: POST {WHATSAPP_API_URL}/{WHATSAPP_PHONE_NUMBER_ID}/messages.
 Outside the 24-hour customer-service window a free-form message is held (with its content) for
 an agent; when WHATSAPP_TEMPLATE_NAME is set, that approved template is sent once per batch of
 held messages to invite the customer back. Held messages go out, in order, as soon as the
-customer writes again. Each message the bot
-answers is marked as read (blue ticks) first.
+customer writes again. Each message the bot answers is marked as read (blue ticks) first.
 """
 from __future__ import annotations
 

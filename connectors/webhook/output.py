@@ -15,6 +15,7 @@ outside a turn (agents through Rasa's HTTP API, one-time codes) have no send rec
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any, Callable, Dict, List, Optional
 
@@ -44,8 +45,8 @@ def no_slot() -> Optional[SendSlot]:
 
 def numbered(source: str) -> NextSlot:
     """Slots 0, 1, 2... of `source`, one per call."""
-    counter = iter(range(1 << 30))
-    return lambda: SendSlot(source, next(counter))
+    positions = itertools.count()
+    return lambda: SendSlot(source, next(positions))
 
 
 class WebhookOutput(OutputChannel):

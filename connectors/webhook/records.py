@@ -11,9 +11,10 @@
 - `tl:out:held:invited:<channel>:<address>`: set by the first message held in a batch (until the
   customer writes again), so that only it sends the invitation template.
 - `tl:out:sends:<customer id>:<source>`: send records (hash: position -> provider message id,
-  or `held` when the message was held instead; `staged`: an email turn's parts until it ends). `source` is `turn:<channel>:<event id>` for
-  the output of the bot turn of one inbound event, `held:<entry id>` for a held message sent
-  later; kept SEND_RECORD_TTL_S (8 days: longer than any replay of an inbound event).
+  or `held` when the message was held instead; field `staged`: an email turn's parts until
+  its mail goes out). `source` is `turn:<channel>:<event id>` for the output of the bot turn
+  of one inbound event, `held:<entry id>` for a held message sent later; kept
+  SEND_RECORD_TTL_S (8 days: longer than any replay of an inbound event).
 - `tl:out:window:<channel>:<address>`: time of the customer's last inbound message.
 - `tl:out:optout:<channel>`: addresses that sent STOP.
 - `tl:out:offer:<customer id>`: the options the bot last offered the customer, on any
