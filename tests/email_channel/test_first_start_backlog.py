@@ -15,7 +15,7 @@ from email.utils import make_msgid
 from redis.asyncio import Redis
 
 from connectors.email.channel import UNANSWERED_BACKLOG
-from connectors.email.imap import PROCESSED_FLAG
+from connectors.email.imap import PROCESSED_FLAG, ImapReader
 from connectors.email.state import EmailState
 from connectors.webhook.records import ChannelRecords
 from tests.email_channel.conftest import mail
@@ -124,3 +124,49 @@ async def test_a_restart_during_the_backlog_resumes_it_without_answering_twice(h
     await wait_for(cursor_at_end, timeout=30)
     await wait_for(lambda: len(harness.outbox) == 4, timeout=30)
     assert [m.text for m in harness.bot.handled] == ["pergunta 0", "pergunta 1", "pergunta 2", "depois do reinício"]
+
+
+# idle_s long enough that the reader's own re-check after an IDLE round cannot rescue a missed
+# mail within the wait: it is answered only if the reader notices it by itself.
+LONG_IDLE_S = 120
+
+
+async def test_a_mail_landing_between_the_last_search_and_idle_is_answered_at_once(harness, monkeypatch):
+    append(harness.dovecot, harness.mailbox, mail(ANA, "Antes", "antes do início", message_id=make_msgid()), 60)
+    original = ImapReader._idle_once
+    delivered = []
+
+    async def deliver_before_idle(self):
+        if not delivered:  # the first start's SELECT and SEARCHes are done, IDLE not yet sent
+            delivered.append(True)
+            harness.deliver(mail(BIA, "Durante", "antes do IDLE", message_id=make_msgid()))
+        await original(self)
+
+    monkeypatch.setattr(ImapReader, "_idle_once", deliver_before_idle)
+    await harness.start(idle_s=LONG_IDLE_S)
+    await wait_for(lambda: len(harness.outbox) == 2, timeout=20)
+    assert [m.text for m in harness.bot.handled] == ["antes do início", "antes do IDLE"]
+
+
+async def test_a_mail_landing_while_the_last_found_mail_is_marked_is_answered_at_once(harness, monkeypatch):
+    # The server announces it (EXISTS) in its answer to the reader's STORE, which aioimaplib
+    # drops, and not again in IDLE: only a search after the last mail found it.
+    append(harness.dovecot, harness.mailbox, mail(ANA, "Antes", "antes do início", message_id=make_msgid()), 60)
+    start_cursor, flag = EmailState.start_imap_cursor, ImapReader._flag
+    flagged = []
+
+    async def deliver_after_boundary(self, mailbox_key, uidvalidity, backlog_end):
+        await start_cursor(self, mailbox_key, uidvalidity, backlog_end)
+        harness.deliver(mail(BIA, "Durante", "durante o início", message_id=make_msgid()))
+
+    async def deliver_while_flagging(self, uid, name):
+        flagged.append(uid)
+        if len(flagged) == 2:  # the mail that landed above the boundary, the last one found
+            harness.deliver(mail(BIA, "Marcação", "durante a marcação", message_id=make_msgid()))
+        await flag(self, uid, name)
+
+    monkeypatch.setattr(EmailState, "start_imap_cursor", deliver_after_boundary)
+    monkeypatch.setattr(ImapReader, "_flag", deliver_while_flagging)
+    await harness.start(idle_s=LONG_IDLE_S)
+    await wait_for(lambda: len(harness.outbox) == 3, timeout=20)
+    assert [m.text for m in harness.bot.handled] == ["antes do início", "durante o início", "durante a marcação"]
