@@ -15,8 +15,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from tests.identity.helpers import save_turns, user_texts
-from tests.support.processes import PROJECT
+from tests.support.processes import PROJECT, action_server
 from tests.support.redis_server import free_port
+from tests.support.waiting import wait_for
+from threadline.crm import Database
 from threadline.conversation import failpoints
 from threadline.conversation.event_ids import event_id
 from threadline.crm.models import AuditEntry, Customer, IdentityClaim, Interaction, MergeJob, Opportunity
@@ -149,3 +151,18 @@ async def test_a_job_that_cannot_reach_redis_is_retried_later_and_one_that_finds
     assert finished.status == "done"
     assert user_texts(await services.histories.read_history(ana)) == ["a1", "b1", "a2", "b2", "a3"]
     assert (await crm_state(services))["merges"] == 1
+
+
+async def test_the_action_server_finishes_pending_merge_jobs_when_it_starts(channel_env, crm_url, redis_url, tmp_path):
+    """The process that verified a claim died before merging: the restarted action server (as
+    `make run` starts it) runs the job in its start-up sweep."""
+    services = IdentityServices(Database(crm_url), redis_url)
+    try:
+        ana, bia = await two_customers(services)
+        job_id = await services.db.run(lambda s: enqueue(s, ana, bia, actor=f"customer:{bia}", reason="verified code"))
+        with action_server({**channel_env, "CRM_DATABASE_URL": crm_url, "REDIS_URL": redis_url}, tmp_path / "actions.log"):
+            await wait_for(lambda: services.db.run(lambda s: s.get(MergeJob, job_id).status == "done"), timeout=60)
+        assert user_texts(await services.histories.read_history(ana)) == ["a1", "b1", "a2", "b2", "a3"]
+        assert await services.histories.read_history(bia) == []
+    finally:
+        await services.close()
