@@ -5,6 +5,8 @@ timeline or console page."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections import Counter
 from datetime import datetime
 
@@ -15,6 +17,7 @@ from sqlalchemy import func, select
 from tests.crm.test_timeline import drain, say
 from tests.support.conversations import DOMAIN
 from threadline.console.reads import conversation
+from threadline.conversation.event_ids import event_id
 from threadline.conversation.tracker_store import CustomerTrackerStore
 from threadline.crm.interface import InteractionRecord
 from threadline.crm.models import Interaction
@@ -129,3 +132,33 @@ async def test_a_duplicate_key_written_concurrently_is_already_written(crm, data
     assert sum(written) == 20
     count = await database.run(lambda s: s.scalar(select(func.count()).select_from(Interaction)))
     assert count == 20
+
+
+async def test_rows_written_before_stable_ids_for_merged_events_are_found_again(identity, store, worker, crm, database):
+    """A merge before this version tagged each event and the timeline keyed the tagged event as
+    stored: those rows are this message, not a new one, on a full replay and on an unlink."""
+    ana, bia, merged = await two_people_then_merge(identity, store, worker)
+    # The rows as the earlier version wrote them for the merged events: keyed on the stored JSON.
+    log = await identity.histories.read_history(ana)
+
+    def old_key(event: dict) -> str:
+        return "rasa:" + hashlib.sha256((ana + "\n" + json.dumps(event, sort_keys=True)).encode()).hexdigest()[:40]
+
+    tagged = {event_id(ana, e): old_key(e) for e in log if e.get("threadline_origin")}
+
+    def rekey(session) -> int:
+        changed = 0
+        for row in session.scalars(select(Interaction).where(Interaction.idempotency_key.in_(list(tagged)))):
+            row.idempotency_key = tagged[row.idempotency_key]
+            changed += 1
+        return changed
+
+    assert await database.run(rekey) == 6
+    before = await rows(database)
+    await full_replay(worker)
+    assert await rows(database) == before
+
+    await identity.unlink()(merged.audit_id, actor="agent:carla", reason="two people")
+    await drain(worker)
+    assert [t for t in await texts_of(crm, ana) if THE_OTHER in t] == []
+    assert len(await texts_of(crm, bia)) == 4

@@ -128,12 +128,12 @@ class SqlCrm(SqlStore):
         key is "already written". A record of a merged customer goes to the survivor, where the
         merge moved that customer's rows (an unlink moves it back by its key)."""
         def work(session: Session) -> int:
-            keys = [r.idempotency_key for r in records]
+            keys = [key for r in records for key in (r.idempotency_key, *r.earlier_keys)]
             known = set(session.scalars(select(Interaction.idempotency_key).where(
                 Interaction.idempotency_key.in_(keys))).all()) if keys else set()
             new = 0
             for record in records:
-                if record.idempotency_key in known:
+                if record.idempotency_key in known or known.intersection(record.earlier_keys):
                     continue
                 known.add(record.idempotency_key)
                 ensure_customer(session, record.customer_id)

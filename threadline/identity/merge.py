@@ -26,17 +26,18 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Dict, Sequence, Tuple
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from threadline.conversation import failpoints
-from threadline.conversation.event_ids import event_id
+from threadline.conversation.event_ids import ORIGIN, event_id
 from threadline.crm import Database
 from threadline.crm.models import Base, Customer, CustomerAlias, Handoff, HandoffEvent, Interaction
 from threadline.crm.models.base import utcnow
 from threadline.crm.models.handoffs import OPEN_STATUSES
+from threadline.crm.timeline import earlier_keys
 from threadline.identity import audit, directory, history
 from threadline.identity.index import IdentityIndex
 from threadline.identity.ports import ConversationLocks, HistoryStore
@@ -88,14 +89,35 @@ def move_back(session: Session, moved: dict, source: str, target: str) -> None:
             session.execute(update(table).where(match).values(customer_id=target))
 
 
-def move_interactions_back(session: Session, keys: Sequence[str], source: str, target: str) -> None:
-    """The interactions of these events (keyed by event id) that `source` holds go to `target`:
-    also those the timeline wrote after the merge, which the merge's record of moved rows lacks."""
-    for first in range(0, len(keys), KEYS_PER_STATEMENT):
+def merged_event_keys(survivor_id: str, events: Sequence[dict], merged_id: str) -> Dict[str, Tuple[str, ...]]:
+    """The events in the survivor's log that this merge brought from the merged customer:
+    stable id → the keys rows written before ids existed have for it."""
+    keys: Dict[str, Tuple[str, ...]] = {}
+    for event in events:
+        origins = event.get(ORIGIN) or []
+        if origins and origins[-1] == merged_id:
+            keys[event_id(survivor_id, event)] = earlier_keys(survivor_id, event)
+    return keys
+
+
+def move_interactions_back(session: Session, keys: Dict[str, Tuple[str, ...]], source: str, target: str) -> None:
+    """The interactions of these events that `source` holds go to `target`: also those the
+    timeline wrote after the merge, which the merge's record of moved rows lacks. A row keyed the
+    earlier way gets the stable id, which is the only key the event has once it left the merge."""
+    ids = list(keys)
+    for first in range(0, len(ids), KEYS_PER_STATEMENT):
         session.execute(update(Interaction).where(
-            Interaction.customer_id == source,
-            Interaction.idempotency_key.in_(keys[first:first + KEYS_PER_STATEMENT]),
+            Interaction.customer_id == source, Interaction.idempotency_key.in_(ids[first:first + KEYS_PER_STATEMENT]),
         ).values(customer_id=target))
+    earlier = {old: stable for stable, olds in keys.items() for old in olds}
+    if not earlier:
+        return
+    taken = set(session.scalars(select(Interaction.idempotency_key).where(Interaction.idempotency_key.in_(ids))))
+    for row in session.scalars(select(Interaction).where(
+            Interaction.customer_id == source, Interaction.idempotency_key.in_(list(earlier)))):
+        row.customer_id = target
+        if earlier[row.idempotency_key] not in taken:
+            row.idempotency_key = earlier[row.idempotency_key]
 
 
 async def hold_locks(stack: AsyncExitStack, locks: ConversationLocks, *customer_ids: str) -> None:
@@ -206,8 +228,8 @@ class UnlinkCustomer:
         async with AsyncExitStack() as stack:
             await hold_locks(stack, self.locks, survivor_id, merged_id)
             events = await self.histories.read_history(survivor_id)
+            merged_keys = merged_event_keys(survivor_id, events, merged_id)
             survivor_events, merged_events = history.split(events, survivor_id, merged_id)
-            merged_keys = [event_id(merged_id, event) for event in merged_events]
             unlink_id = await self.db.run(
                 lambda s: self._split_records(s, merge_audit_id, survivor_id, merged_id, actor, reason, merged_keys))
             await self.index.drop_alias(merged_id)
@@ -218,12 +240,12 @@ class UnlinkCustomer:
 
     @staticmethod
     def _split_records(session: Session, merge_audit_id: int, survivor_id: str, merged_id: str,
-                       actor: str, reason: str, merged_keys: List[str]) -> int:
+                       actor: str, reason: str, merged_keys: Dict[str, Tuple[str, ...]]) -> int:
         entry = audit.open_entry(session, merge_audit_id, ("merge",))
         if session.get(Customer, survivor_id).merged_into is not None:
             raise MergeRefused(f"{survivor_id} was merged again later; unlink that merge first")
+        move_interactions_back(session, merged_keys, survivor_id, merged_id)  # first: it also re-keys
         move_back(session, audit.undo_data(entry)["moved"], survivor_id, merged_id)
-        move_interactions_back(session, merged_keys, survivor_id, merged_id)
         session.query(CustomerAlias).filter_by(alias_id=merged_id).delete()
         session.get(Customer, merged_id).merged_into = None
         unlink = audit.record(session, "unlink", actor, reason, survivor_id, merged_id,
