@@ -132,13 +132,16 @@ class SqlCrm(SqlStore):
             known = set(session.scalars(select(Interaction.idempotency_key).where(
                 Interaction.idempotency_key.in_(keys))).all()) if keys else set()
             new = 0
+            owners: dict = {}  # a batch is mostly one customer's: look its owner up once
             for record in records:
                 if record.idempotency_key in known or known.intersection(record.earlier_keys):
                     continue
                 known.add(record.idempotency_key)
-                ensure_customer(session, record.customer_id)
+                if record.customer_id not in owners:
+                    ensure_customer(session, record.customer_id)
+                    owners[record.customer_id] = current_owner(session, record.customer_id)
                 session.add(Interaction(
-                    customer_id=current_owner(session, record.customer_id), author=record.author,
+                    customer_id=owners[record.customer_id], author=record.author,
                     channel=record.channel, text=record.text, intent=record.intent,
                     confidence=record.confidence, entities=json.dumps(list(record.entities)),
                     occurred_at=record.occurred_at, delivery_status=record.delivery_status,
