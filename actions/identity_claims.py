@@ -89,6 +89,9 @@ async def claim_tools() -> ClaimTools:
     return _tools
 
 
+STOP_GRACE_S = 5.0
+
+
 @dataclass
 class MergeJobSweep:
     """A rasa_sdk plugin: the action server runs due merge jobs from its start until it stops."""
@@ -106,9 +109,14 @@ class MergeJobSweep:
         self.task = asyncio.create_task(self.sweep())
 
     async def _finish(self, _app: Any, _loop: Any) -> None:
+        """Let a running merge finish for a moment, then stop: its job stays pending, to be
+        finished by the next start (the merge resumes where it stopped)."""
         self.stop.set()
         if self.task is not None:
-            await asyncio.gather(self.task, return_exceptions=True)
+            done, _ = await asyncio.wait({self.task}, timeout=STOP_GRACE_S)
+            if not done:
+                self.task.cancel()
+                await asyncio.gather(self.task, return_exceptions=True)
 
     async def sweep(self) -> None:
         from threadline.identity.merge_jobs import SWEEP_S
