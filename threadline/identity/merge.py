@@ -56,6 +56,10 @@ class AlreadyOneCustomer(MergeRefused):
     """Both ids lead to the same customer already."""
 
 
+class ChangedMeanwhile(MergeRefused):
+    """Another merge changed one of the customers while this one waited for the locks."""
+
+
 @dataclass(frozen=True)
 class MergeResult:
     audit_id: int
@@ -191,7 +195,7 @@ class MergeCustomers:
         if merged.merged_into == survivor_id:
             return session.get(CustomerAlias, merged_id).audit_id
         if survivor.merged_into or merged.merged_into:
-            raise MergeRefused("a customer changed while waiting for the locks; retry")
+            raise ChangedMeanwhile("a customer changed while waiting for the locks; retry")
         kept, closed = close_newer_open_handoffs(session, survivor_id, merged_id)
         moved = move_rows(session, merged_id, survivor_id)
         entry = audit.record(session, "merge", actor, reason, survivor_id, merged_id,

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from threadline.crm import Database
 from threadline.crm.models import MergeJob
 from threadline.crm.models.base import utcnow
-from threadline.identity.merge import AlreadyOneCustomer, MergeCustomers, MergeRefused, MergeResult
+from threadline.identity.merge import AlreadyOneCustomer, ChangedMeanwhile, MergeCustomers, MergeRefused, MergeResult
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,9 @@ class MergeJobs:
         except AlreadyOneCustomer:  # an earlier run, or an operator, did it
             await self.db.run(lambda s: self._finish(s, job_id, "done", None, None))
             return JobOutcome(job_id, "done")
+        except ChangedMeanwhile as changed:  # the next run sees the records as they are now
+            await self.db.run(lambda s: self._retry_later(s, job_id, _short(changed)))
+            return JobOutcome(job_id, "pending")
         except MergeRefused as refused:
             # The records changed meanwhile (merged elsewhere, an unverified contact): retrying
             # cannot help; an operator can merge them (`bin/threadline merge`).
