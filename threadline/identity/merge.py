@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
@@ -104,24 +104,29 @@ def merged_event_keys(survivor_id: str, events: Sequence[dict], merged_id: str) 
     return keys
 
 
+def _chunks(keys: Sequence[str]) -> list:
+    return [list(keys[first:first + KEYS_PER_STATEMENT]) for first in range(0, len(keys), KEYS_PER_STATEMENT)]
+
+
 def move_interactions_back(session: Session, keys: Dict[str, Tuple[str, ...]], source: str, target: str) -> None:
     """The interactions of these events that `source` holds go to `target`: also those the
     timeline wrote after the merge, which the merge's record of moved rows lacks. A row keyed the
     earlier way gets the stable id, which is the only key the event has once it left the merge."""
     ids = list(keys)
-    for first in range(0, len(ids), KEYS_PER_STATEMENT):
+    for chunk in _chunks(ids):
         session.execute(update(Interaction).where(
-            Interaction.customer_id == source, Interaction.idempotency_key.in_(ids[first:first + KEYS_PER_STATEMENT]),
-        ).values(customer_id=target))
+            Interaction.customer_id == source, Interaction.idempotency_key.in_(chunk)).values(customer_id=target))
     earlier = {old: stable for stable, olds in keys.items() for old in olds}
     if not earlier:
         return
-    taken = set(session.scalars(select(Interaction.idempotency_key).where(Interaction.idempotency_key.in_(ids))))
-    for row in session.scalars(select(Interaction).where(
-            Interaction.customer_id == source, Interaction.idempotency_key.in_(list(earlier)))):
-        row.customer_id = target
-        if earlier[row.idempotency_key] not in taken:
-            row.idempotency_key = earlier[row.idempotency_key]
+    taken = {key for chunk in _chunks(ids) for key in session.scalars(
+        select(Interaction.idempotency_key).where(Interaction.idempotency_key.in_(chunk)))}
+    for chunk in _chunks(list(earlier)):
+        for row in session.scalars(select(Interaction).where(
+                Interaction.customer_id == source, Interaction.idempotency_key.in_(chunk))).all():
+            row.customer_id = target
+            if earlier[row.idempotency_key] not in taken:
+                row.idempotency_key = earlier[row.idempotency_key]
 
 
 async def hold_locks(stack: AsyncExitStack, locks: ConversationLocks, *customer_ids: str) -> None:
@@ -130,7 +135,8 @@ async def hold_locks(stack: AsyncExitStack, locks: ConversationLocks, *customer_
         await stack.enter_async_context(locks.lock(customer_id))
 
 
-def close_newer_open_handoffs(session: Session, survivor_id: str, merged_id: str) -> tuple:
+def close_newer_open_handoffs(session: Session, survivor_id: str,
+                              merged_id: str) -> Tuple[Optional[Handoff], List[Handoff]]:
     """The open-handoff rule of a merge: of both customers' open handoffs the oldest stays, the
     others are closed (a customer has at most one open handoff). Returns (kept, closed)."""
     rows = session.scalars(select(Handoff).where(
@@ -142,7 +148,7 @@ def close_newer_open_handoffs(session: Session, survivor_id: str, merged_id: str
     for row in rows[1:]:
         row.status, row.resolution, row.resolved_at = "resolved", "closed", now
     session.flush()  # closed before the merged customer's rows join the survivor's
-    return rows[0], rows[1:]
+    return rows[0], list(rows[1:])
 
 
 def note_closed_handoffs(session: Session, kept: Handoff, closed: Sequence[Handoff], audit_id: int,
