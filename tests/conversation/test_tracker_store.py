@@ -24,7 +24,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from threadline.conversation import event_log
-from threadline.conversation.event_ids import EVENT_ID
+from threadline.conversation.event_ids import EVENT_ID, event_id
 from threadline.conversation.redis_connection import StorageUnavailable
 from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.support.conversations import DOMAIN, comparable, start_session, turn
@@ -296,3 +296,14 @@ async def test_the_turn_index_moves_with_a_rewrite_and_is_capped(store, monkeypa
     assert kept == ["m4", "m5", "m6"]  # the newest turns are remembered
     await store.delete_history("cus_survivor")
     assert not await store.has_turn("cus_survivor", "m6")
+
+
+async def test_a_rewrite_keeps_an_event_from_before_ids_as_it_was(store):
+    # Stored before ids existed: its CRM rows are keyed by its derived id, which must not move.
+    legacy = {"event": "user", "timestamp": 1.0, "text": "hello", "parse_data": {}}
+    await store.rewrite_history("cus_old", [legacy])
+    before = event_id("cus_old", (await store.read_history("cus_old"))[0])
+    stored = await store.read_history("cus_old")
+    await store.rewrite_history("cus_old", stored)
+    again = (await store.read_history("cus_old"))[0]
+    assert EVENT_ID not in again and event_id("cus_old", again) == before

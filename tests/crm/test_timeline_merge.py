@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from tests.crm.test_timeline import drain, say
 from tests.support.conversations import DOMAIN
 from threadline.console.reads import conversation
-from threadline.conversation.event_ids import event_id
+from threadline.conversation.event_ids import EVENT_ID, event_id
 from threadline.conversation.tracker_store import CustomerTrackerStore
 from threadline.crm.interface import InteractionRecord
 from threadline.crm.models import Interaction
@@ -138,13 +138,16 @@ async def test_rows_written_before_stable_ids_for_merged_events_are_found_again(
     """A merge before this version tagged each event and the timeline keyed the tagged event as
     stored: those rows are this message, not a new one, on a full replay and on an unlink."""
     ana, bia, merged = await two_people_then_merge(identity, store, worker)
-    # The rows as the earlier version wrote them for the merged events: keyed on the stored JSON.
-    log = await identity.histories.read_history(ana)
+    # The log as the earlier version left it: events without ids, tagged by the merge.
+    with_ids = await identity.histories.read_history(ana)
+    log = [{k: v for k, v in e.items() if k != EVENT_ID} for e in with_ids]
+    await identity.histories.rewrite_history(ana, log)
 
     def old_key(event: dict) -> str:
         return "rasa:" + hashlib.sha256((ana + "\n" + json.dumps(event, sort_keys=True)).encode()).hexdigest()[:40]
 
-    tagged = {event_id(ana, e): old_key(e) for e in log if e.get("threadline_origin")}
+    # ...and the rows as it wrote them for the merged events: keyed on the stored JSON.
+    tagged = {event_id(ana, e): old_key(plain) for e, plain in zip(with_ids, log) if plain.get("threadline_origin")}
 
     def rekey(session) -> int:
         changed = 0

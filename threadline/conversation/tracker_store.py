@@ -183,10 +183,12 @@ class CustomerTrackerStore(TrackerStore, SerializedTrackerAsText):
 
         Only for operator merge/unlink, called while holding the customer's lock: it is the
         one operation that rewrites history, and it drops archived-offset bookkeeping. Events
-        keep the ids they carry (a merge moves events, it does not make new ones); the turn
-        index is rebuilt from the events, so it moves with them.
+        are stored exactly as given: those with an id keep it (a merge moves events, it does not
+        make new ones), and an event stored before ids existed gets none here, so its derived id
+        (event_ids.event_id), which is the key its CRM rows already have, stays what it was.
+        The turn index is rebuilt from the events, so it moves with them.
         """
-        events = [with_event_id(e) for e in events]
+        events = list(events)
         serialized = [json.dumps(e) for e in events]
         starts = session_start_positions(events)
         await self._call("rewrite_history", self.log.replace(
