@@ -42,8 +42,11 @@ validate: setup
 nlu-report: setup
 	$(PY) -m threadline.nlu.report --config config.yml --nlu data/nlu --folds 5 --out results/nlu
 
+# Two processes (pytest-xdist), each test file whole in one of them: files start their own
+# servers on free ports and share nothing but the trained model, read only.
+PYTEST_WORKERS ?= 2
 test-unit: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-stories: train
 	$(RASA) test core --stories tests/ --model models/threadline.tar.gz --out results/stories --fail-on-prediction-errors
