@@ -18,7 +18,7 @@ from typing import List, Optional
 import pytest
 import redis
 
-from tests.faults.test_failpoints import assert_each_message_once, exchange, quiet, timeline_caught_up
+from tests.faults.checks import assert_each_message_once, exchange, quiet, timeline_caught_up
 from tests.foundation.test_launcher import alive
 from tests.foundation.test_supervision import pid_running
 from tests.support.stack import Stack, turns, wait_until

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from tests.faults.test_failpoints import quiet
+from tests.faults.checks import quiet
 from tests.support.stack import Stack, turns, wait_until
 from threadline.training import model_path
 
