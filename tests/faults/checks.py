@@ -37,7 +37,7 @@ def timeline_caught_up(stack: Stack, customer_id: str) -> List[Tuple[str, str, s
         return now if len(now) >= len(expected) else None
 
     try:
-        found = wait_until(complete, 60, f"the CRM timeline of {customer_id} to catch up")
+        found = wait_until(complete, 120, f"the CRM timeline of {customer_id} to catch up")
     except AssertionError as waited:
         raise AssertionError(f"{waited}: {len(rows())} rows for {len(expected)} messages; missing "
                              f"{[row for row in expected if row not in rows()]}") from None
