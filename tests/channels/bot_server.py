@@ -1,16 +1,16 @@
 """A Rasa-shaped server for channel tests: the real connectors, registered exactly as Rasa
 registers them (`rasa.core.channels.channel.register`), with the real identity resolver
-(REDIS_URL, CRM_DATABASE_URL), in front of a scripted bot.
+(REDIS_URL, CRM_DATABASE_URL). Like the Rasa server it only accepts webhooks into the inbox.
+
+`python -m tests.channels.bot_server worker` is the scripted bot as an inbox worker
+(threadline/inbox_worker.py, health on THREADLINE_INBOX_WORKER_PORT): it answers what the
+server accepted, as `make run`'s inbox worker does with the real model.
 
 The bot records every `UserMessage` it handles in Redis (`test:handled`) and answers through
 the message's output channel, like Rasa's processor does. Environment:
 BOT_PORT, BOT_DELAY_S (seconds per turn, to keep the bot busy), BOT_BLOCK=1 (never finish a
 turn: for crash tests), BOT_START_DELAY_S (seconds the server listens before the channels
 start, like Rasa loading its model), plus the channel variables and REDIS_URL.
-
-`python -m tests.channels.bot_server worker` is the scripted bot as an inbox worker
-(threadline/inbox_worker.py, health on THREADLINE_INBOX_WORKER_PORT), for a server started
-with THREADLINE_INBOX_WORKER=external.
 """
 from __future__ import annotations
 
