@@ -36,6 +36,7 @@ import hashlib
 import logging
 import os
 import secrets
+import traceback
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
@@ -460,10 +461,13 @@ class InboxConsumer:
         try:
             await self.handler(event)
         except Exception as error:
-            log.error("inbox %s: %s event %s failed (attempt %d/%d): %s", self.channel, event.kind,
-                      event.event_id, attempts + 1, self.max_attempts, type(error).__name__, exc_info=error)
-            return await self._failed(lane, head, event, failure_reason(error, event),
-                                      customer_id=_resolved_customer.get(), at_once=False)
+            reason = failure_reason(error, event)
+            # The frames, not `exc_info`: an exception's own message may quote the customer.
+            log.error("inbox %s: %s event %s failed (attempt %d/%d): %s\n%s", self.channel, event.kind,
+                      event.event_id, attempts + 1, self.max_attempts, reason,
+                      "".join(traceback.format_tb(error.__traceback__)).rstrip())
+            return await self._failed(lane, head, event, reason, customer_id=_resolved_customer.get(),
+                                      at_once=False)
         failpoints.reach(failpoints.BEFORE_INBOX_ACK)
         result = await self._scripts["done"](
             keys=[self.keys.lanes, self.keys.owners, self.keys.attempts, self.keys.lane(lane)],

@@ -3,6 +3,7 @@ leases (a live turn is never taken over, a dead worker's lane is); parking and d
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from connectors.webhook.events import InboundEvent
 from connectors.webhook.inbox import (Inbox, InboxConsumer, backlog, dead_letter_counts, note_customer,
                                       recent_dead_letters)
 from tests.channels.inbox_process import JOURNAL
+from threadline.cli.main import main as threadline_cli
 from tests.support.waiting import wait_for
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -290,3 +292,18 @@ async def _journal(redis: Redis, line: str) -> bool:
 
 async def _drained(redis: Redis) -> bool:
     return await backlog(redis, "test") == 0 and await redis.hlen("tl:inbox:test:owners") == 0
+
+
+async def test_threadline_info_counts_the_inbox_dead_letters(redis, redis_url, consumers, monkeypatch, capsys):
+    async def handler(e: InboundEvent) -> None:
+        raise RuntimeError("always")
+
+    consumers.start("w1", handler, lease_ms=2000, max_attempts=1)
+    await Inbox(redis, "test", dedupe_ttl_s=60).accept([event("ana", 1), event("bia", 1)])
+    await wait_for(lambda: _drained(redis))
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert await asyncio.to_thread(threadline_cli, ["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["inbox_dead_letters"] == {"total": 2, "by_channel": {"test": 2}}
+    assert await asyncio.to_thread(threadline_cli, ["info"]) == 0
+    out = capsys.readouterr().out
+    assert "2 channel message(s) not answered (test: 2)" in out and "dead letters 0 timeline event(s)" in out
