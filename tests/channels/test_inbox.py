@@ -17,10 +17,11 @@ import pytest
 from redis.asyncio import Redis
 
 from connectors.webhook.events import InboundEvent
-from connectors.webhook.inbox import (Inbox, InboxConsumer, backlog, dead_letter_counts, note_customer,
-                                      recent_dead_letters)
+from connectors.webhook.inbox import (DEFAULT_LEASE_MS, Inbox, InboxConsumer, backlog, dead_letter_counts,
+                                      note_customer, recent_dead_letters)
 from tests.channels.inbox_process import JOURNAL
 from threadline.cli.main import main as threadline_cli
+from threadline.conversation.lock_store import DEFAULT_LIFETIME_S, CustomerLockStore
 from tests.support.waiting import wait_for
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -100,12 +101,15 @@ async def test_two_workers_handle_every_lane_in_accepted_order_each_message_once
 
     consumers.start("w1", handler_for("w1"), lease_ms=2000)
     consumers.start("w2", handler_for("w2"), lease_ms=2000)
+    started = time.monotonic()
     lanes = [f"customer{c}" for c in range(50)]
     for n in range(10):  # interleaved, accepted while both workers drain
         random.shuffle(lanes)
         await inbox.accept([event(lane, n) for lane in lanes])
         await asyncio.sleep(random.uniform(0, 0.02))
     await wait_for(lambda: sum(map(len, handled.values())) == 500, timeout=60)
+    print(f"\ninbox: 50 lanes x 10 messages by two workers in {time.monotonic() - started:.2f} s "
+          f"(w1 {by_worker['w1']}, w2 {by_worker['w2']})")
     assert {lane: order for lane, order in handled.items() if order != list(range(10))} == {}
     assert overlaps == []
     assert by_worker["w1"] > 0 and by_worker["w2"] > 0  # both took lanes
@@ -200,9 +204,9 @@ async def test_a_long_turn_with_its_heartbeat_is_never_taken_over(redis, consume
     assert starts[0].startswith("w1")
 
 
-def consumer_process(url: str, name: str, lease_ms: int, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.channels.inbox_process", url, "test", name, str(lease_ms)],
-                            cwd=PROJECT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+def consumer_process(url: str, name: str, lease_ms: int, log: Path, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.channels.inbox_process", url, "test", name, str(lease_ms),
+                             *options], cwd=PROJECT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
 async def test_a_killed_workers_lane_is_taken_over_within_its_lease(redis, redis_url, consumers, tmp_path):
@@ -223,8 +227,40 @@ async def test_a_killed_workers_lane_is_taken_over_within_its_lease(redis, redis
         killed = time.monotonic()
         await wait_for(lambda: journal == ["ana-1", "ana-2", "ana-3"], timeout=10)
         took = time.monotonic() - killed
+        print(f"\ninbox: lane of a SIGKILLed worker answered by another {took:.2f} s later (lease {lease_ms} ms)")
         assert took < lease_ms / 1000 + 1.0, took  # the lease, one sweep, and the turns
     finally:
+        if doomed.poll() is None:
+            doomed.kill()
+            doomed.wait()
+
+
+@pytest.mark.slow
+async def test_with_the_default_lease_and_rasa_lock_a_dead_workers_customer_is_answered_within_30_s(
+        redis, redis_url, consumers, tmp_path):
+    inbox = Inbox(redis, "test", dedupe_ttl_s=60)
+    doomed = consumer_process(redis_url, "doomed", DEFAULT_LEASE_MS, tmp_path / "doomed.log", "--rasa-lock")
+    locks = CustomerLockStore(url=redis_url)
+    try:
+        await inbox.accept([event("ana", 1, text="block"), event("ana", 2)])
+        await wait_for(lambda: _journal(redis, "start doomed ana-1"), timeout=30)
+        journal: List[str] = []
+
+        async def handler(e: InboundEvent) -> None:
+            async with locks.lock(e.address):  # the dead worker's ticket is still ahead of ours
+                journal.append(e.event_id)
+
+        consumers.start("survivor", handler)  # defaults: lease 15 s, sweep 2 s
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+        killed = time.monotonic()
+        await wait_for(lambda: journal == ["ana-1", "ana-2"], timeout=40)
+        took = time.monotonic() - killed
+        print(f"\ninbox: default lease {DEFAULT_LEASE_MS} ms and lock lifetime {DEFAULT_LIFETIME_S:.0f} s: "
+              f"a SIGKILLed worker's customer answered {took:.1f} s later")
+        assert took < 30, took
+    finally:
+        await locks.close()
         if doomed.poll() is None:
             doomed.kill()
             doomed.wait()
