@@ -157,7 +157,8 @@ class WebhookInput(InputChannel):
         return not self.disabled
 
     async def start(self, on_new_message: OnNewMessage, is_ready: Callable[[], bool]) -> None:
-        """The edge, on the Rasa server's loop: open the inbox. Turns run in the inbox worker."""
+        """The edge, on the Rasa server's loop: open the inbox. Turns run in the inbox worker
+        (`consume`), so the arguments Rasa's listener passes are not used here."""
         if self.disabled:
             return
         channel_runtime.warn_if_worker_mode_set()

@@ -38,7 +38,7 @@ import os
 import secrets
 import traceback
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Awaitable, Callable, Dict, Iterable, List, Optional, Set
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -388,6 +388,9 @@ class InboxConsumer:
                 except (RedisError, OSError) as error:  # Redis hiccup: keep the consumer alive
                     log.warning("inbox %s: %s; retrying in 1 s", self.channel, type(error).__name__)
                     await asyncio.sleep(1)
+            # Stopping: turns still running keep their leases until they finish.
+            while self._drains:
+                await asyncio.wait(list(self._drains.values()))
         finally:
             heartbeat.cancel()
 

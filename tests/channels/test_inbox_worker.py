@@ -12,6 +12,7 @@ from connectors.webhook.inbox import backlog
 from threadline.sandbox import payloads as p
 from tests.channels.conftest import BotServer, ScriptedWorker, post
 from tests.channels.helpers import handled, sent, settle
+from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
 
 WA_ID = "5511987654321"
@@ -52,6 +53,28 @@ async def test_the_server_only_stores_and_the_worker_answers_in_order(channel_en
     replies = await wait_for(lambda: len(sent(sandbox, "whatsapp", WA_ID)) == 3 and sent(sandbox, "whatsapp", WA_ID))
     assert [r["body"]["text"]["body"] for r in replies] == ["You said: primeira", "You said: segunda", "You said: terceira"]
     assert "rejected" not in edge.log()
+
+
+async def test_two_workers_answer_each_customer_in_order(channel_env, sandbox, store, edge, tmp_path):
+    workers = [ScriptedWorker(channel_env, tmp_path / f"worker-{n}.log") for n in (1, 2)]
+    try:
+        for n, worker in enumerate(workers, 1):
+            worker.start(THREADLINE_INBOX_CONSUMER=f"worker-{n}", THREADLINE_INBOX_WORKER_PORT=str(free_port()),
+                         BOT_DELAY_S="0.02")
+        customers = [f"55119100000{c:02d}" for c in range(12)]
+        url = f"{edge.base}/whatsapp/webhook"
+        for n in range(5):  # interleaved: every customer's n-th message, then the next round
+            for wa_id in customers:
+                assert await post(url, whatsapp(channel_env, f"mensagem {n}", wa_id=wa_id)) == 200
+        events = await handled(store, count=60, timeout=60)
+        by_customer = {}
+        for e in events:
+            by_customer.setdefault(e["metadata"]["address"], []).append(e["text"])
+        assert by_customer == {wa_id: [f"mensagem {n}" for n in range(5)] for wa_id in customers}
+        assert {e["worker"] for e in events} == {"worker-1", "worker-2"}  # both took customers
+    finally:
+        for worker in workers:
+            worker.stop()
 
 
 async def test_acks_stay_fast_while_a_bot_turn_holds_the_gil(channel_env, sandbox, store, edge, worker):
