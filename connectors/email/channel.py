@@ -6,8 +6,9 @@ is quarantined) → inbox (dedupe by Message-ID, Redis stream; the event carries
 details) → consumer (the inbox worker process, or the server's bot
 loop in in-process mode), in order per sender → conversation
 (identity resolver: the sender, or its unverified contact when no trusted server vouched for
-the From; thread headers never move a mail to another customer) → robots, and mail older than
-EMAIL_BACKLOG_HOURS found at the first start, are recorded, never answered →
+the From; thread headers never move a mail to another customer) → robots are recorded in the
+inbox activity, never answered; mail older than EMAIL_BACKLOG_HOURS found at the first start is
+recorded in the CRM timeline as unanswered (connectors/email/unanswered.py), never answered →
 `UserMessage` with the new text only → Rasa → one threaded reply per turn over SMTP
 (`EmailOutput`).
 """
@@ -31,6 +32,7 @@ from connectors.email.mailgun import TOKEN_TTL_S, MailgunRejected, verified_mime
 from connectors.email.message import ParsedEmail, UnparseableMail, parse_email, thread_ids
 from connectors.email.smtp import SmtpSender, SmtpSendFailed
 from connectors.email.state import EmailState, ThreadParent
+from connectors.email.unanswered import UnansweredMailRecorder
 from connectors.webhook import events as kinds
 from connectors.webhook.channel import MEDIA_INTENT, OnNewMessage, Rejected, WebhookInput
 from connectors.webhook.events import InboundEvent
@@ -94,6 +96,8 @@ class EmailInput(WebhookInput):
             SmtpSender(settings.smtp, tls_context=smtp_tls_context) if settings else None)
         self.reader: Optional[ImapReader] = None
         self._reader_task: Optional[asyncio.Task] = None
+        # Used where the consumer runs (handle_event); closed by stop_consuming.
+        self.unanswered = UnansweredMailRecorder()
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "EmailInput":
@@ -186,6 +190,10 @@ class EmailInput(WebhookInput):
             await asyncio.gather(self._reader_task, return_exceptions=True)
         await super().stop()
 
+    async def stop_consuming(self) -> None:
+        await super().stop_consuming()
+        await self.unanswered.close()
+
     # --- IMAP → inbox -------------------------------------------------------------------
     def mail_event(self, raw: bytes) -> InboundEvent:
         """The inbox event of a raw mail, or `UnparseableMail` (CPU-bound: see `parsed_event`)."""
@@ -205,7 +213,7 @@ class EmailInput(WebhookInput):
 
     async def accept_unanswered_mail(self, uid: int, raw: bytes) -> None:
         """The reader's handler for mail that waited too long before the first start: it goes
-        through the same inbox (dedupe, order, customer) and is recorded there, not answered."""
+        through the same inbox (dedupe, order, customer) and is recorded in the CRM, not answered."""
         event = await self.parsed_event(raw)
         event.details["email"]["unanswered"] = UNANSWERED_BACKLOG
         new = await self.inbox.accept([event])
@@ -247,7 +255,10 @@ class EmailInput(WebhookInput):
             await records.activity(customer_id, event)
             return
         if email.get("unanswered"):
-            log.info("email: mail %s recorded for %s, not answered", email["unanswered"], customer_id)
+            # CRM first: if it is unavailable the entry fails and is retried, the key dedupes.
+            new = await self.unanswered.record(customer_id, event)
+            log.info("email: mail %s %s for %s in the CRM as unanswered", email["unanswered"],
+                     "recorded" if new else "already recorded", customer_id)
             await records.activity(customer_id, event)
             return
         await records.inbound_seen(CHANNEL, event.address, event.timestamp)

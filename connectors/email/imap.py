@@ -8,7 +8,10 @@
 - `BODY.PEEK[]` and no reliance on `\\Seen`: people read the same mailbox. Processed mail gets
   the keyword `$Threadline` (shown by clients that display IMAP keywords; searchable).
 - IDLE for push, renewed every `idle_s` (< 29 min, RFC 2177), and a full check after every
-  IDLE round even without a push, so a missed notification costs at most `idle_s`.
+  IDLE round even without a push, so a missed notification costs at most `idle_s`. Before it
+  idles the reader searches until a search finds nothing new: mail announced while it was
+  busy (an EXISTS in a FETCH or STORE answer, which the server does not repeat in IDLE) is
+  read at once, not after `idle_s`.
 - First start on a mailbox (no cursor yet): the boundary (UIDNEXT - 1) is stored before
   anything is read, so a mail that arrives while the reader starts has a higher UID and is read
   as new mail. Below the boundary only unseen mail is read (a person already read the rest):
@@ -28,7 +31,7 @@ import re
 import ssl
 import time
 from datetime import datetime
-from typing import Awaitable, Callable, List, Optional, Set
+from typing import Awaitable, Callable, List, Optional, Set, Tuple
 
 from aioimaplib import aioimaplib
 
@@ -44,6 +47,7 @@ _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_EXISTS = re.compile(rb"\d+ EXISTS")
 
 MailHandler = Callable[[int, bytes], Awaitable[None]]
 
@@ -201,17 +205,35 @@ class ImapReader:
                 await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, uid)
             await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, boundary)
             last = boundary
-        for uid in await self._search(f"UID {last + 1}:*", last):
-            if await self._read(uid):
-                handled += 1
-            await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, uid)
-        return handled
+        # Search again after every batch, until a search finds nothing: a mail that lands
+        # while one is fetched or marked is announced (EXISTS) in the answer to that FETCH or
+        # STORE, which aioimaplib drops, and the server does not announce it again in IDLE.
+        # A search whose own answer announces mail is followed by one more.
+        rechecked = False
+        while True:
+            uids, announced = await self._search_announced(f"UID {last + 1}:*", last)
+            for uid in uids:
+                if await self._read(uid):
+                    handled += 1
+                await self.state.set_imap_cursor(self.mailbox_key, uidvalidity, uid)
+                last = uid
+            if uids:
+                rechecked = False
+            elif announced and not rechecked:
+                rechecked = True
+            else:
+                return handled
 
     async def _search(self, criteria: str, after: int) -> List[int]:
+        return (await self._search_announced(criteria, after))[0]
+
+    async def _search_announced(self, criteria: str, after: int) -> Tuple[List[int], bool]:
+        """UIDs above `after` matching `criteria`, and whether the answer announced new mail."""
         response = await self.client.uid_search(criteria, charset=None)
         if response.result != "OK":
             raise ImapError("UID SEARCH failed")
-        return new_uids(response.lines, after)
+        announced = any(_EXISTS.match(bytes(line)) for line in response.lines)
+        return new_uids(response.lines, after), announced
 
     async def _read(self, uid: int, backlog: bool = False) -> bool:
         """Hand one mail over, or quarantine it; False when it was not handed over. A backlog

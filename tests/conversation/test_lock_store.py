@@ -93,13 +93,15 @@ async def test_dead_holder_is_expired_within_the_lifetime(servers, redis_url):
 
 
 async def test_slow_holder_keeps_the_lock_beyond_its_lifetime(redis_url):
-    slow, other = CustomerLockStore(url=redis_url, lifetime=1), CustomerLockStore(url=redis_url, lifetime=1)
+    # 2 s lifetimes renewed every 0.67 s: short enough to outlive several, long enough that a
+    # busy machine's scheduling delays don't look like a dead holder.
+    slow, other = CustomerLockStore(url=redis_url, lifetime=2), CustomerLockStore(url=redis_url, lifetime=2)
     events = []
 
     async def slow_action() -> None:
         async with slow.lock("cus_s") as held:
             events.append("slow in")
-            await asyncio.sleep(3)  # three lifetimes; the heartbeat must keep it
+            await asyncio.sleep(5)  # two and a half lifetimes; the heartbeat must keep it
             assert not held.lost
             events.append("slow out")
 

@@ -14,7 +14,7 @@ from typing import List, Optional
 from sqlalchemy import select
 
 from threadline.crm import Database
-from threadline.crm.timeline import UNVERIFIED
+from threadline.crm.timeline import UNANSWERED, UNVERIFIED
 from threadline.crm.models import Agent, Customer, Handoff, HandoffEvent, Interaction
 from threadline.handoff.agent_operations import reply_channels
 from threadline.handoff.store import HandoffView, handoff_view
@@ -32,6 +32,7 @@ class TimelineEntry:
     text: str
     at: datetime
     unverified_sender: bool = False  # email whose From address was not authenticated
+    unanswered: bool = False  # mail that arrived before Threadline started, never answered
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,9 @@ def _entries(session, customer_id: str, after_id: int = 0) -> List[TimelineEntry
     rows = session.scalars(select(Interaction).where(
         Interaction.customer_id == customer_id, Interaction.id > after_id)
         .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(TIMELINE_LIMIT)).all()
-    return [TimelineEntry(r.id, r.author, r.channel, r.text or "", r.occurred_at, r.delivery_status == UNVERIFIED)
+    return [TimelineEntry(r.id, r.author, r.channel, r.text or "", r.occurred_at,
+                          unverified_sender=r.delivery_status == UNVERIFIED,
+                          unanswered=r.delivery_status == UNANSWERED)
             for r in reversed(rows)]
 
 

@@ -24,6 +24,9 @@ from threadline.crm.interface import InteractionRecord
 # (email whose From no trusted server authenticated); the console shows "unverified sender".
 RECEIVED = "received"
 UNVERIFIED = "unverified"
+# A customer message nobody answered and the bot never will: email found at the reader's first
+# start older than EMAIL_BACKLOG_HOURS (connectors/email/unanswered.py); the console marks it.
+UNANSWERED = "unanswered"
 
 
 class MalformedEvent(ValueError):
