@@ -408,6 +408,8 @@ class InboxConsumer:
         lapsed = 0
         for lane, head, previous, attempts in taken:
             lane = lane.decode()
+            if lane in self._drains:
+                continue  # ours already (its renewal came late): the running drain goes on
             if previous and previous.decode() != self.token:
                 lapsed += 1
             self._drains[lane] = asyncio.create_task(self._drain(lane, head, int(attempts)))
