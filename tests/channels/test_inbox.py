@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 from redis.asyncio import Redis
@@ -21,6 +22,7 @@ from connectors.webhook.inbox import (DEFAULT_LEASE_MS, Inbox, InboxConsumer, ba
                                       note_customer, recent_dead_letters)
 from tests.channels.inbox_process import JOURNAL
 from threadline.cli.main import main as threadline_cli
+from threadline.conversation import failpoints
 from threadline.conversation.lock_store import DEFAULT_LIFETIME_S, CustomerLockStore
 from tests.support.waiting import wait_for
 
@@ -204,9 +206,28 @@ async def test_a_long_turn_with_its_heartbeat_is_never_taken_over(redis, consume
     assert starts[0].startswith("w1")
 
 
-def consumer_process(url: str, name: str, lease_ms: int, log: Path, *options: str) -> subprocess.Popen:
+def consumer_process(url: str, name: str, lease_ms: int, log: Path, *options: str,
+                     env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tests.channels.inbox_process", url, "test", name, str(lease_ms),
-                             *options], cwd=PROJECT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+                             *options], cwd=PROJECT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+
+
+async def test_failpoint_before_inbox_ack_ends_the_worker_after_the_turn_and_the_message_stays(
+        redis, redis_url, tmp_path):
+    await Inbox(redis, "test", dedupe_ttl_s=60).accept([event("ana", 1), event("ana", 2)])
+    armed = {"THREADLINE_FAILPOINTS": "before_inbox_ack=1", "THREADLINE_FAILPOINTS_DIR": str(tmp_path / "fp")}
+    worker = consumer_process(redis_url, "worker-1", 60_000, tmp_path / "worker.log", env=armed)
+    assert await asyncio.to_thread(worker.wait, 30) == failpoints.EXIT_CODE
+    assert await redis.lrange(JOURNAL, 0, -1) == [b"start worker-1 ana-1", b"done worker-1 ana-1"]
+    assert await backlog(redis, "test") == 2  # the turn ran; its message was not removed
+    again = consumer_process(redis_url, "worker-1", 60_000, tmp_path / "worker.log", env=armed)
+    try:  # the restarted worker counts on from hit 1: the point does not fire again
+        await wait_for(lambda: _journal(redis, "done worker-1 ana-2"), timeout=30)
+        assert await wait_for(lambda: _drained(redis))
+    finally:
+        again.kill()
+        again.wait()
 
 
 async def test_a_killed_workers_lane_is_taken_over_within_its_lease(redis, redis_url, consumers, tmp_path):
