@@ -6,18 +6,23 @@ says where, masked (for an order only "the contact details we have", whatever th
 → the customer types the code → `action_verify_identity_claim` links, or
 merges the two customers. Nothing about the other record is said before the code is right.
 
-The merge needs this conversation's lock, which Rasa holds until the turn ends: it runs in
-this process right after (`defer_merge`). From then on every channel of both records resolves
-to the surviving customer, whose tracker holds both histories.
+The merge is a durable job written with the verification (threadline/identity/merge_jobs.py).
+It needs this conversation's lock, which Rasa holds until the turn ends: it runs in this
+process right after (`defer_merge`). This process (the action server) also runs every due job
+in a sweep when it starts and every merge_jobs.SWEEP_S seconds (`merge_job_sweep`, a rasa_sdk
+plugin that threadline.action_server registers), so a merge this process did not finish, because
+it was restarted or Redis was away, is finished later. From then on every channel of both
+records resolves to the surviving customer, whose tracker holds both histories.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Text
 
+import pluggy
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -57,7 +62,7 @@ ORDER_CLAIMED = ("If order {order_id} is yours, I've sent a 6-digit code to the 
 class ClaimTools:
     services: IdentityServices
     claim: ClaimIdentity
-    verify: VerifyClaim  # one per process: it keeps the deferred merges running
+    verify: VerifyClaim  # one per process: it keeps the deferred merge jobs running
 
 
 _tools: Optional[ClaimTools] = None
@@ -82,6 +87,54 @@ async def claim_tools() -> ClaimTools:
             identity = await asyncio.to_thread(IdentityServices.from_env)
             use_claim_tools(identity, ChannelCodeSender.from_env(identity.redis_url))
     return _tools
+
+
+STOP_GRACE_S = 5.0
+
+
+@dataclass
+class MergeJobSweep:
+    """A rasa_sdk plugin: the action server runs due merge jobs from its start until it stops."""
+
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: Optional[asyncio.Task] = None
+
+    @pluggy.HookimplMarker("rasa_sdk")
+    def attach_sanic_app_extensions(self, app: Any) -> None:
+        app.register_listener(self._start, "after_server_start")
+        app.register_listener(self._finish, "before_server_stop")
+
+    async def _start(self, _app: Any, _loop: Any) -> None:
+        self.stop = asyncio.Event()  # on the server's loop
+        self.task = asyncio.create_task(self.sweep())
+
+    async def _finish(self, _app: Any, _loop: Any) -> None:
+        """Let a running merge finish for a moment, then stop: its job stays pending, to be
+        finished by the next start (the merge resumes where it stopped)."""
+        self.stop.set()
+        if self.task is not None:
+            done, _ = await asyncio.wait({self.task}, timeout=STOP_GRACE_S)
+            if not done:
+                self.task.cancel()
+                await asyncio.gather(self.task, return_exceptions=True)
+
+    async def sweep(self) -> None:
+        from threadline.identity.merge_jobs import SWEEP_S
+
+        while not self.stop.is_set():
+            try:
+                tools = await claim_tools()
+            except Exception as error:  # the CRM or Redis not there yet: the jobs wait in their table
+                log.warning("merge jobs sweep not started: %s; retrying in %.0fs", type(error).__name__, SWEEP_S)
+                try:
+                    await asyncio.wait_for(self.stop.wait(), SWEEP_S)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            await tools.verify.jobs.sweep_forever(self.stop)
+
+
+merge_job_sweep = MergeJobSweep()
 
 
 def from_unverified_sender(tracker: Tracker) -> bool:

@@ -7,9 +7,11 @@ Histories of 20, 200, 2,000 and 10,000 prior events. The current session always 
 same 20 events (sessions end after 60 minutes of silence, so their length does not grow with
 a customer's history); the rest of the history is earlier sessions of 25 turns (103 events),
 two hours apart. Every sample starts from an identical copy of the history (a server-side
-COPY, not timed), so samples do not grow the history they measure. Sizes are interleaved
-sample by sample, so a busy machine slows all sizes alike; the stores run one after the
-other, so the garbage of Rasa's 10,000-event turns does not land in our timings.
+COPY, not timed, of the events, the session index and the turn index), so samples do not
+grow the history they measure. Every user event carries a provider message id, as from a
+channel, so each save also indexes its turn. Sizes are interleaved sample by sample, so a
+busy machine slows all sizes alike; the stores run one after the other, so the garbage of
+Rasa's 10,000-event turns does not land in our timings.
 
 Writes results/bench/tracker.json and results/bench/tracker.png, prints one summary line.
 """
@@ -20,6 +22,7 @@ import json
 import os
 import statistics
 import time
+import uuid
 from pathlib import Path
 from typing import Dict, List
 
@@ -43,8 +46,9 @@ SENDER = "cus_bench"
 
 def exchange(t: float, text: str) -> List[Event]:
     return [
+        # A provider message id, as every channel gives: the save indexes it (has_turn).
         UserUttered(text, {"name": "greet", "confidence": 0.98}, timestamp=t,
-                    metadata={"channel": "whatsapp"}),
+                    metadata={"channel": "whatsapp"}, message_id=f"wamid.{uuid.uuid4().hex}"),
         ActionExecuted("utter_greet", policy="RulePolicy", confidence=1.0, timestamp=t + 0.1),
         BotUttered("Hi! I'm Threadline's assistant. How can I help you today?", timestamp=t + 0.2),
         ActionExecuted("action_listen", policy="RulePolicy", confidence=1.0, timestamp=t + 0.3),
@@ -97,13 +101,13 @@ async def run(url: str) -> Dict[str, Dict[str, dict]]:
         await ours.rewrite_history(f"tpl{size}", events)
         raw.set(f"{rasa.key_prefix}tpl{size}", json.dumps({"name": f"tpl{size}", "events": events}))
         templates[size] = {
-            "threadline": ours.log.keys_for(f"tpl{size}")[:3],
+            "threadline": [*ours.log.keys_for(f"tpl{size}")[:3], ours.log.turns_key(f"tpl{size}")],
             "rasa_redis": [f"{rasa.key_prefix}tpl{size}"],
         }
         assert len(await ours.read_history(f"tpl{size}")) == size
 
     def fresh_copy(store_name: str, size: int) -> None:
-        target = {"threadline": ours.log.keys_for(SENDER)[:3], "rasa_redis": [f"{rasa.key_prefix}{SENDER}"]}[store_name]
+        target = {"threadline": [*ours.log.keys_for(SENDER)[:3], ours.log.turns_key(SENDER)], "rasa_redis": [f"{rasa.key_prefix}{SENDER}"]}[store_name]
         for source, destination in zip(templates[size][store_name], target):
             raw.copy(source, destination, replace=True)
 

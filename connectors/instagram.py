@@ -17,7 +17,7 @@ from connectors.webhook.events import InboundEvent
 from connectors.webhook.meta import MetaWebhookInput, graph_error_code, items
 from connectors.webhook.output import Payload, WebhookOutput, typed_by_human
 from connectors.webhook.runtime import ChannelRuntime
-from connectors.webhook.sender import ProviderClient, RetryPolicy
+from connectors.webhook.sender import ProviderClient, RetryPolicy, SendFailed
 from threadline.sandbox import modes
 
 DEFAULT_API_URL = "https://graph.instagram.com/v23.0"
@@ -191,6 +191,6 @@ class InstagramOutput(WebhookOutput):
     def send_later(self, reason: str) -> bool:
         return reason == WINDOW_CLOSED
 
-    async def on_failed(self, customer_id: str, address: str, error: Any) -> None:
-        if error.code == WINDOW_CLOSED_CODE:  # Meta's clock wins over our window record
-            await self.records.held("instagram", customer_id, address, WINDOW_CLOSED, {"error": error.code})
+    def held_by_provider(self, error: SendFailed) -> Optional[str]:
+        # Meta's clock wins over our window record; the message waits with its content.
+        return WINDOW_CLOSED if error.code == WINDOW_CLOSED_CODE else None

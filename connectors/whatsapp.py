@@ -2,10 +2,10 @@
 
 Webhook: POST /webhooks/whatsapp/webhook (GET for Meta's verification handshake).
 Replies: POST {WHATSAPP_API_URL}/{WHATSAPP_PHONE_NUMBER_ID}/messages.
-Outside the 24-hour customer-service window a free-form message is held for an agent; when
-WHATSAPP_TEMPLATE_NAME is set, that approved template is sent to invite the customer back.
-Held messages go out, in order, as soon as the customer writes again. Each message the bot
-answers is marked as read (blue ticks) first.
+Outside the 24-hour customer-service window a free-form message is held (with its content) for
+an agent; when WHATSAPP_TEMPLATE_NAME is set, that approved template is sent once per batch of
+held messages to invite the customer back. Held messages go out, in order, as soon as the
+customer writes again. Each message the bot answers is marked as read (blue ticks) first.
 """
 from __future__ import annotations
 
@@ -226,14 +226,17 @@ class WhatsAppOutput(WebhookOutput):
             log.warning("whatsapp: marking a message read failed: HTTP %s code %s", error.status, error.code)
 
     async def on_held(self, customer_id: str, address: str, reason: str) -> None:
-        if self.channel.template_name:
-            template = {"name": self.channel.template_name,
-                        "language": {"code": self.channel.template_language}}
-            await self._deliver(customer_id, address, self._envelope(address, "template", template))
+        """Invite the customer back with the approved template: once per batch of held messages."""
+        if reason != WINDOW_CLOSED or not self.channel.template_name:
+            return
+        if not await self.records.first_hold_of_batch("whatsapp", address):
+            return
+        template = {"name": self.channel.template_name, "language": {"code": self.channel.template_language}}
+        await self._deliver(customer_id, address, self._envelope(address, "template", template))
 
-    async def on_failed(self, customer_id: str, address: str, error: Any) -> None:
-        if error.code == REENGAGEMENT_ERROR:  # our window record was wrong: Meta's wins
-            await self.records.held("whatsapp", customer_id, address, WINDOW_CLOSED, {"error": error.code})
+    def held_by_provider(self, error: SendFailed) -> Optional[str]:
+        # Our window record was wrong: Meta's clock wins, and the message waits with its content.
+        return WINDOW_CLOSED if error.code == REENGAGEMENT_ERROR else None
 
 
 def _seconds(raw: Any) -> Optional[float]:

@@ -14,6 +14,7 @@ recorded in the CRM timeline as unanswered (connectors/email/unanswered.py), nev
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import ssl
 from concurrent.futures import ThreadPoolExecutor
@@ -33,11 +34,13 @@ from connectors.email.smtp import SmtpSender, SmtpSendFailed
 from connectors.email.state import EmailState, ThreadParent
 from connectors.email.unanswered import UnansweredMailRecorder
 from connectors.webhook import events as kinds
-from connectors.webhook.channel import MEDIA_INTENT, OnNewMessage, Rejected, WebhookInput
+from connectors.webhook.channel import MEDIA_INTENT, OnNewMessage, Rejected, WebhookInput, already_a_turn, inbound_key
 from connectors.webhook.events import InboundEvent
 from connectors.webhook.offers import Offer
+from connectors.webhook.records import HELD_MARK, SendSlot, turn_source
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.typed_text import typed_text_for_nlu
+from threadline.conversation import failpoints
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +263,13 @@ class EmailInput(WebhookInput):
                      "recorded" if new else "already recorded", customer_id)
             await records.activity(customer_id, event)
             return
+        output = self.output_channel(event.address, runtime).for_turn(inbound_key(event))
+        if await already_a_turn(runtime, customer_id, event.event_id):
+            # Replayed after the turn was saved: not run again; its reply goes out if it did not.
+            log.info("email: mail %s of customer %s is already a turn in their log (a replay): "
+                     "not run again", event.event_id, customer_id)
+            await output.flush_staged(customer_id)
+            return
         await records.inbound_seen(CHANNEL, event.address, event.timestamp)
         if event.provider_message_id:
             await state.set_last_inbound(customer_id, ThreadParent(
@@ -269,7 +279,6 @@ class EmailInput(WebhookInput):
         if text is None:
             await records.activity(customer_id, event)
             return
-        output = self.output_channel(event.address, runtime)
         await on_new_message(UserMessage(
             text=text, output_channel=output, sender_id=customer_id, input_channel=CHANNEL,
             message_id=event.event_id,
@@ -292,7 +301,11 @@ class EmailInput(WebhookInput):
 
 class EmailOutput(OutputChannel):
     """Collects a bot turn into one mail (`immediate=False`), or sends each message at once
-    (agent messages through Rasa's HTTP API)."""
+    (agent messages through Rasa's HTTP API).
+
+    A turn's mail is its one payload (position 0 of the turn's send records). Its parts are
+    staged in the send record while the turn runs, because the mail goes out only after Rasa
+    saved the turn: a replay that finds the turn saved sends the staged mail unless it went."""
 
     @classmethod
     def name(cls) -> Text:
@@ -306,11 +319,27 @@ class EmailOutput(OutputChannel):
         self.address = address
         self.immediate = immediate
         self.parts: List[Part] = []
+        self.slot: Optional[SendSlot] = None
+
+    def for_turn(self, key: str) -> "EmailOutput":
+        """This output answers inbound mail `key` (connectors.webhook.channel.inbound_key)."""
+        self.slot = SendSlot(turn_source(key), 0)
+        return self
 
     async def _add(self, recipient_id: str, part: Part) -> None:
         self.parts.append(part)
         if self.immediate:
             await self.flush(recipient_id)
+        elif self.slot is not None:
+            await self.runtime.records.stage_parts(recipient_id, self.slot.source,
+                                                   [dataclasses.asdict(p) for p in self.parts])
+
+    async def flush_staged(self, customer_id: str) -> Optional[str]:
+        """Send the mail the turn staged, unless its send record says it went out."""
+        if self.slot is None:
+            return None
+        self.parts = [Part(**p) for p in await self.runtime.records.staged_parts(customer_id, self.slot.source)]
+        return await self.flush(customer_id)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self._add(recipient_id, Part(text=text))
@@ -338,6 +367,12 @@ class EmailOutput(OutputChannel):
         if not parts:
             return None
         channel, records, state = self.channel, self.runtime.records, self.state
+        if self.slot is not None:
+            done = await records.slot_outcome(customer_id, self.slot)
+            if done is not None:
+                log.info("email: the reply to customer %s was already %s; not sent again", customer_id,
+                         "held" if done == HELD_MARK else "sent")
+                return None if done == HELD_MARK else done
         address = self.address or await self.runtime.resolver.reply_address(customer_id, CHANNEL)
         if not address:
             await records.failed(CHANNEL, customer_id, "", "no_address", "no email address for customer")
@@ -346,6 +381,8 @@ class EmailOutput(OutputChannel):
             log.warning("email: reply rate limit reached for customer %s; held for an agent", customer_id)
             await records.held(CHANNEL, customer_id, address, "email reply rate limit",
                                {"text": "\n\n".join(p.text for p in parts if p.text)})
+            if self.slot is not None:
+                await records.slot_held(customer_id, self.slot)
             return None
         parent = await state.last_inbound(customer_id)
         if parent and parent.address != address:
@@ -359,7 +396,9 @@ class EmailOutput(OutputChannel):
         message_id = message["Message-ID"]
         await state.remember_thread(message_id, customer_id)  # before sending: replies may be fast
         if await self._send(customer_id, address, message):
-            await records.sent(CHANNEL, message_id, customer_id, address, subject=message["Subject"])
+            await records.sent(CHANNEL, message_id, customer_id, address, slot=self.slot, subject=message["Subject"])
+            if self.slot is not None:
+                failpoints.reach(failpoints.AFTER_PROVIDER_SEND)
             return message_id
         return None
 

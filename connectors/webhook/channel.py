@@ -28,6 +28,8 @@ from connectors.webhook.inbox import Inbox, InboxConsumer, lease_ms_from_env, ma
 from connectors.webhook import runtime as channel_runtime
 from connectors.webhook.runtime import ChannelRuntime, CustomerNotingResolver, ResolverFactory, default_consumer_name
 from connectors.webhook.typed_text import typed_text_for_nlu
+from threadline.conversation.event_log import CustomerEventLog
+from threadline.conversation.lock_store import CustomerLockStore
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +234,7 @@ class WebhookInput(InputChannel):
 
     async def handle_event(self, event: InboundEvent, on_new_message: OnNewMessage,
                            runtime: ChannelRuntime) -> None:
+        """One inbox entry: at most one bot turn, whatever was replayed (docs/channels.md)."""
         records = runtime.records
         if event.kind == kinds.STATUS:
             await records.delivery_status(event)
@@ -243,10 +246,14 @@ class WebhookInput(InputChannel):
         if event.kind in kinds.RECORDED_ONLY:
             await records.activity(customer_id, event)
             return
+        if await already_a_turn(runtime, customer_id, event.provider_message_id):
+            log.info("%s: event %s of customer %s is already a turn in their log (a replay): "
+                     "acknowledged, not run again", self.name(), event.event_id, customer_id)
+            return
         await records.inbound_seen(event.channel, event.address, event.timestamp)
-        output = self.output_channel(event.address, runtime)
+        output = self.output_channel(event.address, runtime).for_turn(inbound_key(event))
         # The window is open again: what waited for it goes out first, in order.
-        await output.send_held(customer_id)
+        await send_held_under_lock(output, customer_id, self.redis_url)
         text = await self.text_for_bot(event, runtime, customer_id)
         if text is None:
             await records.activity(customer_id, event)
@@ -260,6 +267,30 @@ class WebhookInput(InputChannel):
             message_id=event.provider_message_id,
             metadata={**event.metadata(), "customer_id": customer_id},
         ))
+
+
+def inbound_key(event: InboundEvent) -> str:
+    """What the send records of the turn answering `event` are keyed by."""
+    return f"{event.channel}:{event.event_id}"
+
+
+async def already_a_turn(runtime: ChannelRuntime, customer_id: str, message_id: Optional[str]) -> bool:
+    """Whether the customer's conversation log holds the turn of inbound `message_id` (the turn
+    records it as Rasa's `UserUttered.message_id`)."""
+    return bool(message_id) and await CustomerEventLog(runtime.redis).has_turn(customer_id, message_id)
+
+
+async def send_held_under_lock(output: Any, customer_id: str, redis_url: Optional[str]) -> None:
+    """Send the customer's held messages holding their conversation lock (the one Rasa's turns
+    take), so two workers never send them both; a lock only when something is held."""
+    if not await output.has_held():
+        return
+    locks = CustomerLockStore(url=redis_url or channel_runtime.redis_url())
+    try:
+        async with locks.lock(customer_id):
+            await output.send_held(customer_id)
+    finally:
+        await locks.close()
 
 
 def _agent_ready(app: Any) -> bool:

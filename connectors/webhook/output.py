@@ -5,22 +5,33 @@ came from, or the resolver's reply address for the channel), checks whether we m
 (windows, opt-out), splits long texts, renders buttons natively or as numbered options, sends
 through `ProviderClient` (retries) and records the outcome. It never raises into Rasa: a
 failed send is recorded, not retried by re-running the bot turn.
+
+Exactly once: the output of a bot turn (`for_turn`, given the inbound event's key) numbers
+its payloads in order; each payload the provider confirmed (or the message held instead)
+gets a send record for (inbound event, position) before anything else happens, and every
+send first looks for one, so a turn replayed after a crash skips what already went out.
+Held messages sent later are numbered the same way under their held entry id. Messages sent
+outside a turn (agents through Rasa's HTTP API, one-time codes) have no send records.
 """
 from __future__ import annotations
 
+import itertools
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import OutputChannel
 
 from connectors.webhook.offers import Offer
+from connectors.webhook.records import HELD_MARK, SendSlot, held_source, turn_source
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import SendFailed
 from connectors.webhook.text import split_text
+from threadline.conversation import failpoints
 
 log = logging.getLogger(__name__)
 
 Payload = Dict[str, Any]
+NextSlot = Callable[[], Optional[SendSlot]]
 
 
 def typed_by_human(kwargs: Dict[str, Any]) -> bool:
@@ -28,11 +39,28 @@ def typed_by_human(kwargs: Dict[str, Any]) -> bool:
     return kwargs.get("sent_by") == "agent"
 
 
+def no_slot() -> Optional[SendSlot]:
+    return None
+
+
+def numbered(source: str) -> NextSlot:
+    """Slots 0, 1, 2... of `source`, one per call."""
+    positions = itertools.count()
+    return lambda: SendSlot(source, next(positions))
+
+
 class WebhookOutput(OutputChannel):
     def __init__(self, runtime: ChannelRuntime, address: Optional[str] = None) -> None:
         self.runtime = runtime
         self.records = runtime.records
         self.address = address
+        self._turn_slot: NextSlot = no_slot
+        self._turn_confirmed = False  # whether this turn's first payload went out in this process
+
+    def for_turn(self, inbound_key: str) -> "WebhookOutput":
+        """This output answers the inbound event `inbound_key`: its payloads get send records."""
+        self._turn_slot = numbered(turn_source(inbound_key))
+        return self
 
     # --- provider-specific parts -------------------------------------------------------
     def fits(self, text: str) -> bool:
@@ -66,6 +94,11 @@ class WebhookOutput(OutputChannel):
     async def on_failed(self, customer_id: str, address: str, error: SendFailed) -> None:
         """Hook after a permanent failure (e.g. record an opt-out)."""
 
+    def held_by_provider(self, error: SendFailed) -> Optional[str]:
+        """The hold reason when the provider refused a message only for now (its clock says
+        the window is closed), or None: such a message is held with its content, not failed."""
+        return None
+
     def send_later(self, reason: str) -> bool:
         """Whether a message held for `reason` goes out by itself when the customer writes
         again (a closed window reopens); otherwise only an agent can act on it."""
@@ -94,19 +127,25 @@ class WebhookOutput(OutputChannel):
 
     async def send_held(self, customer_id: str) -> int:
         """Send, oldest first, what was held for this address until the customer wrote again;
-        each one is marked sent once it went out. Returns how many went out."""
+        each one is marked sent once it went out. Returns how many went out. The caller holds
+        the customer's lock; the send records (per held entry) make a repeat send nothing."""
         address = self.address
         count = 0
         for held in await self.records.held_messages(self.name(), address) if address else []:
             kwargs = held["message"].get("kwargs") or {}
             if await self.hold_reason(address, kwargs):
                 break  # still closed (e.g. an old message replayed): keep them, in order
-            provider_ids = await self._send_now(customer_id, address, held["message"], kwargs)
+            provider_ids = await self._send_now(customer_id, address, held["message"], kwargs,
+                                                numbered(held_source(held["entry_id"])))
             await self.records.held_sent(self.name(), address, held, provider_ids)
             count += 1
         if count:
             log.info("%s: sent %d held messages to customer %s", self.name(), count, customer_id)
         return count
+
+    async def has_held(self) -> bool:
+        """Whether messages wait for this address until the customer writes again."""
+        return bool(self.address) and bool(await self.records.held_messages(self.name(), self.address))
 
     async def send_text_now(self, recipient_id: str, text: str) -> bool:
         """Send a text outside a bot turn (a one-time code) to `self.address`; False when it may
@@ -122,14 +161,23 @@ class WebhookOutput(OutputChannel):
     # --- shared steps -------------------------------------------------------------------
     async def _send(self, customer_id: str, message: Dict[str, Any], kwargs: Dict[str, Any]) -> List[str]:
         """One message of Rasa's (`text`, `text`+`buttons`, `image` or `custom`), now or held."""
-        address = await self._sendable_address(customer_id, message, kwargs)
+        address = await self._reply_address(customer_id)
         if address is None:
             return []
-        return await self._send_now(customer_id, address, message, kwargs)
+        # What a held message keeps: its content, and who wrote it (agents' windows differ).
+        queued = {**message, **({"kwargs": {"sent_by": kwargs["sent_by"]}} if "sent_by" in kwargs else {})}
+        reason = await self.hold_reason(address, kwargs)
+        if reason:
+            slot = self._turn_slot()
+            if slot is None or not await self._already_done(customer_id, slot):
+                await self._hold(customer_id, address, reason, queued, slot)
+            return []
+        return await self._send_now(customer_id, address, queued, kwargs, self._turn_slot)
 
     async def _send_now(self, customer_id: str, address: str, message: Dict[str, Any],
-                        kwargs: Dict[str, Any]) -> List[str]:
-        """Render and deliver; returns the provider ids of what went out."""
+                        kwargs: Dict[str, Any], next_slot: NextSlot = no_slot) -> List[str]:
+        """Render and deliver, each payload in the next slot; returns the provider ids of what
+        went out. A payload the provider holds back ends the message (the rest would be too)."""
         text = message.get("text", "")
         if "custom" in message:
             payload = self.custom_payload(address, message["custom"])
@@ -144,8 +192,14 @@ class WebhookOutput(OutputChannel):
             payloads = await self._buttons(customer_id, address, text, message["buttons"], kwargs)
         else:
             payloads = [self.text_payload(address, part, kwargs) for part in split_text(text, self.fits)]
-        sent = [await self._deliver(customer_id, address, payload) for payload in payloads]
-        return [provider_id for provider_id in sent if provider_id]
+        sent: List[str] = []
+        for payload in payloads:
+            outcome = await self._deliver(customer_id, address, payload, next_slot(), message)
+            if outcome == HELD_MARK:
+                break
+            if outcome:
+                sent.append(outcome)
+        return sent
 
     async def _buttons(self, customer_id: str, address: str, text: str, buttons: List[Dict[str, Any]],
                        kwargs: Dict[str, Any]) -> List[Payload]:
@@ -156,37 +210,62 @@ class WebhookOutput(OutputChannel):
         if native is not None:
             return [native]
         lines = [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
-        numbered = "\n".join([text, "", *lines, "", "Reply with the number of your choice."])
-        return [self.text_payload(address, part, kwargs) for part in split_text(numbered, self.fits)]
+        numbered_text = "\n".join([text, "", *lines, "", "Reply with the number of your choice."])
+        return [self.text_payload(address, part, kwargs) for part in split_text(numbered_text, self.fits)]
 
-    async def _sendable_address(self, customer_id: str, message: Dict[str, Any],
-                                kwargs: Dict[str, Any]) -> Optional[str]:
+    async def _reply_address(self, customer_id: str) -> Optional[str]:
         address = self.address or await self.runtime.resolver.reply_address(customer_id, self.name())
         if not address:
             log.error("%s: customer %s has no address on this channel; message not sent",
                       self.name(), customer_id)
             await self.records.failed(self.name(), customer_id, "", "no_address", "no address on channel")
-            return None
-        reason = await self.hold_reason(address, kwargs)
-        if reason:
-            later = self.send_later(reason)
-            log.warning("%s: message to customer %s held (%s); the agent is told%s", self.name(),
-                        customer_id, reason, ", sent when the customer writes again" if later else "")
-            queued = {**message, **({"kwargs": {"sent_by": kwargs["sent_by"]}} if "sent_by" in kwargs else {})}
-            await self.records.held(self.name(), customer_id, address, reason, queued, send_later=later)
-            await self.on_held(customer_id, address, reason)
-            return None
-        return address
+        return address or None
 
-    async def _deliver(self, customer_id: str, address: str, payload: Payload) -> Optional[str]:
+    async def _hold(self, customer_id: str, address: str, reason: str, message: Dict[str, Any],
+                    slot: Optional[SendSlot]) -> None:
+        later = self.send_later(reason)
+        log.warning("%s: message to customer %s held (%s); the agent is told%s", self.name(),
+                    customer_id, reason, ", sent when the customer writes again" if later else "")
+        await self.records.held(self.name(), customer_id, address, reason, message, send_later=later)
+        if slot is not None:
+            await self.records.slot_held(customer_id, slot)
+        await self.on_held(customer_id, address, reason)
+
+    async def _already_done(self, customer_id: str, slot: SendSlot) -> Optional[str]:
+        """What the slot's send record says went out (a provider id, or HELD_MARK), or None."""
+        done = await self.records.slot_outcome(customer_id, slot)
+        if done is not None:
+            log.info("%s: customer %s: %s position %d already %s; not sent again", self.name(),
+                     customer_id, slot.source.split(":", 1)[0], slot.position,
+                     "held" if done == HELD_MARK else "sent")
+        return done
+
+    async def _deliver(self, customer_id: str, address: str, payload: Payload,
+                       slot: Optional[SendSlot] = None, message: Optional[Dict[str, Any]] = None) -> Optional[str]:
+        """Send one payload in `slot` (unless its record says it went out already); returns the
+        provider id, HELD_MARK when the provider held `message` back, or None when it failed."""
+        if slot is not None:
+            done = await self._already_done(customer_id, slot)
+            if done is not None:
+                return done
         try:
             provider_id, details = await self.deliver(payload)
         except SendFailed as error:
+            reason = self.held_by_provider(error)
+            if reason and message is not None:
+                log.warning("%s: provider refused a message to customer %s for now (code %s)",
+                            self.name(), customer_id, error.code)
+                await self._hold(customer_id, address, reason, message, slot)
+                return HELD_MARK
             log.error("%s: send to customer %s failed permanently: HTTP %s code %s", self.name(),
                       customer_id, error.status, error.code)
             await self.records.failed(self.name(), customer_id, address, error.code or error.status,
                                       error.detail)
             await self.on_failed(customer_id, address, error)
             return None
-        await self.records.sent(self.name(), provider_id, customer_id, address, **details)
+        # The send record first: from here a replay of the turn skips this payload.
+        await self.records.sent(self.name(), provider_id, customer_id, address, slot=slot, **details)
+        if slot is not None and slot.source.startswith("turn:") and not self._turn_confirmed:
+            self._turn_confirmed = True
+            failpoints.reach(failpoints.AFTER_PROVIDER_SEND)
         return provider_id

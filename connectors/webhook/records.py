@@ -8,6 +8,13 @@
   customer writes again (closed window), oldest first; `tl:out:held:sent` maps the
   `tl:out:held` entry id of each one sent later to when and as which provider messages
   (the whole map expires HELD_TTL_S after its last write, as the held messages themselves do).
+- `tl:out:held:invited:<channel>:<address>`: set by the first message held in a batch (until the
+  customer writes again), so that only it sends the invitation template.
+- `tl:out:sends:<customer id>:<source>`: send records (hash: position -> provider message id,
+  or `held` when the message was held instead; field `staged`: an email turn's parts until
+  its mail goes out). `source` is `turn:<channel>:<event id>` for the output of the bot turn
+  of one inbound event, `held:<entry id>` for a held message sent later; kept
+  SEND_RECORD_TTL_S (8 days: longer than any replay of an inbound event).
 - `tl:out:window:<channel>:<address>`: time of the customer's last inbound message.
 - `tl:out:optout:<channel>`: addresses that sent STOP.
 - `tl:out:offer:<customer id>`: the options the bot last offered the customer, on any
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from redis.asyncio import Redis
@@ -31,6 +39,11 @@ WINDOW_KEY_TTL_S = 8 * 24 * 3600
 OFFER_TTL_S = 24 * 3600  # a day-old button is no longer an answer (email passes its own)
 ACTIVITY_MAXLEN = 1000
 HELD_TTL_S = 30 * 24 * 3600  # a held answer older than a month is no answer any more
+# Longer than the inbox's 7-day dedupe window (the longest a provider replays an event) and
+# than any pending entry waits for its replay.
+SEND_RECORD_TTL_S = 8 * 24 * 3600
+STAGED_FIELD = "staged"  # a send record's field holding what a turn will send when it ends (email)
+HELD_MARK = "held"  # a send record's value when the message in that position was held instead
 STATUS_RANK = {"accepted": 0, "queued": 0, "sending": 0, "sent": 1, "delivered": 2,
                "read": 3, "played": 3, "undelivered": 4, "failed": 4}
 
@@ -52,6 +65,27 @@ def _held_key(channel: str, address: str) -> str:
     return f"tl:out:held:{channel}:{address}"
 
 
+@dataclass(frozen=True)
+class SendSlot:
+    """One outbound payload's place: its source (a turn, a held entry) and its ordinal there."""
+
+    source: str
+    position: int
+
+
+def turn_source(inbound_key: str) -> str:
+    """The send records' source for the bot turn answering inbound event `inbound_key`."""
+    return f"turn:{inbound_key}"
+
+
+def held_source(entry_id: str) -> str:
+    return f"held:{entry_id}"
+
+
+def _sends_key(customer_id: str, source: str) -> str:
+    return f"tl:out:sends:{customer_id}:{source}"
+
+
 class ChannelRecords:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -59,15 +93,47 @@ class ChannelRecords:
 
     # --- outbound messages -------------------------------------------------------------
     async def sent(self, channel: str, provider_id: str, customer_id: str, address: str,
-                   **details: Any) -> None:
+                   *, slot: Optional[SendSlot] = None, **details: Any) -> None:
+        """The provider accepted message `provider_id`; with `slot`, its send record too (atomically)."""
         key = f"tl:out:msg:{channel}:{provider_id}"
         fields = {"channel": channel, "customer_id": customer_id, "address": address,
                   "sent_at": time.time(), **{k: str(v) for k, v in details.items()}}
         async with self.redis.pipeline(transaction=True) as pipe:
+            if slot is not None:
+                self._record_slot(pipe, customer_id, slot, provider_id)
             pipe.hset(key, mapping=fields)
             pipe.hsetnx(key, "status", "accepted")
             pipe.expire(key, MESSAGE_TTL_S)
             await pipe.execute()
+
+    async def slot_outcome(self, customer_id: str, slot: SendSlot) -> Optional[str]:
+        """The provider id sent in `slot`, HELD_MARK if it was held, None if nothing went out."""
+        raw = await self.redis.hget(_sends_key(customer_id, slot.source), str(slot.position))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def slot_held(self, customer_id: str, slot: SendSlot) -> None:
+        """The message in `slot` was held instead of sent (the held record keeps it)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            self._record_slot(pipe, customer_id, slot, HELD_MARK)
+            await pipe.execute()
+
+    async def stage_parts(self, customer_id: str, source: str, parts: List[Dict[str, Any]]) -> None:
+        """What a turn will send once it ends (email: one mail per turn), kept for its replay."""
+        key = _sends_key(customer_id, source)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, STAGED_FIELD, json.dumps(parts, ensure_ascii=False))
+            pipe.expire(key, SEND_RECORD_TTL_S)
+            await pipe.execute()
+
+    async def staged_parts(self, customer_id: str, source: str) -> List[Dict[str, Any]]:
+        raw = await self.redis.hget(_sends_key(customer_id, source), STAGED_FIELD)
+        return json.loads(raw) if raw else []
+
+    @staticmethod
+    def _record_slot(pipe: Any, customer_id: str, slot: SendSlot, outcome: str) -> None:
+        key = _sends_key(customer_id, slot.source)
+        pipe.hset(key, str(slot.position), outcome)
+        pipe.expire(key, SEND_RECORD_TTL_S)
 
     async def delivery_status(self, event: InboundEvent) -> None:
         key = f"tl:out:msg:{event.channel}:{event.target_message_id}"
@@ -104,6 +170,12 @@ class ChannelRecords:
                 await pipe.execute()
         return entry_id
 
+    async def first_hold_of_batch(self, channel: str, address: str) -> bool:
+        """True once per batch of held messages (until the customer writes again): the hold
+        that invites the customer back (one template per batch, not per message)."""
+        return bool(await self.redis.set(f"tl:out:held:invited:{channel}:{address}", time.time(),
+                                         nx=True, ex=HELD_TTL_S))
+
     async def held_messages(self, channel: str, address: str) -> List[Dict[str, Any]]:
         """Messages queued by `held(..., send_later=True)` for this address, oldest first."""
         return [json.loads(raw) for raw in await self.redis.lrange(_held_key(channel, address), 0, -1)]
@@ -119,7 +191,11 @@ class ChannelRecords:
 
     # --- conversation windows and consent -----------------------------------------------
     async def inbound_seen(self, channel: str, address: str, at: Optional[float]) -> None:
-        await self.redis.set(f"tl:out:window:{channel}:{address}", at or time.time(), ex=WINDOW_KEY_TTL_S)
+        """The customer wrote: the window is open again and the next hold starts a new batch."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"tl:out:window:{channel}:{address}", at or time.time(), ex=WINDOW_KEY_TTL_S)
+            pipe.delete(f"tl:out:held:invited:{channel}:{address}")
+            await pipe.execute()
 
     async def last_inbound(self, channel: str, address: str) -> Optional[float]:
         raw = await self.redis.get(f"tl:out:window:{channel}:{address}")

@@ -1,6 +1,7 @@
 """Output channels against the sandbox: windows, retries, permanent errors, human tags."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -8,11 +9,15 @@ import pytest
 
 from connectors.instagram import InstagramInput
 from connectors.sms import SmsInput
+from connectors.webhook.inbox import backlog
+from connectors.webhook.output import numbered
+from connectors.webhook.records import held_source
 from connectors.webhook.runtime import ChannelRuntime, default_resolver_factory
 from connectors.whatsapp import WhatsAppInput
 from threadline.sandbox import payloads as p
-from tests.channels.conftest import post
+from tests.channels.conftest import BotServer, ScriptedWorker, post
 from tests.channels.helpers import sent, settle
+from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
 
 WA_ID, IGSID, PHONE = "5511987654321", "1784140512345678", "+5511987654321"
@@ -164,3 +169,155 @@ async def test_an_sms_held_for_opt_out_is_not_sent_when_the_customer_writes(bot,
     [reply] = await wait_for(lambda: sent(sandbox, "sms", PHONE))
     await settle(store, 0.5)
     assert reply["body"]["Body"] == "You said: oi" and len(sent(sandbox, "sms", PHONE)) == 1
+
+
+# --- exactly-once sends and held messages --------------------------------------------------
+
+def texts(sandbox, to=WA_ID):
+    return [s["body"].get("text", {}).get("body") or s["body"]["type"] for s in sent(sandbox, "whatsapp", to)]
+
+
+async def answer(output, customer_id, replies):
+    """What a bot turn does with its output channel: each reply in order."""
+    for reply in replies:
+        await output.send_text_message(customer_id, reply)
+
+
+async def test_a_replayed_turn_never_sends_what_the_provider_confirmed(channels, sandbox, store):
+    whatsapp = channels["whatsapp"]
+    customer_id = await customer(whatsapp, WA_ID, 60)
+    long_answer = "Your order. " * 500  # two WhatsApp messages
+    replies = ["Hello Ana", long_answer, "Anything else?"]
+    # The first run dies after its first message went out...
+    await answer(whatsapp.output_channel(WA_ID).for_turn("whatsapp:wamid.IN1"), customer_id, replies[:1])
+    # ...the replay (a new output for the same inbound event) sends the rest, in order, once.
+    await answer(whatsapp.output_channel(WA_ID).for_turn("whatsapp:wamid.IN1"), customer_id, replies)
+    assert len(texts(sandbox)) == 4
+    assert texts(sandbox)[0] == "Hello Ana" and texts(sandbox)[-1] == "Anything else?"
+    # A third run finds every position confirmed: the provider gets nothing more.
+    await answer(whatsapp.output_channel(WA_ID).for_turn("whatsapp:wamid.IN1"), customer_id, replies)
+    assert len(texts(sandbox)) == 4
+    # Another inbound event's turn is its own: the same words go out again.
+    await answer(whatsapp.output_channel(WA_ID).for_turn("whatsapp:wamid.IN2"), customer_id, replies[:1])
+    assert texts(sandbox)[-1] == "Hello Ana" and len(texts(sandbox)) == 5
+    records = await store.keys("tl:out:sends:*")
+    assert sorted(k.decode() for k in records) == [f"tl:out:sends:{customer_id}:turn:whatsapp:wamid.IN1",
+                                                   f"tl:out:sends:{customer_id}:turn:whatsapp:wamid.IN2"]
+    assert all([7 * 24 * 3600 < await store.ttl(k) <= 8 * 24 * 3600 for k in records])
+
+
+async def test_a_failed_send_is_tried_again_by_the_replay_and_agent_messages_have_no_records(channels, sandbox, store):
+    whatsapp = channels["whatsapp"]
+    customer_id = await customer(whatsapp, WA_ID, 60)
+    sandbox.faults["whatsapp"].append((400, {"error": {"code": 131026, "message": "Message undeliverable"}}))
+    await answer(whatsapp.output_channel(WA_ID).for_turn("whatsapp:wamid.F"), customer_id, ["first try"])
+    assert texts(sandbox) == []
+    await answer(whatsapp.output_channel(WA_ID).for_turn("whatsapp:wamid.F"), customer_id, ["first try"])
+    assert texts(sandbox) == ["first try"]
+    # Outside a turn (an agent through Rasa's HTTP API) each call is a new message.
+    for _ in range(2):
+        await whatsapp.output_channel(None).send_text_message(customer_id, "from Carla", sent_by="agent")
+    assert texts(sandbox) == ["first try", "from Carla", "from Carla"]
+
+
+async def test_one_template_per_held_batch_and_each_held_message_keeps_its_content(channels, sandbox, store):
+    whatsapp = channels["whatsapp"]
+    whatsapp.template_name = "order_update_followup"
+    customer_id = await customer(whatsapp, WA_ID, 25 * 3600)
+    turn = whatsapp.output_channel(None)
+    for text in ("Your order shipped.", "It arrives Friday.", "Anything else?"):
+        await turn.send_text_message(customer_id, text)
+    assert texts(sandbox) == ["template"]  # one invitation for the three
+    queued = await channels["whatsapp"].runtime.records.held_messages("whatsapp", WA_ID)
+    assert [h["message"]["text"] for h in queued] == ["Your order shipped.", "It arrives Friday.", "Anything else?"]
+
+    await customer(whatsapp, WA_ID, 25 * 3600 - 1)  # the customer wrote (an old message): a new batch
+    await whatsapp.output_channel(None).send_text_message(customer_id, "One more thing.")
+    assert texts(sandbox) == ["template", "template"]
+
+
+async def test_meta_refusing_for_the_window_holds_the_message_itself_and_it_goes_out_later(channels, sandbox, store):
+    whatsapp = channels["whatsapp"]
+    customer_id = await customer(whatsapp, WA_ID, 3600)  # our record says open, Meta's clock says closed
+    sandbox.faults["whatsapp"].append((400, {"error": {"code": 131047, "message": "Re-engagement message"}}))
+    await whatsapp.output_channel(WA_ID).for_turn("whatsapp:wamid.R").send_text_message(customer_id, "Your refund is done.")
+    [(_, held)] = await store.xrange("tl:out:held")
+    assert json.loads(held[b"message"]) == {"text": "Your refund is done."}
+    assert await store.xlen("tl:out:failed") == 0
+    # A replay of that turn does not hold it twice.
+    await whatsapp.output_channel(WA_ID).for_turn("whatsapp:wamid.R").send_text_message(customer_id, "Your refund is done.")
+    assert await store.xlen("tl:out:held") == 1 and texts(sandbox) == []
+
+    assert await whatsapp.output_channel(WA_ID).send_held(customer_id) == 1  # the customer wrote again
+    assert texts(sandbox) == ["Your refund is done."]
+
+
+async def test_two_workers_sending_the_held_messages_at_once_send_each_once(channels, sandbox, store, channel_env):
+    from connectors.webhook.channel import send_held_under_lock
+
+    whatsapp = channels["whatsapp"]
+    customer_id = await customer(whatsapp, WA_ID, 25 * 3600)
+    for text in ("held one", "held two", "held three"):
+        await whatsapp.output_channel(None).send_text_message(customer_id, text)
+    await customer(whatsapp, WA_ID, 1)  # the customer writes; two workers see it (a replay)
+    runtimes = [ChannelRuntime.open(default_resolver_factory) for _ in range(2)]
+    try:
+        await asyncio.gather(*(send_held_under_lock(whatsapp.output_channel(WA_ID, runtime), customer_id,
+                                                    channel_env["REDIS_URL"]) for runtime in runtimes))
+    finally:
+        for runtime in runtimes:
+            await runtime.close()
+    assert texts(sandbox) == ["held one", "held two", "held three"]
+    assert await store.llen(f"tl:out:held:whatsapp:{WA_ID}") == 0
+
+
+async def test_held_messages_sent_without_the_lock_are_still_sent_once(channels, sandbox, store):
+    """A held message whose send was confirmed is not sent again, even if it is still queued
+    (the process died between the provider's answer and taking it off the queue)."""
+    whatsapp = channels["whatsapp"]
+    customer_id = await customer(whatsapp, WA_ID, 25 * 3600)
+    await whatsapp.output_channel(None).send_text_message(customer_id, "held once")
+    [held] = await whatsapp.runtime.records.held_messages("whatsapp", WA_ID)
+    await customer(whatsapp, WA_ID, 1)
+    output = whatsapp.output_channel(WA_ID)
+    await output._send_now(customer_id, WA_ID, held["message"], {}, numbered(held_source(held["entry_id"])))
+    assert texts(sandbox) == ["held once"]  # sent; the queue still has it (as after a crash)
+    assert await whatsapp.output_channel(WA_ID).send_held(customer_id) == 1
+    assert texts(sandbox) == ["held once"]
+    assert await store.llen(f"tl:out:held:whatsapp:{WA_ID}") == 0
+
+
+async def test_held_messages_go_out_once_in_order_with_two_inbox_workers(channels, sandbox, store, channel_env, tmp_path):
+    """What `make run` runs: the edge stores, two inbox worker processes answer."""
+    whatsapp = channels["whatsapp"]
+    whatsapp.template_name = "order_update_followup"
+    customer_id = await customer(whatsapp, WA_ID, 25 * 3600)
+    for text in ("Your order shipped.", "It arrives Friday."):
+        await whatsapp.output_channel(None).send_text_message(customer_id, text)
+    assert texts(sandbox) == ["template"]  # one invitation for the batch
+
+    edge = BotServer(channel_env, tmp_path / "edge.log")
+    workers = [ScriptedWorker({**channel_env, "THREADLINE_INBOX_WORKER_PORT": str(free_port())},
+                              tmp_path / f"worker{n}.log") for n in range(2)]
+    edge.start()
+    try:
+        for n, worker in enumerate(workers):
+            worker.start(THREADLINE_INBOX_CONSUMER=f"worker-{n}")
+        messages = [p.whatsapp_message("text", WA_ID, {"body": body}) for body in ("oi", "voltei")]
+        envelope = p.whatsapp_envelope(channel_env["WHATSAPP_PHONE_NUMBER_ID"], messages,
+                                       contacts=[p.whatsapp_contact(WA_ID, "Ana")])
+        assert await post(f"{edge.base}/whatsapp/webhook", p.meta_delivery(channel_env["WHATSAPP_APP_SECRET"], envelope)) == 200
+        await wait_for(lambda: len(texts(sandbox)) >= 5, timeout=30)
+        await wait_for(lambda: _inbox_drained(store), timeout=20)
+    finally:
+        for worker in workers:
+            worker.stop()
+        edge.stop()
+    assert texts(sandbox)[1:3] == ["Your order shipped.", "It arrives Friday."]  # first, once each
+    assert sorted(texts(sandbox)[3:]) == ["You said: oi", "You said: voltei"]
+    assert await store.llen(f"tl:out:held:whatsapp:{WA_ID}") == 0
+
+
+async def _inbox_drained(store) -> bool:
+    leased = await store.hlen("tl:inbox:whatsapp:owners")
+    return leased == 0 and await backlog(store, "whatsapp") == 0

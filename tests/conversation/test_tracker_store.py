@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import List
 from urllib.parse import urlparse
 
@@ -15,10 +16,15 @@ import pytest
 import redis
 from rasa.core.tracker_store import RedisTrackerStore
 from rasa.shared.core.events import (
-    ActionExecuted, ConversationPaused, ConversationResumed, SlotSet, UserUttered,
+    ActionExecuted, ActionExecutionRejected, ActionReverted, ActiveLoop, AgentUttered, AllSlotsReset,
+    BotUttered, ConversationPaused, ConversationResumed, FollowupAction, LoopInterrupted,
+    ReminderCancelled, ReminderScheduled, Restarted, SessionStarted, SlotSet, StoryExported,
+    UserUttered, UserUtteranceReverted,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from threadline.conversation import event_log
+from threadline.conversation.event_ids import EVENT_ID
 from threadline.conversation.redis_connection import StorageUnavailable
 from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.support.conversations import DOMAIN, comparable, start_session, turn
@@ -204,3 +210,89 @@ async def test_concurrent_writers_without_a_lock_lose_and_duplicate_nothing(redi
     assert kinds == ["user", "action", "bot", "action"] * 50  # each turn's events stay together
     for store_ in servers:
         await store_.close()
+
+
+# --- stable event ids and the turn index -------------------------------------------------
+
+def _ids(history: List[dict]) -> List[str]:
+    return [e[EVENT_ID] for e in history]
+
+
+async def test_every_stored_event_gets_an_id_once_and_keeps_it(store):
+    await play([store], "cus_id", ["session", turn("one")])
+    first = await store.read_history("cus_id")
+    assert all(isinstance(e.get(EVENT_ID), str) and e[EVENT_ID] for e in first)
+    assert len(set(_ids(first))) == len(first)
+
+    tracker = await store.retrieve("cus_id")  # Rasa rebuilds the tracker; the ids stay stored
+    tracker.update_with_events(turn("two"), DOMAIN)
+    await store.save(tracker)
+    await store.save(tracker)
+    second = await store.read_history("cus_id")
+    assert _ids(second)[: len(first)] == _ids(first)
+    assert len(set(_ids(second))) == len(second) == len(first) + 4
+
+    # A merge reads the history and writes it back: the same ids, not new ones.
+    await store.rewrite_history("cus_id", second)
+    assert _ids(await store.read_history("cus_id")) == _ids(second)
+    # A tracker Rasa built elsewhere (no ids in memory) appends only its new events.
+    rebuilt = DialogueStateTracker.from_events(
+        "cus_id", [*(await store.retrieve("cus_id")).events, *turn("three")], DOMAIN.slots)
+    await store.save(rebuilt)
+    third = await store.read_history("cus_id")
+    assert _ids(third)[: len(second)] == _ids(second) and len(set(_ids(third))) == len(third)
+
+
+async def test_rasa_reads_stored_events_with_ids_as_it_wrote_them(store):
+    events = [
+        ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+        UserUttered("hi", {"name": "greet", "confidence": 1.0}, [{"entity": "x", "value": "y"}],
+                    message_id="wamid.1", metadata={"channel": "whatsapp"}),
+        SlotSet("customer_name", "Ana"), ActionExecuted("utter_greet"), BotUttered("hi", {"buttons": []}),
+        ConversationPaused(), ConversationResumed(), FollowupAction("utter_greet"), Restarted(),
+        ActiveLoop("form"), LoopInterrupted(True), ActionExecutionRejected("action_x"),
+        ReminderScheduled("greet", datetime(2026, 12, 1), name="r"), ReminderCancelled("r"),
+        AllSlotsReset(), UserUtteranceReverted(), ActionReverted(), StoryExported(),
+        AgentUttered("agent text"), SessionStarted(),
+    ]
+    tracker = DialogueStateTracker.from_events("cus_rt", events, DOMAIN.slots)
+    await store.save(tracker)
+    stored = await store.read_history("cus_rt")
+    assert all(EVENT_ID in e for e in stored)
+    full = await store.retrieve_full_tracker("cus_rt")
+    assert [e.as_dict() for e in full.events] == [e.as_dict() for e in events]
+    assert [{k: v for k, v in e.items() if k != EVENT_ID} for e in stored] == [e.as_dict() for e in events]
+
+
+async def test_has_turn_knows_the_provider_message_ids_of_stored_user_events(store):
+    tracker = await store.get_or_create_tracker("cus_turn", append_action_listen=False)
+    await start_session(tracker)
+    tracker.update(UserUttered("hi", {"name": "greet", "confidence": 1.0}, message_id="wamid.A"))
+    tracker.update(ActionExecuted("action_listen"))
+    assert not await store.has_turn("cus_turn", "wamid.A")  # not saved yet: not a turn
+    await store.save(tracker)
+    assert await store.has_turn("cus_turn", "wamid.A")
+    assert not await store.has_turn("cus_turn", "wamid.B")
+    assert not await store.has_turn("cus_other", "wamid.A")  # per customer
+
+
+async def test_the_turn_index_moves_with_a_rewrite_and_is_capped(store, monkeypatch):
+    tracker = DialogueStateTracker.from_events("cus_m", [
+        UserUttered("a", message_id="m1"), UserUttered("b", message_id="m2")], DOMAIN.slots)
+    await store.save(tracker)
+    history = await store.read_history("cus_m")
+    # A merge moves the merged customer's events to the survivor: their turns go too.
+    await store.rewrite_history("cus_survivor", history)
+    await store.rewrite_history("cus_m", [])
+    assert await store.has_turn("cus_survivor", "m1") and await store.has_turn("cus_survivor", "m2")
+    assert not await store.has_turn("cus_m", "m1")
+
+    monkeypatch.setattr(event_log, "TURNS_KEPT", 3)
+    for n in range(3, 7):
+        tracker = await store.retrieve("cus_survivor")
+        tracker.update(UserUttered(str(n), message_id=f"m{n}"))
+        await store.save(tracker)
+    kept = [m for m in ("m1", "m2", "m3", "m4", "m5", "m6") if await store.has_turn("cus_survivor", m)]
+    assert kept == ["m4", "m5", "m6"]  # the newest turns are remembered
+    await store.delete_history("cus_survivor")
+    assert not await store.has_turn("cus_survivor", "m6")

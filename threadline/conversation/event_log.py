@@ -4,6 +4,9 @@ Layout for customer `C` (prefix `tl:trk:`):
 - `tl:trk:{C}:ev`    list of serialized events, oldest first (never rewritten by a turn)
 - `tl:trk:{C}:ss`    list of absolute offsets of `action_session_start` events
 - `tl:trk:{C}:base`  absolute offset of `ev[0]` (grows when old sessions are archived)
+- `tl:trk:{C}:turns` sorted set: the provider message id of each stored user event, scored by
+                     its absolute offset; the newest TURNS_KEPT are kept (`has_turn`: was this
+                     inbound message already a turn?). Written by the same script as the events.
 - `tl:trk:customers` set of customer ids
 - `tl:trk:changes`   stream: one entry per append/rewrite naming the customer (the CRM
                      timeline consumer reads it; capped at ~100k entries, it catches up by
@@ -16,11 +19,14 @@ one key is one Lua script: a turn's read is one round trip and a turn's write is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import redis.asyncio as aioredis
 
 KEY_PREFIX = "tl:trk:"
+# Message ids remembered per customer: far more than a customer writes within the inbox's
+# 7-day dedupe window, the longest a provider replays a delivery.
+TURNS_KEPT = 10_000
 
 # Returns {absolute offset of the first returned event, events...} for the last session.
 _CURRENT_SESSION = """
@@ -33,17 +39,19 @@ table.insert(events, 1, first)
 return events
 """
 
-# ARGV: customer id, mode, n, idx_1..idx_n, events...
+# ARGV: customer id, mode, turns kept, n, idx_1..idx_n, m, (pos_1, id_1)..(pos_m, id_m), events...
 # mode "tail": append every event. mode "session": the caller sent the whole current session
 # as it knows it; skip the events the stored current session already holds (the fallback
 # for trackers built outside this store, as Rasa's SQLTrackerStore does).
-# idx_k are positions (0-based, within the sent events) of session starts.
+# idx_k are positions (0-based, within the sent events) of session starts; (pos_j, id_j) are
+# the positions and provider message ids of the user events sent.
 # Returns {end offset before the append, number of events skipped}.
 _APPEND = """
 local base = tonumber(redis.call('GET', KEYS[3]) or '0')
 local stored_end = base + redis.call('LLEN', KEYS[1])
-local n = tonumber(ARGV[3])
-local first_event = 4 + n
+local n = tonumber(ARGV[4])
+local m = tonumber(ARGV[5 + n])
+local first_event = 6 + n + 2 * m
 local skip = 0
 if ARGV[2] == 'session' then
   local last = redis.call('LINDEX', KEYS[2], -1)
@@ -52,10 +60,19 @@ if ARGV[2] == 'session' then
   skip = math.min(stored_end - session_first, #ARGV - first_event + 1)
 end
 for k = 1, n do
-  local position = tonumber(ARGV[3 + k])
+  local position = tonumber(ARGV[4 + k])
   if position >= skip then
     redis.call('RPUSH', KEYS[2], stored_end + position - skip)
   end
+end
+-- Skipped user events are already stored: NX keeps the offset they were first indexed at.
+for j = 1, m do
+  local at = 5 + n + 2 * j - 1
+  redis.call('ZADD', KEYS[6], 'NX', stored_end + tonumber(ARGV[at]) - skip, ARGV[at + 1])
+end
+if m > 0 then
+  local extra = redis.call('ZCARD', KEYS[6]) - tonumber(ARGV[3])
+  if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[6], 0, extra - 1) end
 end
 local from = first_event + skip
 while from <= #ARGV do
@@ -145,6 +162,9 @@ class CustomerEventLog:
         tag = f"{self.prefix}{{{customer_id}}}"
         return [f"{tag}:ev", f"{tag}:ss", f"{tag}:base", self.customers_key]
 
+    def turns_key(self, customer_id: str) -> str:
+        return f"{self.prefix}{{{customer_id}}}:turns"
+
     @property
     def customers_key(self) -> str:
         return f"{self.prefix}customers"
@@ -160,12 +180,20 @@ class CustomerEventLog:
 
     async def append(
         self, customer_id: str, events: Sequence[str], session_starts: Sequence[int],
-        mode: str = "tail",
+        mode: str = "tail", turns: Sequence[Tuple[int, str]] = (),
     ) -> AppendResult:
-        args = [customer_id, mode, len(session_starts), *session_starts, *events]
-        keys = [*self.keys_for(customer_id), self.changes_key]
+        """Append `events`; `turns` are (position in `events`, provider message id) of its
+        user events, indexed in the same atomic step (`has_turn`)."""
+        flat_turns = [part for position, message_id in turns for part in (position, message_id)]
+        args = [customer_id, mode, TURNS_KEPT, len(session_starts), *session_starts,
+                len(turns), *flat_turns, *events]
+        keys = [*self.keys_for(customer_id), self.changes_key, self.turns_key(customer_id)]
         previous_end, skipped = await self._append(keys=keys, args=args)
         return AppendResult(int(previous_end), int(skipped))
+
+    async def has_turn(self, customer_id: str, message_id: str) -> bool:
+        """Whether a stored user event of this customer carries provider message id `message_id`."""
+        return await self.client.zscore(self.turns_key(customer_id), message_id) is not None
 
     async def layout(self, customer_id: str) -> Layout:
         reply = await self._layout(keys=self.keys_for(customer_id)[:3])
@@ -191,11 +219,16 @@ class CustomerEventLog:
 
     async def replace(
         self, customer_id: str, events: Sequence[str], session_starts: Sequence[int],
+        turns: Sequence[Tuple[int, str]] = (),
     ) -> None:
-        """Replace the whole stored history atomically (MULTI/EXEC)."""
+        """Replace the whole stored history and its turn index atomically (MULTI/EXEC)."""
         ev, ss, base, customers = self.keys_for(customer_id)
+        turns_key = self.turns_key(customer_id)
+        kept = {message_id: position for position, message_id in list(turns)[-TURNS_KEPT:]}
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(ev, ss, base)
+            pipe.delete(ev, ss, base, turns_key)
+            if kept:
+                pipe.zadd(turns_key, kept)
             for chunk_start in range(0, len(events), 1000):
                 pipe.rpush(ev, *events[chunk_start:chunk_start + 1000])
             if session_starts:
@@ -210,7 +243,7 @@ class CustomerEventLog:
     async def delete(self, customer_id: str) -> None:
         ev, ss, base, customers = self.keys_for(customer_id)
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(ev, ss, base)
+            pipe.delete(ev, ss, base, self.turns_key(customer_id))
             pipe.srem(customers, customer_id)
             await pipe.execute()
 

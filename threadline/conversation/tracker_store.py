@@ -9,22 +9,30 @@ Named in endpoints.yml:
 `retrieve` reads only the current session (one Lua call); `save` appends only the events the
 turn added (one atomic Lua call). History is never rewritten by a turn and never expires;
 see docs/storage.md for retention, import and failure behaviour.
+
+Every event is stored with its stable id (`threadline_id`, threadline/conversation/event_ids.py):
+new events get one when appended, events read back from the log (a merge's rewrite, an
+import of our own export) keep theirs. Each stored user event's provider message id is
+indexed in the same step, so a replayed inbound message is known to be a turn already
+(`has_turn`).
 """
 from __future__ import annotations
 
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Text
+from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
 from rasa.shared.core.constants import ACTION_SESSION_START_NAME
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from redis.exceptions import RedisError
 
+from threadline.conversation import failpoints
+from threadline.conversation.event_ids import with_event_id
 from threadline.conversation.event_log import KEY_PREFIX, CustomerEventLog, Layout
 from threadline.conversation.redis_connection import (
     StorageUnavailable, check_url_sync, client_for, redacted, validate_url,
@@ -54,6 +62,14 @@ def is_session_start(event: Dict[str, Any]) -> bool:
 
 def session_start_positions(events: List[Dict[str, Any]]) -> List[int]:
     return [i for i, event in enumerate(events) if is_session_start(event)]
+
+
+def turn_positions(events: List[Dict[str, Any]]) -> List[Tuple[int, str]]:
+    """(position, provider message id) of the user events: Rasa's `UserUttered.message_id`
+    is the channel's `UserMessage.message_id`, the provider's id for the inbound message."""
+    return [(i, event["message_id"]) for i, event in enumerate(events)
+            if event.get("event") == UserUttered.type_name and isinstance(event.get("message_id"), str)
+            and event["message_id"]]
 
 
 def _decode(raw: bytes | str) -> Dict[str, Any]:
@@ -133,6 +149,8 @@ class CustomerTrackerStore(TrackerStore, SerializedTrackerAsText):
         end = result.previous_end + len(new_events)
         setattr(tracker, STORED_MARK, StoredMark(len(events), end))
         await self._publish(tracker.sender_id, new_events)
+        if any(event.get("event") == UserUttered.type_name for event in new_events):
+            failpoints.reach(failpoints.AFTER_TRACKER_SAVE)
 
     async def stream_events(self, tracker: DialogueStateTracker) -> None:
         """Publish unsaved events without re-reading the tracker (Rasa's default does)."""
@@ -142,6 +160,10 @@ class CustomerTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     async def keys(self) -> Iterable[Text]:
         return await self._call("keys", self.log.customers())
+
+    async def has_turn(self, sender_id: Text, message_id: Text) -> bool:
+        """Whether the customer's stored history already holds the turn of inbound `message_id`."""
+        return await self._call("has_turn", self.log.has_turn(sender_id, message_id))
 
     async def exists(self, conversation_id: Text) -> bool:
         layout = await self._call("exists", self.log.layout(conversation_id))
@@ -160,11 +182,15 @@ class CustomerTrackerStore(TrackerStore, SerializedTrackerAsText):
         """Replace the customer's whole history atomically.
 
         Only for operator merge/unlink, called while holding the customer's lock: it is the
-        one operation that rewrites history, and it drops archived-offset bookkeeping.
+        one operation that rewrites history, and it drops archived-offset bookkeeping. Events
+        keep the ids they carry (a merge moves events, it does not make new ones); the turn
+        index is rebuilt from the events, so it moves with them.
         """
+        events = [with_event_id(e) for e in events]
         serialized = [json.dumps(e) for e in events]
         starts = session_start_positions(events)
-        await self._call("rewrite_history", self.log.replace(sender_id, serialized, starts))
+        await self._call("rewrite_history", self.log.replace(
+            sender_id, serialized, starts, turn_positions(events)))
 
     async def delete_history(self, sender_id: Text) -> None:
         await self._call("delete_history", self.log.delete(sender_id))
@@ -178,9 +204,12 @@ class CustomerTrackerStore(TrackerStore, SerializedTrackerAsText):
     # --- helpers ----------------------------------------------------------------------
 
     async def _append(self, sender_id: str, events: List[Dict[str, Any]], mode: str):
+        """Store `events` (given ids in place, so the caller publishes what was stored)."""
+        events[:] = [with_event_id(e) for e in events]
         serialized = [json.dumps(e) for e in events]
         starts = session_start_positions(events)
-        return await self._call("save", self.log.append(sender_id, serialized, starts, mode))
+        return await self._call("save", self.log.append(
+            sender_id, serialized, starts, mode, turn_positions(events)))
 
     def _tracker(self, sender_id: str, events: List[Dict[str, Any]], end: int) -> DialogueStateTracker:
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)

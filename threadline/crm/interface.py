@@ -33,6 +33,8 @@ class InteractionRecord:
     entities: Sequence[dict] = ()
     delivery_status: Optional[str] = None
     provider_message_id: Optional[str] = None
+    # Keys an earlier version gave the same message (a row with one of them is this message).
+    earlier_keys: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import Callable, List, Optional, Sequence, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
+from threadline.conversation import failpoints
 from threadline.crm.db import Database
 from threadline.crm.interface import (
     CaseView, CrmUnavailable, InteractionRecord, OpportunityView, OrderInfo, ProductInfo,
@@ -23,6 +24,14 @@ from threadline.crm.models.base import utcnow
 from threadline.crm.models.sales import OPEN_STAGES, STAGES
 
 T = TypeVar("T")
+MERGE_CHAIN_LIMIT = 32  # a customer merged into one merged into another…: never a loop
+
+
+def is_transient(error: BaseException) -> bool:
+    """The database is away or busy (retry later), as opposed to refusing this data."""
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout, OSError)):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
 def ensure_customer(session: Session, customer_id: str) -> None:
@@ -30,6 +39,16 @@ def ensure_customer(session: Session, customer_id: str) -> None:
     if session.get(Customer, customer_id) is None:
         session.add(Customer(id=customer_id))
         session.flush()
+
+
+def current_owner(session: Session, customer_id: str) -> str:
+    """The customer who owns `customer_id`'s rows now: itself, or the survivor of its merge."""
+    for _ in range(MERGE_CHAIN_LIMIT):
+        merged_into = session.scalar(select(Customer.merged_into).where(Customer.id == customer_id))
+        if not merged_into:
+            return customer_id
+        customer_id = merged_into
+    return customer_id
 
 
 def _opportunity_view(row: Opportunity) -> OpportunityView:
@@ -60,10 +79,15 @@ class SqlStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def _run(self, work: Callable[[Session], T]) -> T:
+    async def _run(self, work: Callable[[Session], T], *, refusals_as_is: bool = False) -> T:
+        """With `refusals_as_is`, an error the data causes (a constraint, a value the column
+        refuses) is raised as it is, and only unavailability becomes CrmUnavailable: the timeline
+        worker retries an outage and dead-letters a refusal."""
         try:
             return await self.database.run(work, retry_conflicts=True)
-        except (DBAPIError, OSError) as error:
+        except (DBAPIError, OSError, PoolTimeout) as error:
+            if refusals_as_is and not is_transient(error):
+                raise
             raise CrmUnavailable(f"CRM database: {error.__class__.__name__}") from error
 
     async def close(self) -> None:
@@ -99,28 +123,38 @@ class SqlCrm(SqlStore):
         return await self._run(work)
 
     async def record_interactions(self, records: Sequence[InteractionRecord]) -> int:
+        """Write the records whose key is not stored yet. A key another writer stored meanwhile
+        makes the transaction run again (Database.transaction), which then finds it: a duplicate
+        key is "already written". A record of a merged customer goes to the survivor, where the
+        merge moved that customer's rows (an unlink moves it back by its key)."""
         def work(session: Session) -> int:
-            keys = [r.idempotency_key for r in records]
+            keys = [key for r in records for key in (r.idempotency_key, *r.earlier_keys)]
             known = set(session.scalars(select(Interaction.idempotency_key).where(
                 Interaction.idempotency_key.in_(keys))).all()) if keys else set()
             new = 0
+            owners: dict = {}  # a batch is mostly one customer's: look its owner up once
             for record in records:
-                if record.idempotency_key in known:
+                if record.idempotency_key in known or known.intersection(record.earlier_keys):
                     continue
                 known.add(record.idempotency_key)
-                ensure_customer(session, record.customer_id)
+                if record.customer_id not in owners:
+                    ensure_customer(session, record.customer_id)
+                    owners[record.customer_id] = current_owner(session, record.customer_id)
                 session.add(Interaction(
-                    customer_id=record.customer_id, author=record.author, channel=record.channel,
-                    text=record.text, intent=record.intent, confidence=record.confidence,
-                    entities=json.dumps(list(record.entities)), occurred_at=record.occurred_at,
-                    delivery_status=record.delivery_status,
+                    customer_id=owners[record.customer_id], author=record.author,
+                    channel=record.channel, text=record.text, intent=record.intent,
+                    confidence=record.confidence, entities=json.dumps(list(record.entities)),
+                    occurred_at=record.occurred_at, delivery_status=record.delivery_status,
                     provider_message_id=record.provider_message_id,
                     idempotency_key=record.idempotency_key,
                 ))
                 new += 1
+            if new:
+                session.flush()  # the rows are written; the commit follows `work`
+                failpoints.reach(failpoints.BEFORE_TIMELINE_COMMIT)
             return new
 
-        return await self._run(work)
+        return await self._run(work, refusals_as_is=True)
 
     async def set_delivery_status(self, provider_message_id: str, status: str) -> bool:
         def work(session: Session) -> bool:

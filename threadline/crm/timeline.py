@@ -1,9 +1,12 @@
 """Rasa events → timeline interactions (pure; no I/O).
 
 Only messages become interactions: `user` events (the customer) and `bot` events (the bot, or
-an agent when the event's metadata says `"sent_by": "agent"`, as the console's messages do). The key is
-a hash of the customer id and the event exactly as stored, so replaying the log, or reading
-it again after an operator merge rewrote it, never creates a duplicate.
+an agent when the event's metadata says `"sent_by": "agent"`, as the console's messages do). The
+interaction's idempotency key is the event's stable id (threadline.conversation.event_ids), which a
+merge or an unlink does not change: replaying the log, or reading it again after a merge or an
+unlink rewrote it, never creates a duplicate, and an unlink can find which rows were whose.
+Rows written before ids existed for events a merge had already tagged were keyed on the event
+as stored then (tag included); that key is passed along as an earlier key, so they are found too.
 
 An event whose shape or values cannot make an interaction (a timestamp that is not a time, a
 text that is not a string, …) raises `MalformedEvent` naming the field, never its value: the
@@ -17,6 +20,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from threadline.conversation.event_ids import EVENT_ID, ORIGIN, event_id
 from threadline.crm.interface import InteractionRecord
 
 
@@ -37,10 +41,13 @@ class MalformedEvent(ValueError):
         self.reason = reason
 
 
-def idempotency_key(customer_id: str, event: Dict[str, Any]) -> str:
-    digest = hashlib.sha256(
-        (customer_id + "\n" + json.dumps(event, sort_keys=True)).encode()).hexdigest()
-    return f"rasa:{digest[:40]}"
+def earlier_keys(customer_id: str, event: Dict[str, Any]) -> Tuple[str, ...]:
+    """The key the timeline gave a merged event before stable ids: a hash of the event as stored
+    in this customer's log, merge tag included (an event never merged has it as its id)."""
+    if EVENT_ID in event or ORIGIN not in event:
+        return ()
+    digest = hashlib.sha256((customer_id + "\n" + json.dumps(event, sort_keys=True)).encode()).hexdigest()
+    return (f"rasa:{digest[:40]}",)
 
 
 def _time(event: Dict[str, Any]) -> datetime:
@@ -81,7 +88,7 @@ def _user_record(customer_id: str, event: Dict[str, Any]) -> InteractionRecord:
         customer_id=customer_id, author="customer",
         channel=_optional_text(metadata.get("channel") or event.get("input_channel"), "channel"),
         text=_optional_text(event.get("text"), "text"), occurred_at=_time(event),
-        idempotency_key=idempotency_key(customer_id, event),
+        idempotency_key=event_id(customer_id, event), earlier_keys=earlier_keys(customer_id, event),
         intent=_optional_text(intent.get("name"), "parse_data.intent.name"), confidence=confidence,
         entities=entities,
         delivery_status=UNVERIFIED if metadata.get("sender_verified") is False else RECEIVED,
@@ -97,7 +104,7 @@ def _bot_record(customer_id: str, event: Dict[str, Any], channel: Optional[str])
         author="agent" if metadata.get("sent_by") == "agent" else "bot",
         channel=_optional_text(metadata.get("channel") or channel, "channel"),
         text=_optional_text(event.get("text"), "text"), occurred_at=_time(event),
-        idempotency_key=idempotency_key(customer_id, event),
+        idempotency_key=event_id(customer_id, event), earlier_keys=earlier_keys(customer_id, event),
         provider_message_id=_optional_text(metadata.get("provider_message_id"), "provider_message_id"),
     )
 

@@ -3,25 +3,34 @@
 Runs beside Rasa (`make run` starts it as the "crm timeline" service), never inside a turn:
 the tracker store's append script adds one entry naming the customer to the `tl:trk:changes`
 stream, and this worker, in consumer group `crm-timeline`, reads the customer's log from its
-cursor (`tl:crm:cursor`, a Redis hash) and writes the new messages to the CRM.
+cursor (`tl:crm:cursor`, a Redis hash: customer → [position, channel, id of the event before
+position]) and writes the new messages to the CRM.
 
 - CRM down: the entry stays pending (not acknowledged) and is retried with back-off; replies
   never wait for it. Nothing is lost: the events stay in the tracker store.
-- Duplicates: each interaction has an idempotency key (timeline.idempotency_key), so a replay
-  after a crash between the CRM write and the cursor update writes nothing twice.
+- Duplicates: each interaction's idempotency key is its event's stable id
+  (threadline.conversation.event_ids), so a replay after a crash between the CRM write and the
+  cursor update writes nothing twice, and neither does reading a log a merge or an unlink
+  rewrote: the cursor remembers the id of the last event it read, and when that event is no
+  longer where the cursor points (the log was rewritten) the worker reads the customer's whole
+  log again, which adds only the events the CRM does not have.
 - Missed notifications (stream trimmed, worker started after the fact): at start and every
   RECONCILE_S it compares every customer's log with its cursor.
 - One bad event never stops it: an event that cannot become an interaction (not JSON, a
   missing or mistyped field) or that the CRM refuses to store goes to the dead letter
   (`tl:crm:timeline:dead`, a capped stream: customer, position, reason, time; never the
   message), is logged in one line, and the worker goes on with the next event and customer.
-  Only CRM/Redis unavailability is retried (it is not the event's fault).
+  Only CRM/Redis unavailability (a lost connection, a busy or unreachable database) is retried
+  (it is not the event's fault); an error the data causes (a constraint, a value a column
+  refuses) is the event's, and a duplicate key is "already written" (the SQL backend's
+  transaction runs again and finds the row).
 
 `python -m threadline.crm.timeline_worker` (health: GET /health on CRM_TIMELINE_PORT).
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -35,7 +44,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError, ResponseError
 
-from threadline.conversation.event_log import CustomerEventLog
+from threadline.conversation.event_ids import event_id
+from threadline.conversation.event_log import CustomerEventLog, Layout
 from threadline.crm.interface import Crm, CrmUnavailable, InteractionRecord
 from threadline.crm.timeline import MalformedEvent, interaction_of
 
@@ -65,6 +75,18 @@ def unreadable_reason(error: Exception) -> str:
     if isinstance(error, RecursionError):
         return "JSON nested too deeply"
     return f"unreadable ({type(error).__name__})"
+
+
+def stored_event_mark(customer_id: str, stored: bytes) -> str:
+    """What identifies a stored event for the cursor: its stable id, or a digest of what is
+    stored when it is not an event at all (it was dead-lettered)."""
+    try:
+        event = json.loads(stored)
+    except (ValueError, RecursionError):
+        event = None
+    if isinstance(event, dict):
+        return event_id(customer_id, event)
+    return "raw:" + hashlib.sha256(stored).hexdigest()[:40]
 
 
 async def dead_letter_count(client: aioredis.Redis) -> int:
@@ -105,31 +127,48 @@ class TimelineWorker:
             if "BUSYGROUP" not in str(error):
                 raise
 
-    async def _cursor(self, customer_id: str) -> tuple[int, Optional[str]]:
+    async def _cursor(self, customer_id: str) -> Tuple[int, Optional[str], Optional[str]]:
+        """(position, channel, id of the event just before position or None)."""
         raw = await self.client.hget(CURSOR_KEY, customer_id)
         if not raw:
-            return 0, None
-        position, channel = json.loads(raw)
-        return int(position), channel
+            return 0, None, None
+        position, channel, *before = json.loads(raw)
+        return int(position), channel, before[0] if before else None
+
+    async def _still_in_place(self, customer_id: str, layout: Layout, position: int,
+                              before: Optional[str]) -> bool:
+        """Whether the event the cursor last read is still just before `position`: false once a
+        merge or an unlink rewrote the log."""
+        if position > layout.end or position < layout.base:
+            return False
+        if before is None or position == layout.base:
+            return True
+        raw = await self.log.read_range(customer_id, position - 1, position, layout.base)
+        return bool(raw) and stored_event_mark(customer_id, raw[0]) == before
 
     async def sync_customer(self, customer_id: str) -> int:
         """Copy the customer's new messages to the CRM; returns how many were new."""
         written = 0
         while True:
             layout = await self.log.layout(customer_id)
-            position, channel = await self._cursor(customer_id)
-            if position > layout.end or position < layout.base:
-                # History rewritten by a merge (shorter) or archived: read what is kept;
-                # idempotency keys skip what the CRM already has.
-                position = layout.base
+            position, channel, before = await self._cursor(customer_id)
+            if not await self._still_in_place(customer_id, layout, position, before):
+                # Rewritten (merge, unlink) or archived: read what is kept from the start; the
+                # stable event ids skip what the CRM already has.
+                position, channel = layout.base, None
             if position >= layout.end:
                 return written
             end = min(layout.end, position + BATCH_EVENTS)
             raw = await self.log.read_range(customer_id, position, end, layout.base)
+            if not raw:  # rewritten between the layout and the read: look again
+                await self.client.hdel(CURSOR_KEY, customer_id)
+                continue
+            end = position + len(raw)
             records, channel = await self._interactions(customer_id, position, raw, channel)
             if records:
                 written += await self._record(customer_id, records)
-            await self.client.hset(CURSOR_KEY, customer_id, json.dumps([end, channel]))
+            await self.client.hset(CURSOR_KEY, customer_id, json.dumps(
+                [end, channel, stored_event_mark(customer_id, raw[-1])]))
 
     async def _interactions(self, customer_id: str, first: int, raw: Sequence[bytes],
                             channel: Optional[str]) -> Tuple[Positioned, Optional[str]]:

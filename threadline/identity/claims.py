@@ -37,6 +37,7 @@ from threadline.identity.claim_limits import PHONE_COUNTRY, ClaimLimits, ClaimRe
 from threadline.identity.index import IdentityIndex
 from threadline.identity.link import link_identity
 from threadline.identity.merge import MergeCustomers, MergeResult
+from threadline.identity.merge_jobs import MergeJobs, enqueue
 from threadline.identity.ports import CodeSender
 
 log = logging.getLogger(__name__)
@@ -232,18 +233,21 @@ def _new_code() -> str:
 class VerifyClaim:
     """Checks a typed code; on success links the identifier or merges with its owner.
 
-    The merge needs the claimant's conversation lock. Inside a Rasa turn that lock is held
-    by Rasa itself, so actions pass `defer_merge=True`: the merge then runs in the
-    background as soon as the turn releases the lock (see docs/identity.md).
+    The merge is a durable job (threadline/identity/merge_jobs.py) written in the transaction
+    that marks the claim verified. It needs the claimant's conversation lock; inside a Rasa
+    turn that lock is held by Rasa itself, so actions pass `defer_merge=True`: the job then
+    runs in the background as soon as the turn releases the lock, and if this process ends
+    first, the action server's sweep runs it after the restart (see docs/identity.md).
     """
 
     def __init__(self, db: Database, index: IdentityIndex, merge: MergeCustomers,
                  clock: Callable[[], datetime] = utcnow) -> None:
-        self.db, self.index, self.merge, self.clock = db, index, merge, clock
+        self.db, self.index, self.clock = db, index, clock
+        self.jobs = MergeJobs(db, merge, clock)
         self._background: set = set()
 
     async def __call__(self, customer_id: str, code: str, *, defer_merge: bool = False) -> ClaimOutcome:
-        outcome, claim_id, claim_key, owner = await self.db.run(lambda s: self._check(s, customer_id, code))
+        outcome, claim_key, owner, job_id = await self.db.run(lambda s: self._check(s, customer_id, code))
         if outcome.status != "verified":
             return outcome
         claimant = outcome.customer_id
@@ -253,15 +257,13 @@ class VerifyClaim:
             return outcome
         # The identifier's holder proved it's them: one person. The record that owned the
         # identifier survives; the claimant's id becomes its alias.
-        merge = self.merge(owner, claimant, actor=f"customer:{claimant}",
-                           reason=f"verified one-time code for claim #{claim_id}")
         if defer_merge:
-            task = asyncio.create_task(merge)
+            task = asyncio.create_task(self.jobs.run(job_id))
             self._background.add(task)
             task.add_done_callback(self._finished)
             return ClaimOutcome("verified", 0, owner)
-        result = await merge
-        return ClaimOutcome("verified", 0, result.customer_id, result)
+        ran = await self.jobs.run(job_id)
+        return ClaimOutcome("verified", 0, ran.merge.customer_id if ran.merge else owner, ran.merge)
 
     async def settle(self) -> None:
         """Wait for deferred merges still running (call before shutting down)."""
@@ -271,7 +273,8 @@ class VerifyClaim:
     def _finished(self, task: asyncio.Task) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("deferred merge after a verified claim failed: %r", task.exception())
+            log.error("merge job after a verified claim did not run (the sweep retries it): %r",
+                      task.exception())
 
     def _check(self, session: Session, customer_id: str, code: str):
         customer_id = directory.canonical_customer(session, customer_id)
@@ -282,28 +285,30 @@ class VerifyClaim:
             return ClaimOutcome("no_claim"), None, None, None
         if self.clock() >= claim.expires_at:
             claim.status = "expired"
-            return ClaimOutcome("expired"), claim.id, None, None
+            return ClaimOutcome("expired"), None, None, None
         # Count the attempt first, atomically: concurrent guesses can't exceed the limit.
         counted = session.execute(update(IdentityClaim).where(
             IdentityClaim.id == claim.id, IdentityClaim.status == "pending",
             IdentityClaim.attempts < MAX_ATTEMPTS).values(attempts=IdentityClaim.attempts + 1))
         if counted.rowcount != 1:
-            return ClaimOutcome("locked"), claim.id, None, None
+            return ClaimOutcome("locked"), None, None, None
         session.refresh(claim)
         if not _matches(code, claim.code_hash):
             left = MAX_ATTEMPTS - claim.attempts
             if left <= 0:
                 claim.status = "failed"
-                return ClaimOutcome("locked"), claim.id, None, None
-            return ClaimOutcome("wrong_code", left), claim.id, None, None
+                return ClaimOutcome("locked"), None, None, None
+            return ClaimOutcome("wrong_code", left), None, None, None
         claim.status = "verified"
         identifier = Identifier.from_key(claim.key)
         owner = claim_owner(session, identifier)
         if identifier.kind == ORDER and owner in (None, customer_id):
-            return ClaimOutcome("verified", 0, customer_id), claim.id, None, None
+            return ClaimOutcome("verified", 0, customer_id), None, None, None
         if owner is None or owner == customer_id:
             channel, address = _destination(session, identifier, None)
             link_identity(session, customer_id, identifier, channel, address, actor=f"customer:{customer_id}",
                           reason=f"verified one-time code for claim #{claim.id}", source="claim")
-            return ClaimOutcome("verified", 0, customer_id), claim.id, claim.key, None
-        return ClaimOutcome("verified", 0, customer_id), claim.id, claim.key, owner
+            return ClaimOutcome("verified", 0, customer_id), claim.key, None, None
+        job_id = enqueue(session, owner, customer_id, actor=f"customer:{customer_id}",
+                         reason=f"verified one-time code for claim #{claim.id}", claim_id=claim.id)
+        return ClaimOutcome("verified", 0, customer_id), claim.key, owner, job_id

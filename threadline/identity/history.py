@@ -3,7 +3,8 @@
 Each event taken into a merge gets its origin pushed on a small stack stored beside it
 (`threadline_origin`, a top-level key Rasa ignores). Unlinking pops it, so both customers get
 back exactly the events they had, in their own order; events added after the merge carry no
-origin from that merge and stay with the surviving customer.
+origin from that merge and stay with the surviving customer. Neither touches an event's stable
+id (`threadline_id`, or the id derived from its first owner), which is what readers key on.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import copy
 import heapq
 from typing import Any, Dict, List, Tuple
 
-ORIGIN = "threadline_origin"
+from threadline.conversation.event_ids import ORIGIN
 Event = Dict[str, Any]
 
 

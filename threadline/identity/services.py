@@ -8,6 +8,7 @@ from threadline.crm import Database
 from threadline.identity.index import IdentityIndex
 from threadline.identity.link import LinkIdentities, UndoLink
 from threadline.identity.merge import MergeCustomers, UnlinkCustomer
+from threadline.identity.merge_jobs import MergeJobs
 from threadline.identity.resolver import IdentityResolver, redis_url_from_env
 
 
@@ -42,6 +43,9 @@ class IdentityServices:
 
     def merge(self) -> MergeCustomers:
         return MergeCustomers(self.db, self.index, self.histories, self.locks)
+
+    def merge_jobs(self) -> MergeJobs:
+        return MergeJobs(self.db, self.merge())
 
     def unlink(self) -> UnlinkCustomer:
         return UnlinkCustomer(self.db, self.index, self.histories, self.locks)

@@ -8,9 +8,10 @@ from threadline.crm.models.sales import Opportunity
 from threadline.crm.models.support import Case, Promise
 from threadline.crm.models.shop import Order, Product
 from threadline.crm.models.handoffs import Agent, Handoff, HandoffEvent
+from threadline.crm.models.merge_jobs import MergeJob
 
 __all__ = [
     "Base", "Customer", "CustomerAlias", "ChannelIdentity", "IdentifierOwner", "IdentityClaim",
     "AuditEntry", "Interaction", "Opportunity", "Case", "Promise", "Order",
-    "Product", "Agent", "Handoff", "HandoffEvent",
+    "Product", "Agent", "Handoff", "HandoffEvent", "MergeJob",
 ]
