@@ -32,13 +32,13 @@ class RasaStack:
             "RASA_PORT": str(self.rasa_port), "ACTION_PORT": str(free_port()), "RASA_AUTH_TOKEN": self.token,
             "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT),
             "THREADLINE_INBOX_CONSUMER": "bench-rasa",
-            "THREADLINE_INBOX_WORKER": "external", "THREADLINE_INBOX_WORKER_PORT": str(free_port()),
+            "THREADLINE_INBOX_WORKER_PORT": str(free_port()),
             # The identity resolver's CRM: a fresh SQLite file, never the project's var/.
             "CRM_DATABASE_URL": f"sqlite:///{log_dir / 'crm.sqlite3'}",
         }
         self.log_dir = log_dir
         self.with_sandbox_process = with_sandbox_process
-        # Baseline: the scripted test bot that never finishes a turn (no bot work at all).
+        # Baseline: the scripted test bot's server alone, accepting with no worker (no bot work at all).
         self.idle_bot = idle_bot
         self.rasa: Optional[subprocess.Popen] = None
         self.worker: Optional[subprocess.Popen] = None
@@ -52,7 +52,7 @@ class RasaStack:
         if self.with_sandbox_process:
             self.sandbox = self._spawn("sandbox", [sys.executable, "-m", "threadline.sandbox"])
         if self.idle_bot:
-            self.env.update(BOT_PORT=str(self.rasa_port), BOT_BLOCK="1", THREADLINE_INBOX_WORKER="in-process")
+            self.env.update(BOT_PORT=str(self.rasa_port))
             self.rasa = self._spawn("rasa", [sys.executable, "-m", "tests.channels.bot_server"])
             status_urls = [f"{self.base}/webhooks/sms/"]
         else:

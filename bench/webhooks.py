@@ -29,6 +29,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bench.rasa_stack import RasaStack
+from connectors.webhook.inbox import backlog as inbox_backlog
 from threadline.sandbox import payloads as p
 from tests.support.redis_server import RedisServer
 
@@ -136,7 +137,7 @@ async def wait_for_replies(stack: RasaStack, count: int, timeout_s: float = 300)
 async def bot_progress(stack: RasaStack) -> dict:
     redis = Redis.from_url(stack.env["REDIS_URL"])
     try:
-        backlog = {ch: await redis.xlen(f"tl:inbox:{ch}") for ch in ("whatsapp", "instagram", "sms")}
+        backlog = {ch: await inbox_backlog(redis, ch) for ch in ("whatsapp", "instagram", "sms")}
         # Commands slower than 10 ms during the run would stall every acknowledgement behind them.
         slow = [(entry["duration"], entry["command"][:40].decode(errors="replace"))
                 for entry in await redis.slowlog_get(5)]
@@ -212,14 +213,14 @@ def main() -> None:
         # CPU the processes got during the measured 30 s: the server's share per request,
         # and how much the (niced) worker could still run beside everything else.
         "cpu_s_while_measuring": run["cpu_s"],
-        "setup": "real Rasa server acknowledging (THREADLINE_INBOX_WORKER=external) + inbox worker "
+        "setup": "real Rasa server acknowledging (only) + inbox worker "
                  "process running the turns (trained model, Redis tracker/lock stores) + sandbox provider "
                  "subprocess, loopback, one Sanic worker, 200 customers, every delivery a new message",
     }
     summary["target_met"] = summary["p99_ms"] < TARGET_P99_MS and statuses.get("200", 0) == len(results)
     name = "webhooks-idle-bot" if args.idle_bot else "webhooks"
     if args.idle_bot:
-        summary["setup"] = "baseline: scripted bot that never runs a turn; otherwise as the main run"
+        summary["setup"] = "baseline: scripted bot server accepting, no inbox worker; otherwise as the main run"
     summary["machine_load_average_1_5_15_min_before"] = load_before
     summary["machine_load_average_1_5_15_min"] = [round(x, 2) for x in os.getloadavg()]
     summary["cpu_count"] = os.cpu_count()

@@ -1,11 +1,12 @@
 """`python -m threadline.inbox_worker`: the process where the webhook channels' bot turns run.
 
-With `THREADLINE_INBOX_WORKER=external` (set by `make run`) the Rasa server's channels only
-verify, parse, deduplicate, store in the inbox and acknowledge. This process loads the same
-agent (model, endpoints.yml) and runs each enabled channel's own inbox consumer
-(`WebhookInput.consume`, connectors/webhook/channel.py) against it: the same consumer group,
-one customer's messages in arrival order, a crashed consumer's entries reclaimed. A Rasa
-turn holds the GIL for tens of milliseconds at a time; here it never holds the webhooks'.
+The Rasa server's channels only verify, parse, deduplicate, store in the inbox and
+acknowledge; this process (what `make run` starts, THREADLINE_INBOX_WORKERS of them) loads
+the same agent (model, endpoints.yml) and runs each enabled channel's inbox consumer
+(`WebhookInput.consume`, connectors/webhook/channel.py) against it: one customer's messages
+one at a time in accepted order, whichever worker takes them, under a lease renewed while a
+turn runs; a dead worker's lanes are taken over when its leases lapse (connectors/webhook/inbox.py).
+A Rasa turn holds the GIL for tens of milliseconds at a time; here it never holds the webhooks'.
 
     python -m threadline.inbox_worker --model models/threadline.tar.gz \\
         --endpoints endpoints.yml --credentials credentials.yml
@@ -16,7 +17,8 @@ the JSON names the channels and the process id. The process lowers its own CPU p
 THREADLINE_INBOX_WORKER_NICE (default 10; 0 keeps it): on a shared host the webhooks'
 acknowledgements, which a provider waits for, get the CPU before bot turns, which nobody
 waits for within milliseconds. SIGTERM/SIGINT: running turns finish (10 s at most; an
-unfinished one stays pending and is replayed), then the process exits.
+unfinished one is taken again when its lease lapses, or at once by this worker's next run),
+then the process exits.
 """
 from __future__ import annotations
 
@@ -145,9 +147,11 @@ def main() -> None:
     args = parser.parse_args()
     os.nice(int(os.environ.get("THREADLINE_INBOX_WORKER_NICE") or DEFAULT_NICE))
     configure_like_rasa()
+    from connectors.webhook.runtime import warn_if_worker_mode_set
     from threadline.rasa_server import prepare_to_serve
 
     prepare_to_serve(args.endpoints)
+    warn_if_worker_mode_set()
 
     async def load_agent() -> Any:
         from rasa.core.agent import load_agent as rasa_load_agent

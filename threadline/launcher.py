@@ -339,8 +339,6 @@ class Launcher:
             "CRM_DATABASE_URL": crm_url,
             "CRM_TIMELINE_PORT": str(s.crm_timeline_port),
             "CONSOLE_PORT": str(s.console_port),
-            # The Rasa server only acknowledges channel messages; the inbox worker answers them.
-            "THREADLINE_INBOX_WORKER": "external",
             "RASA_AUTH_TOKEN": s.rasa_auth_token,
             "RASA_PORT": str(s.rasa_port),
             "ACTION_PORT": str(s.action_port),

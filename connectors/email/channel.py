@@ -2,9 +2,8 @@
 `connectors.email.channel.EmailInput`), built on the shared inbox pipeline.
 
 IMAP reader (server loop) → `parse_email` (on a parser thread; unparseable or oversized mail
-is quarantined) → inbox (dedupe by Message-ID, Redis stream; the event carries the mail's
-details) → consumer (the inbox worker process, or the server's bot
-loop in in-process mode), in order per sender → conversation
+is quarantined) → inbox (dedupe by Message-ID, the sender's lane; the event carries the mail's
+details) → consumer (the inbox worker process), in order per sender → conversation
 (identity resolver: the sender, or its unverified contact when no trusted server vouched for
 the From; thread headers never move a mail to another customer) → robots are recorded in the
 inbox activity, never answered; mail older than EMAIL_BACKLOG_HOURS found at the first start is
@@ -177,7 +176,7 @@ class EmailInput(WebhookInput):
             log.info("email: no IMAP server configured; mail arrives through the Mailgun webhook only")
             return
         # The reader runs on the server loop, like webhook requests; the bot's turns run in
-        # the inbox worker (or the server's bot loop) with their own Redis clients.
+        # the inbox worker with their own Redis clients.
         self.reader = ImapReader(self.settings.imap, self.settings.mailbox, self.settings.mailbox_key,
                                  EmailState(self.runtime.redis), self.accept_mail,
                                  record_unanswered=self.accept_unanswered_mail, ssl_context=self.imap_ssl_context,

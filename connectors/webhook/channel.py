@@ -1,12 +1,10 @@
 """`WebhookInput`: the Rasa input channel every provider connector builds on.
 
-Request path (milliseconds, whatever the bot is doing):
-size check → signature on the raw bytes → parse every event → inbox (dedupe + stream) → ack.
-Consumer path (`consume`): inbox entry → identity → record or
-`UserMessage(sender_id=customer id)` → Rasa → reply through this channel's output.
-Where the consumer path runs is `THREADLINE_INBOX_WORKER` (connectors/webhook/runtime.py):
-in its own process (`external`, what `make run` does: threadline/inbox_worker.py), or on a
-thread of the Rasa server (`in-process`, the default for a bare `rasa run`).
+Request path, in the Rasa server (milliseconds, whatever the bot is doing):
+size check → signature on the raw bytes → parse every event → inbox (dedupe + lane) → ack.
+Consumer path (`consume`), in the inbox worker process (threadline/inbox_worker.py, what
+`make run` runs): inbox lane → identity → record or `UserMessage(sender_id=customer id)` →
+Rasa → reply through this channel's output. The Rasa server never runs a channel's turns.
 
 A connector subclass provides `verify`, `parse`, `output_channel`, and optionally
 `admit`, `handshake`, `acknowledgement` and `text_for_bot`.
@@ -14,10 +12,8 @@ A connector subclass provides `verify`, `parse`, `output_channel`, and optionall
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import gc
 import logging
-import os
 from typing import Any, Awaitable, Callable, List, Optional
 
 from redis.exceptions import RedisError
@@ -27,11 +23,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.webhook import events as kinds
-from connectors.webhook.botloop import BotLoop
 from connectors.webhook.events import InboundEvent
-from connectors.webhook.inbox import Inbox, InboxConsumer, ensure_group
+from connectors.webhook.inbox import Inbox, InboxConsumer, lease_ms_from_env, max_attempts_from_env, note_customer
 from connectors.webhook import runtime as channel_runtime
-from connectors.webhook.runtime import ChannelRuntime, ResolverFactory, default_consumer_name, consumes_in_process
+from connectors.webhook.runtime import ChannelRuntime, CustomerNotingResolver, ResolverFactory, default_consumer_name
 from connectors.webhook.typed_text import typed_text_for_nlu
 from threadline.conversation.event_log import CustomerEventLog
 from threadline.conversation.lock_store import CustomerLockStore
@@ -75,7 +70,6 @@ class WebhookInput(InputChannel):
         self.inbox: Optional[Inbox] = None  # set by `start`, after the server began listening
         self.consumer: Optional[InboxConsumer] = None
         self._consumer_task: Optional[asyncio.Task] = None
-        self._consumer_future: Optional[concurrent.futures.Future] = None
 
     # --- provider-specific parts -------------------------------------------------------
     def verify(self, request: Request) -> None:
@@ -165,42 +159,36 @@ class WebhookInput(InputChannel):
         return not self.disabled
 
     async def start(self, on_new_message: OnNewMessage, is_ready: Callable[[], bool]) -> None:
-        """The edge: open the inbox on the server loop; consume here only in in-process mode."""
+        """The edge, on the Rasa server's loop: open the inbox. Turns run in the inbox worker
+        (`consume`), so the arguments Rasa's listener passes are not used here."""
         if self.disabled:
             return
+        channel_runtime.warn_if_worker_mode_set()
         factory = self.resolver_factory or channel_runtime.default_resolver_factory
         # This loop's resources serve the webhook and Rasa's HTTP API (agent messages).
         self.runtime = ChannelRuntime.open(factory, self.redis_url)
         self.inbox = Inbox(self.runtime.redis, self.name(), self.dedupe_ttl_s)
-        await ensure_group(self.runtime.redis, self.name())
         # The model is loaded by now: move its millions of long-lived objects out of the
         # garbage collector's reach, or each full collection pauses every webhook for
         # hundreds of milliseconds.
         gc.freeze()
-        if consumes_in_process():
-            self.bot_loop = BotLoop.shared()
-            self._consumer_future = self.bot_loop.submit(self.consume(on_new_message, is_ready))
-            self._consumer_future.add_done_callback(self._consumer_ended)
-        log.info("%s channel started (%s%s)", self.name(),
-                 f"consumer {self.consumer_name}" if self._consumer_future else "inbox only: an inbox worker consumes",
+        log.info("%s channel started (inbox only: an inbox worker answers%s)", self.name(),
                  ", sandbox" if self.sandbox else "")
 
     async def consume(self, on_new_message: OnNewMessage, is_ready: Callable[[], bool]) -> None:
-        """Run this channel's inbox consumer on the running loop until `stop_consuming`.
-
-        Bot turns run wherever this runs: the inbox worker process's loop, or (in-process
-        mode) the Rasa server's bot loop. The consumer opens resources of its own there.
-        """
+        """Run this channel's inbox consumer on the running loop (the inbox worker's) until
+        `stop_consuming`, with resources of its own opened on that loop."""
         factory = self.resolver_factory or channel_runtime.default_resolver_factory
         consumer_runtime = ChannelRuntime.open(factory, self.redis_url)
+        # A dead letter names the customer the failed turn had resolved.
+        consumer_runtime.resolver = CustomerNotingResolver(consumer_runtime.resolver, note_customer)
 
         async def handle(event: InboundEvent) -> None:
             await self.handle_event(event, on_new_message, consumer_runtime)
 
-        # Idle time after which another consumer's unacknowledged entries are taken over.
-        claim_idle_ms = int(os.environ.get("THREADLINE_INBOX_CLAIM_IDLE_MS") or 120_000)
         self.consumer = InboxConsumer(consumer_runtime.redis, self.name(), self.consumer_name, handle,
-                                      is_ready=is_ready, claim_idle_ms=claim_idle_ms)
+                                      is_ready=is_ready, lease_ms=lease_ms_from_env(),
+                                      max_attempts=max_attempts_from_env())
         self._consumer_task = asyncio.current_task()
         log.info("%s inbox: consuming as %s", self.name(), self.consumer_name)
         try:
@@ -216,15 +204,7 @@ class WebhookInput(InputChannel):
             self._consumer_task.cancel()
             await asyncio.gather(self._consumer_task, return_exceptions=True)
 
-    def _consumer_ended(self, future: concurrent.futures.Future) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            # Webhooks still store messages; nothing is processed until the server restarts.
-            log.error("%s inbox consumer stopped: %r", self.name(), future.exception(),
-                      exc_info=future.exception())
-
     async def stop(self) -> None:
-        if self._consumer_future:
-            await self.bot_loop.run(self.stop_consuming())
         if self.runtime:
             await self.runtime.close()
 

@@ -1,6 +1,8 @@
-"""Resources a channel opens when the Rasa server starts and closes when it stops."""
+"""Resources a channel opens where it runs (the Rasa server's webhook edge, or the inbox
+worker's consumer) and closes when it stops; the consumer name; the retired mode switch."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
@@ -10,6 +12,8 @@ import aiohttp
 from redis.asyncio import Redis
 
 from connectors.webhook.records import ChannelRecords
+
+log = logging.getLogger(__name__)
 
 ResolverFactory = Callable[[], Any]
 
@@ -24,31 +28,41 @@ def default_resolver_factory() -> Any:
 
 
 def default_consumer_name() -> str:
-    """Stable across restarts of the same server, so its pending entries are replayed at once."""
+    """Stable across restarts of the same worker, so the lanes its previous run held are
+    taken again at once instead of after their lease lapsed. Unique per live worker."""
     return os.environ.get("THREADLINE_INBOX_CONSUMER") or (
         f"{socket.gethostname()}:{os.environ.get('RASA_PORT', '5005')}"
     )
 
 
-INBOX_WORKER_MODES = ("in-process", "external")
+_warned_about_worker_mode = False
 
 
-def inbox_worker_mode() -> str:
-    """Where the bot turns of the webhook channels run (`THREADLINE_INBOX_WORKER`).
-
-    `external`: in `python -m threadline.inbox_worker`, a process of its own, so the Rasa
-    server only acknowledges webhooks and a busy bot never holds the webhooks' GIL (`make run`).
-    `in-process` (default when unset): on a thread of the Rasa server, so a bare `rasa run`
-    still answers its messages.
-    """
-    mode = os.environ.get("THREADLINE_INBOX_WORKER", "").strip().lower() or "in-process"
-    if mode not in INBOX_WORKER_MODES:
-        raise RuntimeError(f"THREADLINE_INBOX_WORKER must be one of {', '.join(INBOX_WORKER_MODES)}, got {mode!r}")
-    return mode
+def warn_if_worker_mode_set() -> None:
+    """`THREADLINE_INBOX_WORKER` chose in-process or external consumption; only the inbox
+    worker consumes now. Said once per process, so an old setting is not silently trusted."""
+    global _warned_about_worker_mode
+    if os.environ.get("THREADLINE_INBOX_WORKER", "").strip() and not _warned_about_worker_mode:
+        _warned_about_worker_mode = True
+        log.warning("THREADLINE_INBOX_WORKER is set but ignored: the Rasa server only accepts channel "
+                    "messages and the inbox worker (python -m threadline.inbox_worker) answers them")
 
 
-def consumes_in_process() -> bool:
-    return inbox_worker_mode() == "in-process"
+class CustomerNotingResolver:
+    """The identity resolver, telling `note` every customer id it resolves (used by the inbox
+    consumer so a dead letter can name the customer). Everything else goes to the resolver."""
+
+    def __init__(self, resolver: Any, note: Callable[[str], None]) -> None:
+        self._resolver = resolver
+        self._note = note
+
+    async def resolve(self, *args: Any, **kwargs: Any) -> str:
+        customer_id = await self._resolver.resolve(*args, **kwargs)
+        self._note(customer_id)
+        return customer_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._resolver, name)
 
 
 def redis_url() -> str:

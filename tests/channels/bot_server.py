@@ -1,16 +1,17 @@
 """A Rasa-shaped server for channel tests: the real connectors, registered exactly as Rasa
 registers them (`rasa.core.channels.channel.register`), with the real identity resolver
-(REDIS_URL, CRM_DATABASE_URL), in front of a scripted bot.
+(REDIS_URL, CRM_DATABASE_URL). Like the Rasa server it only accepts webhooks into the inbox.
 
-The bot records every `UserMessage` it handles in Redis (`test:handled`) and answers through
-the message's output channel, like Rasa's processor does. Environment:
+`python -m tests.channels.bot_server worker` is the scripted bot as an inbox worker
+(threadline/inbox_worker.py, health on THREADLINE_INBOX_WORKER_PORT): it answers what the
+server accepted, as `make run`'s inbox worker does with the real model.
+
+The bot records every `UserMessage` it handles in Redis (`test:handled`, with the worker's
+consumer name) and answers through the message's output channel, like Rasa's processor does.
+Environment:
 BOT_PORT, BOT_DELAY_S (seconds per turn, to keep the bot busy), BOT_BLOCK=1 (never finish a
 turn: for crash tests), BOT_START_DELAY_S (seconds the server listens before the channels
 start, like Rasa loading its model), plus the channel variables and REDIS_URL.
-
-`python -m tests.channels.bot_server worker` is the scripted bot as an inbox worker
-(threadline/inbox_worker.py, health on THREADLINE_INBOX_WORKER_PORT), for a server started
-with THREADLINE_INBOX_WORKER=external.
 """
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ class ScriptedAgent:
             message.metadata = {**(message.metadata or {}), "held_gil_s": time.monotonic() - started}
         await self.redis.rpush("test:handled", json.dumps(
             {"sender_id": message.sender_id, "text": message.text, "input_channel": message.input_channel,
-             "message_id": message.message_id, "metadata": message.metadata}))
+             "message_id": message.message_id, "metadata": message.metadata,
+             "worker": os.environ.get("THREADLINE_INBOX_CONSUMER")}))
         out, who, text = message.output_channel, message.sender_id, message.text or ""
         if text == "/share_media":
             await out.send_text_message(who, "Thanks, I received it.")

@@ -1,5 +1,6 @@
-"""Fixtures for channel tests: the scripted bot server (real connectors and the real identity
-resolver, subprocess) and the sandbox provider (in the test's event loop), both on loopback,
+"""Fixtures for channel tests: the scripted bot as `make run` runs it (the server, only
+accepting webhooks, plus an inbox worker answering them; real connectors and the real identity
+resolver, subprocesses) and the sandbox provider (in the test's event loop), all on loopback,
 sharing a private Redis and a CRM database on SQLite in a temporary folder."""
 from __future__ import annotations
 
@@ -30,17 +31,21 @@ CHANNELS = ("whatsapp", "instagram", "sms")
 
 
 class BotServer:
+    """The scripted bot's server: verifies, parses, dedupes, stores and acknowledges webhooks."""
+
     def __init__(self, env: Dict[str, str], log_path: Path) -> None:
         self.env = env
         self.log_path = log_path
         self.port = int(env["BOT_PORT"])
         self.base = f"http://127.0.0.1:{self.port}/webhooks"
         self.process: Optional[subprocess.Popen] = None
+        self.extra: Dict[str, str] = {}
 
     arguments: tuple = ()
 
     def start(self, wait: bool = True, **extra: str) -> None:
         log = open(self.log_path, "ab")
+        self.extra = extra
         self.process = subprocess.Popen([sys.executable, "-m", "tests.channels.bot_server", *self.arguments],
                                         cwd=PROJECT, env={**self.env, **extra}, stdout=log, stderr=log)
         if wait:
@@ -92,12 +97,37 @@ class ScriptedWorker(BotServer):
     arguments = ("worker",)
 
     def ready(self) -> bool:
+        port = {**self.env, **self.extra}["THREADLINE_INBOX_WORKER_PORT"]
         try:
-            url = f"http://127.0.0.1:{self.env['THREADLINE_INBOX_WORKER_PORT']}/health"
+            url = f"http://127.0.0.1:{port}/health"
             with urllib.request.urlopen(url, timeout=1) as answer:
                 return answer.status == 200
         except OSError:
             return False
+
+
+class ScriptedStack:
+    """The scripted bot server plus one scripted inbox worker, started and stopped together."""
+
+    def __init__(self, env: Dict[str, str], folder: Path) -> None:
+        self.edge = BotServer(env, folder / "edge.log")
+        self.worker = ScriptedWorker(env, folder / "worker.log")
+        self.base = self.edge.base
+
+    def start(self, wait: bool = True, **extra: str) -> None:
+        self.edge.start(wait, **extra)
+        self.worker.start(wait, **extra)
+
+    def kill(self) -> None:
+        self.worker.kill()
+        self.edge.kill()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.edge.stop()
+
+    def log(self) -> str:
+        return self.edge.log() + self.worker.log()
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +140,12 @@ def channel_env(redis_server, tmp_path_factory) -> Dict[str, str]:
     env.update(REDIS_URL=redis_server.url, CRM_DATABASE_URL=f"sqlite:///{crm}", BOT_PORT=str(bot_port),
                RASA_PORT=str(bot_port), THREADLINE_INBOX_CONSUMER="test-consumer", PYTHONPATH=str(PROJECT),
                THREADLINE_INBOX_WORKER_PORT=str(free_port()))
-    env.pop("THREADLINE_INBOX_WORKER", None)  # the scripted server consumes in-process unless a test says
     return env
 
 
 @pytest.fixture(scope="module")
 def bot(channel_env, tmp_path_factory):
-    server = BotServer(channel_env, tmp_path_factory.mktemp("bot") / "bot.log")
+    server = ScriptedStack(channel_env, tmp_path_factory.mktemp("bot"))
     server.start()
     yield server
     server.stop()
@@ -154,9 +183,12 @@ async def post(url: str, delivery: Delivery) -> int:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failing channel test shows the end of its bot server's log (no message bodies there)."""
+    """A failing channel test shows the end of its bot's logs (no message bodies there)."""
     outcome = yield
     report = outcome.get_result()
     bot = getattr(item, "funcargs", {}).get("bot")
-    if report.failed and isinstance(bot, BotServer) and bot.log_path.exists():
-        report.sections.append(("bot server log, last 40 lines", "\n".join(bot.log().splitlines()[-40:])))
+    if report.failed and isinstance(bot, ScriptedStack):
+        for part in (bot.edge, bot.worker):
+            if part.log_path.exists():
+                report.sections.append((f"{part.log_path.name}, last 40 lines",
+                                        "\n".join(part.log().splitlines()[-40:])))

@@ -1,5 +1,6 @@
-"""Killing the server between the webhook's 200 and the bot's answer loses nothing; killing
-the inbox worker after the answer went out but before the acknowledgement sends nothing twice."""
+"""Killing the bot (server and inbox worker) between the webhook's 200 and the bot's answer
+loses nothing; killing the inbox worker after the answer went out but before the
+acknowledgement sends nothing twice."""
 from __future__ import annotations
 
 import sys
@@ -11,12 +12,13 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bench.rasa_stack import RasaStack
+from connectors.webhook.inbox import backlog
 from threadline.conversation import failpoints
 from threadline.conversation.tracker_store import CustomerTrackerStore
 from threadline.sandbox import payloads as p
 from threadline.training import model_path
 from tests.channels.bot_server import LONG_TEXT
-from tests.channels.conftest import BotServer, ScriptedWorker, post
+from tests.channels.conftest import BotServer, ScriptedStack, ScriptedWorker, post
 from tests.support.sandbox import serve_sandbox
 from tests.support.waiting import wait_for
 from tests.channels.helpers import handled, sent
@@ -25,15 +27,16 @@ WA_ID = "5511987654321"
 
 
 async def pending(store, channel="whatsapp"):
-    info = await store.xpending(f"tl:inbox:{channel}", "threadline")
-    return info["pending"]
+    """Lanes a worker holds a lease on."""
+    return await store.hlen(f"tl:inbox:{channel}:owners")
 
 
 @pytest.mark.parametrize("restart_as", ["same consumer", "another consumer"])
 async def test_message_acknowledged_then_server_killed_is_answered_after_restart(
         restart_as, channel_env, sandbox, store, tmp_path):
-    server = BotServer(channel_env, tmp_path / "bot.log")
-    server.start(BOT_BLOCK="1", THREADLINE_INBOX_CONSUMER="server-a")  # the bot never finishes a turn
+    server = ScriptedStack(channel_env, tmp_path)
+    # The bot never finishes a turn; a short lease, so another consumer may take over soon.
+    server.start(BOT_BLOCK="1", THREADLINE_INBOX_CONSUMER="server-a", THREADLINE_INBOX_LEASE_MS="1500")
     try:
         message = p.whatsapp_message("text", WA_ID, {"body": "meu pedido?"})
         envelope = p.whatsapp_envelope(channel_env["WHATSAPP_PHONE_NUMBER_ID"], [message],
@@ -46,7 +49,7 @@ async def test_message_acknowledged_then_server_killed_is_answered_after_restart
     assert await store.llen("test:handled") == 0
 
     consumer = "server-a" if restart_as == "same consumer" else "server-b"
-    server.start(THREADLINE_INBOX_CONSUMER=consumer, THREADLINE_INBOX_CLAIM_IDLE_MS="1000")
+    server.start(THREADLINE_INBOX_CONSUMER=consumer, THREADLINE_INBOX_LEASE_MS="1500")
     try:
         [event] = await handled(store, timeout=20)
         assert event["text"] == "meu pedido?" and event["message_id"] == message["id"]
@@ -55,24 +58,26 @@ async def test_message_acknowledged_then_server_killed_is_answered_after_restart
         assert await wait_for(lambda: _drained(store))
     finally:
         server.stop()
-    assert "replaying 1 pending" in server.log() or "reclaimed 1 abandoned" in server.log()
+    log = server.log()
+    assert "replaying 1 lane(s)" in log if restart_as == "same consumer" else "took over 1 lane(s)" in log
 
 
 async def _drained(store):
-    return await pending(store) == 0 and await store.xlen("tl:inbox:whatsapp") == 0
+    return await pending(store) == 0 and await backlog(store, "whatsapp") == 0
 
 
 async def test_delivery_while_the_server_starts_is_refused_for_a_retry_then_accepted(channel_env, sandbox, store, tmp_path):
-    server = BotServer(channel_env, tmp_path / "bot.log")
+    server = ScriptedStack(channel_env, tmp_path)
     server.start(wait=False, BOT_START_DELAY_S="3")  # listening, channels not started yet
+    edge = server.edge
     try:
-        server.wait_until(lambda: server.health("whatsapp") is not None, "listen")
-        assert server.health("whatsapp") == 503
+        edge.wait_until(lambda: edge.health("whatsapp") is not None, "listen")
+        assert edge.health("whatsapp") == 503
         message = p.whatsapp_message("text", WA_ID, {"body": "cedo demais?"})
         envelope = p.whatsapp_envelope(channel_env["WHATSAPP_PHONE_NUMBER_ID"], [message])
         delivery = p.meta_delivery(channel_env["WHATSAPP_APP_SECRET"], envelope)
         assert await post(f"{server.base}/whatsapp/webhook", delivery) == 503  # Meta delivers it again
-        server.wait_until(lambda: server.health("whatsapp") == 200, "start")
+        edge.wait_until(lambda: edge.health("whatsapp") == 200, "start")
         assert await post(f"{server.base}/whatsapp/webhook", delivery) == 200  # the retry
         [event] = await handled(store)
         assert event["text"] == "cedo demais?"
@@ -86,7 +91,7 @@ async def test_delivery_while_the_server_starts_is_refused_for_a_retry_then_acce
 @pytest.fixture
 def edge(channel_env, redis_server, tmp_path):
     server = BotServer(channel_env, tmp_path / "edge.log")
-    server.start(THREADLINE_INBOX_WORKER="external")
+    server.start()
     yield server
     server.stop()
     redis_server.flush()

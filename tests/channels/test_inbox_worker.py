@@ -1,5 +1,5 @@
-"""THREADLINE_INBOX_WORKER=external: the server only acknowledges, the inbox worker process
-runs the bot turns (threadline/inbox_worker.py with the scripted bot)."""
+"""The one runtime path: the server only acknowledges, the inbox worker process runs the bot
+turns (threadline/inbox_worker.py with the scripted bot)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,9 +8,11 @@ import time
 import aiohttp
 import pytest
 
+from connectors.webhook.inbox import backlog
 from threadline.sandbox import payloads as p
 from tests.channels.conftest import BotServer, ScriptedWorker, post
 from tests.channels.helpers import handled, sent, settle
+from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
 
 WA_ID = "5511987654321"
@@ -19,7 +21,7 @@ WA_ID = "5511987654321"
 @pytest.fixture
 def edge(channel_env, redis_server, tmp_path):
     server = BotServer(channel_env, tmp_path / "edge.log")
-    server.start(THREADLINE_INBOX_WORKER="external")
+    server.start()
     yield server
     server.stop()
     redis_server.flush()  # (after the worker stopped) no stored message is left for the next module's bot
@@ -43,7 +45,7 @@ async def test_the_server_only_stores_and_the_worker_answers_in_order(channel_en
     for text in ("primeira", "segunda", "terceira"):
         assert await post(url, whatsapp(channel_env, text)) == 200
     assert await settle(store) == []  # no turn runs in the server
-    assert await store.xlen("tl:inbox:whatsapp") == 3
+    assert await backlog(store, "whatsapp") == 3
 
     worker.start()
     events = await handled(store, count=3)
@@ -51,6 +53,28 @@ async def test_the_server_only_stores_and_the_worker_answers_in_order(channel_en
     replies = await wait_for(lambda: len(sent(sandbox, "whatsapp", WA_ID)) == 3 and sent(sandbox, "whatsapp", WA_ID))
     assert [r["body"]["text"]["body"] for r in replies] == ["You said: primeira", "You said: segunda", "You said: terceira"]
     assert "rejected" not in edge.log()
+
+
+async def test_two_workers_answer_each_customer_in_order(channel_env, sandbox, store, edge, tmp_path):
+    workers = [ScriptedWorker(channel_env, tmp_path / f"worker-{n}.log") for n in (1, 2)]
+    try:
+        for n, worker in enumerate(workers, 1):
+            worker.start(THREADLINE_INBOX_CONSUMER=f"worker-{n}", THREADLINE_INBOX_WORKER_PORT=str(free_port()),
+                         BOT_DELAY_S="0.02")
+        customers = [f"55119100000{c:02d}" for c in range(12)]
+        url = f"{edge.base}/whatsapp/webhook"
+        for n in range(5):  # interleaved: every customer's n-th message, then the next round
+            for wa_id in customers:
+                assert await post(url, whatsapp(channel_env, f"mensagem {n}", wa_id=wa_id)) == 200
+        events = await handled(store, count=60, timeout=60)
+        by_customer = {}
+        for e in events:
+            by_customer.setdefault(e["metadata"]["address"], []).append(e["text"])
+        assert by_customer == {wa_id: [f"mensagem {n}" for n in range(5)] for wa_id in customers}
+        assert {e["worker"] for e in events} == {"worker-1", "worker-2"}  # both took customers
+    finally:
+        for worker in workers:
+            worker.stop()
 
 
 async def test_acks_stay_fast_while_a_bot_turn_holds_the_gil(channel_env, sandbox, store, edge, worker):
@@ -92,7 +116,7 @@ async def test_worker_killed_mid_turn_answers_after_restart(channel_env, sandbox
     assert event["text"] == "meu pedido?"
     [reply] = await wait_for(lambda: sent(sandbox, "whatsapp", WA_ID), timeout=10)
     assert reply["body"]["text"]["body"] == "You said: meu pedido?"
-    assert "replaying 1 pending" in worker.log()
+    assert "replaying 1 lane(s) left by this worker's previous run" in worker.log()
 
 
 async def test_worker_stops_on_sigterm_and_the_edge_keeps_accepting(channel_env, sandbox, store, edge, worker):
@@ -100,7 +124,24 @@ async def test_worker_stops_on_sigterm_and_the_edge_keeps_accepting(channel_env,
     worker.stop()
     assert worker.process.returncode == 0
     assert await post(f"{edge.base}/whatsapp/webhook", whatsapp(channel_env, "ainda aí?")) == 200
-    assert await store.xlen("tl:inbox:whatsapp") == 1
+    assert await backlog(store, "whatsapp") == 1
+
+
+async def test_the_retired_worker_mode_switch_is_ignored_with_one_warning(channel_env, sandbox, store, tmp_path):
+    server = BotServer(channel_env, tmp_path / "old-edge.log")
+    server.start(THREADLINE_INBOX_WORKER="in-process")  # once meant: answer in the server
+    try:
+        for text in ("um", "dois"):
+            assert await post(f"{server.base}/whatsapp/webhook", whatsapp(channel_env, text)) == 200
+        assert await wait_for(lambda: _backlog_is(store, 2))
+    finally:
+        server.stop()
+    assert server.log().count("THREADLINE_INBOX_WORKER is set but ignored") == 1
+    assert await store.llen("test:handled") == 0  # nothing answered without a worker
+
+
+async def _backlog_is(store, count: int) -> bool:
+    return await backlog(store, "whatsapp") == count
 
 
 async def _held(store):
@@ -108,4 +149,5 @@ async def _held(store):
 
 
 async def _pending(store) -> int:
-    return (await store.xpending("tl:inbox:whatsapp", "threadline"))["pending"]
+    """Lanes a worker holds a lease on."""
+    return await store.hlen("tl:inbox:whatsapp:owners")

@@ -9,6 +9,7 @@ import pytest
 
 from connectors.instagram import InstagramInput
 from connectors.sms import SmsInput
+from connectors.webhook.inbox import backlog
 from connectors.webhook.output import numbered
 from connectors.webhook.records import held_source
 from connectors.webhook.runtime import ChannelRuntime, default_resolver_factory
@@ -298,7 +299,7 @@ async def test_held_messages_go_out_once_in_order_with_two_inbox_workers(channel
     edge = BotServer(channel_env, tmp_path / "edge.log")
     workers = [ScriptedWorker({**channel_env, "THREADLINE_INBOX_WORKER_PORT": str(free_port())},
                               tmp_path / f"worker{n}.log") for n in range(2)]
-    edge.start(THREADLINE_INBOX_WORKER="external")
+    edge.start()
     try:
         for n, worker in enumerate(workers):
             worker.start(THREADLINE_INBOX_CONSUMER=f"worker-{n}")
@@ -318,5 +319,5 @@ async def test_held_messages_go_out_once_in_order_with_two_inbox_workers(channel
 
 
 async def _inbox_drained(store) -> bool:
-    pending = (await store.xpending("tl:inbox:whatsapp", "threadline"))["pending"]
-    return pending == 0 and await store.xlen("tl:inbox:whatsapp") == 0
+    leased = await store.hlen("tl:inbox:whatsapp:owners")
+    return leased == 0 and await backlog(store, "whatsapp") == 0

@@ -79,12 +79,12 @@ async def test_bad_requests_are_refused_quietly(channel, bot, sandbox, store, ch
         cases = sms_cases(channel_env)
     else:
         cases = meta_cases(channel_env, channel, whatsapp_body if channel == "whatsapp" else instagram_body)
-    log_before = len(bot.log())
+    log_before = len(bot.edge.log())  # the server, where webhooks are refused
     statuses = await send_all(f"{bot.base}/{channel}/webhook", cases)
     assert statuses == {name: expected for name, (_, _, expected) in cases.items()}
     assert await settle(store, 1.0) == []
     assert sandbox.sent == []
-    new_log = bot.log()[log_before:]
+    new_log = bot.edge.log()[log_before:]
     assert new_log.count(f"{channel} webhook rejected") == len(cases)
     assert SECRET_WORDS not in new_log and "4111" not in new_log
     assert "Traceback" not in new_log

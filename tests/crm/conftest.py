@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import redis.asyncio as aioredis
 
 from actions import crm_context
 from tests.identity.conftest import crm_url, postgres_database  # noqa: F401  (shared fixtures)
@@ -11,6 +12,9 @@ from threadline.crm import Database
 from threadline.crm.backends import CrmServices
 from threadline.crm.demo_shop import SeedDemoShop
 from threadline.crm.sql_backend import SqlCrm, SqlOrderBook
+from threadline.crm.timeline_worker import TimelineWorker
+from threadline.conversation.tracker_store import CustomerTrackerStore
+from tests.support.conversations import DOMAIN
 
 
 @pytest.fixture
@@ -28,3 +32,21 @@ def crm(database) -> CrmServices:
     crm_context.use_services(services)
     yield services
     crm_context.use_services(None)
+
+
+@pytest.fixture
+async def store(redis_url):
+    """The tracker store as Rasa uses it, on this test's Redis."""
+    tracker_store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
+    yield tracker_store
+    await tracker_store.close()
+
+
+@pytest.fixture
+async def worker(redis_url, crm):
+    """The CRM timeline worker on the same Redis and CRM, driven step by step (`drain`)."""
+    client = aioredis.Redis.from_url(redis_url)
+    worker = TimelineWorker(client, crm.crm, block_ms=10)
+    await worker.ensure_group()
+    yield worker
+    await client.close(close_connection_pool=True)

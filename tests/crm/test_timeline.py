@@ -3,31 +3,15 @@ from __future__ import annotations
 
 
 import pytest
-import redis.asyncio as aioredis
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.support.conversations import DOMAIN
 from tests.support.crm_outage import crm_outage
 from threadline.crm.interface import CrmUnavailable
 from threadline.crm.timeline_worker import CURSOR_KEY, TimelineWorker
 
 
-@pytest.fixture
-async def store(redis_url):
-    tracker_store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
-    yield tracker_store
-    await tracker_store.close()
-
-
-@pytest.fixture
-async def worker(redis_url, crm):
-    client = aioredis.Redis.from_url(redis_url)
-    worker = TimelineWorker(client, crm.crm, block_ms=10)
-    await worker.ensure_group()
-    yield worker
-    await client.close(close_connection_pool=True)
 
 
 async def say(store, customer: str, channel: str, text: str, reply: str, message_id: str) -> None:

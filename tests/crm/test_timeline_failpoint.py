@@ -9,24 +9,14 @@ import os
 import subprocess
 import sys
 
-import pytest
 from sqlalchemy import select
 
 from tests.crm.test_timeline import say
-from tests.support.conversations import DOMAIN
 from tests.support.processes import PROJECT, project_process
 from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
 from threadline.conversation import failpoints
-from threadline.conversation.tracker_store import CustomerTrackerStore
 from threadline.crm.models import Interaction
-
-
-@pytest.fixture
-async def store(redis_url):
-    tracker_store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
-    yield tracker_store
-    await tracker_store.close()
 
 
 async def stored_rows(database) -> list:

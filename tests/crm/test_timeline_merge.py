@@ -11,14 +11,11 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
-import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from tests.crm.test_timeline import drain, say
-from tests.support.conversations import DOMAIN
 from threadline.console.reads import conversation
 from threadline.conversation.event_ids import EVENT_ID, event_id
-from threadline.conversation.tracker_store import CustomerTrackerStore
 from threadline.crm.interface import InteractionRecord
 from threadline.crm.models import Interaction
 from threadline.crm.timeline_worker import CURSOR_KEY, TimelineWorker
@@ -29,20 +26,6 @@ from threadline.identity.services import IdentityServices
 THE_OTHER = "[bia]"  # every message of the merged customer, hers and the bot's answers, says so
 
 
-@pytest.fixture
-async def store(redis_url):
-    tracker_store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
-    yield tracker_store
-    await tracker_store.close()
-
-
-@pytest.fixture
-async def worker(redis_url, crm):
-    client = aioredis.Redis.from_url(redis_url)
-    worker = TimelineWorker(client, crm.crm, block_ms=10)
-    await worker.ensure_group()
-    yield worker
-    await client.close(close_connection_pool=True)
 
 
 @pytest.fixture

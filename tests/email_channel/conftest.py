@@ -103,16 +103,29 @@ class Harness:
     bot: ScriptedBot
     outbox: List[EmailMessage]
     channel: Optional[EmailInput] = None
+    consuming: Optional[asyncio.Task] = None
 
-    async def start(self, **options: Any) -> EmailInput:
+    async def start(self, *, consume: bool = True, **options: Any) -> EmailInput:
+        """The channel's server side (reader, inbox) and, unless `consume=False`, its inbox
+        consumer on the same loop, as the inbox worker process runs it."""
         options.setdefault("idle_s", 2)
         options.setdefault("send_retry_delays_s", (0.2,))
-        self.channel = EmailInput(settings_for(self.dovecot, self.smtp_port, self.mailbox), **options)
-        await self.channel.start(self.bot, lambda: True)
-        await asyncio.wait_for(self.channel.reader.connected.wait(), 15)
-        return self.channel
+        return await self.run(EmailInput(settings_for(self.dovecot, self.smtp_port, self.mailbox), **options),
+                              consume=consume)
+
+    async def run(self, channel: EmailInput, *, consume: bool = True) -> EmailInput:
+        self.channel = channel
+        await channel.start(self.bot, lambda: True)
+        if consume:
+            self.consuming = asyncio.create_task(channel.consume(self.bot, lambda: True))
+        await asyncio.wait_for(channel.reader.connected.wait(), 15)
+        return channel
 
     async def stop(self) -> None:
+        if self.consuming:
+            await self.channel.stop_consuming()
+            await asyncio.gather(self.consuming, return_exceptions=True)
+            self.consuming = None
         if self.channel:
             await self.channel.stop()
             self.channel = None

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from connectors.email.channel import EmailInput
 from connectors.email.imap import PROCESSED_FLAG
 from connectors.email.state import EmailState
+from connectors.webhook.inbox import backlog
 from tests.email_channel.conftest import mail, plain_body, settings_for
 from tests.support.waiting import wait_for
 from threadline.crm import Database
@@ -221,9 +222,8 @@ async def test_crash_before_the_cursor_was_saved_answers_nothing_twice(harness, 
     assert [m.text for m in harness.bot.handled] == ["pergunta 0", "pergunta 1", "pergunta nova"]  # ...not answered
 
 
-async def test_with_an_inbox_worker_the_server_only_queues_and_the_worker_answers(harness, monkeypatch, email_env):
-    monkeypatch.setenv("THREADLINE_INBOX_WORKER", "external")  # as `make run` starts the Rasa server
-    await harness.start()
+async def test_the_server_only_queues_and_the_inbox_worker_answers(harness, email_env):
+    await harness.start(consume=False)  # the Rasa server's side only
     harness.deliver(mail(ANA, "Troca", "Quero trocar o tamanho.", message_id=make_msgid(domain="example.com")))
     store = Redis.from_url(email_env)
     try:
@@ -242,4 +242,4 @@ async def test_with_an_inbox_worker_the_server_only_queues_and_the_worker_answer
 
 
 async def _queued(store) -> bool:
-    return await store.xlen("tl:inbox:email") == 1
+    return await backlog(store, "email") == 1

@@ -52,6 +52,12 @@ def rasa_with_email(dovecot, smtp_server, mailbox, redis_server, tmp_path):
                 [sys.executable, "-m", "threadline.rasa_server", "run", "--credentials", "credentials.yml",
                  "--endpoints", "endpoints.yml", "--model", str(MODEL), "--port", str(free_port())],
                 cwd=PROJECT, env=env, stdout=log, stderr=log)
+        # The server only stores the mail; the inbox worker answers it, as `make run` runs them.
+        with open(tmp_path / "worker.log", "wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "threadline.inbox_worker", "--credentials", "credentials.yml",
+                 "--endpoints", "endpoints.yml", "--model", str(MODEL)],
+                cwd=PROJECT, env={**env, "THREADLINE_INBOX_WORKER_PORT": str(free_port())}, stdout=log, stderr=log)
         try:
             client = redis.Redis.from_url(redis_server.url)
             deadline = time.monotonic() + 180
@@ -61,11 +67,12 @@ def rasa_with_email(dovecot, smtp_server, mailbox, redis_server, tmp_path):
                 time.sleep(0.5)
             yield log_path
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            for child in (worker, process):
+                child.terminate()
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
 
 
 async def test_rasa_answers_an_email_and_its_reply_in_one_thread(rasa_with_email, dovecot, mailbox, outbox):

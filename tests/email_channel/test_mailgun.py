@@ -2,6 +2,7 @@
 signature checked, the raw mail through the same pipeline, the reply over real SMTP."""
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from email.utils import make_msgid
@@ -40,7 +41,17 @@ async def serve(smtp_port: int, key: str, bot: ScriptedBot):
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
     await server.startup()
     await server.after_start()
+    # The inbox worker's side, on this loop: the server itself only stores the mail.
+    app.ctx.consuming = asyncio.create_task(channel.consume(bot, lambda: True))
+    app.ctx.channel = channel
     return server, f"http://127.0.0.1:{port}/webhooks/email/mailgun/mime"
+
+
+async def shut(server) -> None:
+    await server.app.ctx.channel.stop_consuming()
+    await asyncio.gather(server.app.ctx.consuming, return_exceptions=True)
+    await server.before_stop()
+    await server.close()
 
 
 @pytest.fixture(autouse=True)
@@ -56,8 +67,7 @@ async def mailgun(smtp_server, email_env):
     bot = ScriptedBot()
     server, url = await serve(controller.port, KEY, bot)
     yield url, bot
-    await server.before_stop()
-    await server.close()
+    await shut(server)
 
 
 def signed(raw: bytes, key: str = KEY, *, at: float | None = None, **extra: str) -> dict:
@@ -104,5 +114,4 @@ async def test_webhook_is_closed_without_a_signing_key(smtp_server, email_env):
         raw = bytes(mail("Ana <ana@example.com>", "x", "y", message_id=make_msgid()))
         assert await post(url, signed(raw)) == 404
     finally:
-        await server.before_stop()
-        await server.close()
+        await shut(server)

@@ -201,10 +201,8 @@ async def test_without_authserv_id_every_mail_is_unverified_and_start_up_says_so
         harness, identities, victim, caplog):
     caplog.set_level(logging.INFO, logger="connectors.email.channel")
     settings = settings_for(harness.dovecot, harness.smtp_port, harness.mailbox)
-    harness.channel = EmailInput(settings.__class__(**{**settings.__dict__, "authserv_ids": frozenset()}),
-                                 idle_s=2, send_retry_delays_s=(0.2,))
-    await harness.channel.start(harness.bot, lambda: True)
-    await wait_for(lambda: harness.channel.reader.connected.is_set(), timeout=15)
+    await harness.run(EmailInput(settings.__class__(**{**settings.__dict__, "authserv_ids": frozenset()}),
+                                 idle_s=2, send_retry_delays_s=(0.2,)))
     [warning] = [r for r in caplog.records if "EMAIL_AUTHSERV_ID" in r.getMessage()]
     assert warning.levelno == logging.WARNING
 

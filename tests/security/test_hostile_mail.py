@@ -73,8 +73,16 @@ async def start_channel(dovecot, smtp_server, mailbox, bot, **changes) -> EmailI
     channel = EmailInput(replace(settings_for(dovecot, controller.port, mailbox), **changes),
                          idle_s=2, send_retry_delays_s=(0.2,))
     await channel.start(bot, lambda: True)
+    # The inbox worker's side, on this loop: the channel's server side only stores the mail.
+    channel.consuming = asyncio.create_task(channel.consume(bot, lambda: True))
     await asyncio.wait_for(channel.reader.connected.wait(), 15)
     return channel
+
+
+async def stop_channel(channel: EmailInput) -> None:
+    await channel.stop_consuming()
+    await asyncio.gather(channel.consuming, return_exceptions=True)
+    await channel.stop()
 
 
 async def test_unparseable_mail_is_quarantined_and_the_next_mail_answered(
@@ -87,7 +95,7 @@ async def test_unparseable_mail_is_quarantined_and_the_next_mail_answered(
     try:
         reply = (await wait_for(lambda: outbox, timeout=30))[0]
     finally:
-        await channel.stop()
+        await stop_channel(channel)
     assert reply["To"].addresses[0].addr_spec == "bia@example.com" and [m.text for m in bot.handled] == ["Qual o prazo?"]
     flags = flags_of(dovecot, mailbox)
     assert QUARANTINE_FLAG in flags[1] and "$Threadline" not in flags[1]  # kept, flagged, not deleted
@@ -130,7 +138,7 @@ async def test_oversized_mail_is_quarantined_without_being_fetched(
     try:
         await wait_for(lambda: outbox, timeout=30)
     finally:
-        await channel.stop()
+        await stop_channel(channel)
     assert [m.text for m in bot.handled] == ["Tem loja em Recife?"]
     assert ("fetch", "1", "(BODY.PEEK[])") not in commands and ("fetch", "2", "(BODY.PEEK[])") in commands
     assert QUARANTINE_FLAG in flags_of(dovecot, mailbox)[1]

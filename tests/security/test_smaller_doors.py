@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from connectors.email.channel import EmailInput
 from connectors.webhook.config import ChannelNotConfigured
 from connectors.webhook.events import InboundEvent
-from connectors.webhook.inbox import Inbox, InboxConsumer
+from connectors.webhook.inbox import Inbox, InboxConsumer, backlog
 from connectors.webhook.records import HELD_TTL_S, ChannelRecords
 from tests.support.waiting import wait_for
 from threadline.handoff import notify
@@ -63,7 +63,7 @@ async def test_a_flood_of_poison_messages_never_grows_the_dead_letter_stream_pas
             raise ValueError("cannot handle this one")
         handled.append(event.event_id)
 
-    consumer = InboxConsumer(redis, "test", "c1", handler, max_attempts=1, max_in_flight=64, block_ms=50,
+    consumer = InboxConsumer(redis, "test", "c1", handler, max_attempts=1, max_in_flight=64,
                              dead_letter_maxlen=100)
     poison = [InboundEvent(channel="test", kind="message", event_id=f"p{n}", address=f"a{n}", text="poison")
               for n in range(1000)]
@@ -89,7 +89,7 @@ async def test_a_flood_of_poison_messages_never_grows_the_dead_letter_stream_pas
 
 
 async def _drained(redis: Redis) -> bool:
-    return await redis.xlen("tl:inbox:test") == 0
+    return await backlog(redis, "test") == 0
 
 
 async def test_the_record_of_held_messages_sent_later_expires(redis_url):

@@ -1,6 +1,7 @@
 """`threadline info`: where this installation keeps its data, what it connects to, how
-much mail the email channel quarantined (refused unread; see docs/security.md) and how many
-events the CRM timeline dead-lettered (docs/crm.md)."""
+much mail the email channel quarantined (refused unread; see docs/security.md), how many
+events the CRM timeline dead-lettered (docs/crm.md) and how many channel messages the inbox
+gave up on (dead letters per channel, docs/channels.md)."""
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from connectors.email.state import EmailState
+from connectors.webhook.inbox import dead_letter_counts
 from threadline.conversation.redis_connection import redacted
 from threadline.cli.output import emit
 from threadline.crm.timeline_worker import dead_letter_count
@@ -23,24 +25,32 @@ def register(subparsers, common) -> None:
 
 
 async def stored_counts(redis_url: str) -> Dict[str, Any]:
-    """Quarantined mail and the CRM timeline's dead letters, or why Redis could not say."""
+    """Quarantined mail, the CRM timeline's and the inbox's dead letters, or why Redis could not say."""
     redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
     try:
+        inbox = await dead_letter_counts(redis)
         return {"quarantined_mail": await EmailState(redis).quarantined(),
-                "timeline_dead_letters": await dead_letter_count(redis)}
+                "timeline_dead_letters": await dead_letter_count(redis),
+                "inbox_dead_letters": {"total": sum(inbox.values()), "by_channel": inbox}}
     except (RedisError, OSError) as error:
         unavailable = {"error": f"Redis unavailable ({type(error).__name__})"}
-        return {"quarantined_mail": unavailable, "timeline_dead_letters": unavailable}
+        return {"quarantined_mail": unavailable, "timeline_dead_letters": unavailable,
+                "inbox_dead_letters": unavailable}
     finally:
         await redis.close()
 
 
 def _render(payload: Dict[str, Any]) -> str:
-    counted = ("quarantined_mail", "timeline_dead_letters")
+    counted = ("quarantined_mail", "timeline_dead_letters", "inbox_dead_letters")
     lines = [f"{k:12} {v}" for k, v in payload.items() if k not in counted]
     dead = payload["timeline_dead_letters"]
     lines.append(f"{'dead letters':12} " + (f"unknown: {dead['error']}" if isinstance(dead, dict) else
                                            f"{dead} timeline event(s) not copied to the CRM (docs/crm.md)"))
+    inbox = payload["inbox_dead_letters"]
+    by_channel = ", ".join(f"{channel}: {count}" for channel, count in inbox.get("by_channel", {}).items())
+    lines.append(f"{'':12} " + (f"unknown: {inbox['error']}" if "error" in inbox else
+                                f"{inbox['total']} channel message(s) not answered" + (f" ({by_channel})" if by_channel else "")
+                                + " (docs/channels.md)"))
     quarantine = payload["quarantined_mail"]
     if "error" in quarantine:
         lines.append(f"{'quarantined':12} unknown: {quarantine['error']}")

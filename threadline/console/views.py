@@ -1,12 +1,15 @@
-"""Pages: login and logout, the queue, one conversation."""
+"""Pages: login and logout, the queue (with the channel messages the bot gave up on), one
+conversation."""
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from connectors.webhook.inbox import recent_dead_letters
 from threadline.console import reads
 from threadline.console.agents import Authenticate
 from threadline.console.delivery import DeliveryProblems
@@ -17,6 +20,8 @@ from threadline.console.state import console_of
 from threadline.console.throttle import LoginThrottle
 
 log = logging.getLogger("threadline.console")
+
+DEAD_LETTERS_SHOWN = 20
 
 
 def _safe_next(target: str) -> str:
@@ -74,7 +79,21 @@ async def queue_context(request: web.Request) -> dict:
 
 
 async def queue(request: web.Request) -> web.Response:
-    return render(request, "queue.html", await queue_context(request))
+    context = await queue_context(request)
+    return render(request, "queue.html", {**context, **await dead_letter_context(request)})
+
+
+async def dead_letter_context(request: web.Request) -> dict:
+    """Channel messages the bot gave up on (the inbox's dead letters): channel, customer,
+    reason and when; never the message itself."""
+    console = console_of(request)
+    letters = await recent_dead_letters(console.redis, limit=DEAD_LETTERS_SHOWN)
+    names = await reads.customer_names(console.db, [d.customer_id for d in letters if d.customer_id])
+    rows = [{"channel": d.channel, "customer": names.get(d.customer_id) or d.customer_id or d.address,
+             "reason": d.reason, "attempts": d.attempts,
+             "at": datetime.fromtimestamp((d.at_ms or 0) / 1000, timezone.utc).replace(tzinfo=None)}
+            for d in letters]
+    return {"dead_letters": rows}
 
 
 async def conversation(request: web.Request) -> web.Response:

@@ -9,9 +9,10 @@ Named in endpoints.yml:
 Each message takes a ticket (FIFO: an INCR counter) and waits until its ticket is the
 oldest live one. Acquire, renew and release are single Lua scripts, so no two servers can
 both see themselves at the head of the queue. A ticket is a lease of `THREADLINE_LOCK_LIFETIME`
-seconds (default 60) renewed every third of that while its holder is alive, waiting or
+seconds (default 20) renewed every third of that while its holder is alive, waiting or
 working: a slow action keeps the lock as long as it runs, a crashed server's tickets expire
-within one lifetime. Release removes only the caller's own ticket (fencing), so a holder
+within one lifetime. 20 s, so a dead inbox worker's customer is answered by another worker
+within 30 s (its inbox lease lapses within 15 s, docs/channels.md). Release removes only the caller's own ticket (fencing), so a holder
 whose lease was taken away cannot free someone else's turn.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from threadline.conversation.redis_connection import check_url_sync, client_for,
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "tl:lock:"
-DEFAULT_LIFETIME_S = 60.0
+DEFAULT_LIFETIME_S = 20.0
 DEFAULT_MAX_WAIT_S = 600.0
 # The next in line polls every 5 ms; each ticket further back waits 5 ms longer (max 250 ms),
 # so a queue of N waiters costs O(1) polls per holder change, not O(N).

@@ -58,11 +58,10 @@ def _new_client(url: str) -> aioredis.Redis:
 class PerLoopRedis:
     """An asyncio Redis client that works from several event loops: one real client per loop.
 
-    Rasa builds the tracker and lock stores once and uses them from two running loops: the
-    Sanic server's (HTTP API) and the bot loop where webhook turns run
-    (connectors/webhook/botloop.py). An asyncio connection belongs to the loop that opened
-    it, so one shared pool fails with "attached to a different loop". Commands, pipelines
-    and scripts go to the calling loop's client.
+    Rasa builds the tracker and lock stores once; a process may use them from more than one
+    running loop (e.g. a loop on another thread). An asyncio connection belongs to the loop
+    that opened it, so one shared pool fails with "attached to a different loop". Commands,
+    pipelines and scripts go to the calling loop's client.
     """
 
     def __init__(self, url: str) -> None:
