@@ -1,7 +1,7 @@
 """Two inbox workers (THREADLINE_INBOX_WORKERS=2) on the real stack: 200 WhatsApp customers
 write 10 messages each, interleaved (message k of every customer before message k+1 of any);
-one worker is killed with SIGKILL once 30 % of the answers went out; meanwhile one SMS
-customer's turn takes ~150 s. Afterwards: every message answered once, none held twice by the
+meanwhile one SMS customer's turn takes ~150 s, and once 30 % of the answers went out the
+other worker (not the one running that turn) is killed with SIGKILL. Afterwards: every message answered once, none held twice by the
 tracker, every customer's messages in the tracker in the order they were sent, and the killed
 worker running again. The one send allowed twice is a reply whose provider call the SIGKILL
 cut off (the unknown-outcome window: at most one immediate repeat, never a second turn).
@@ -21,8 +21,11 @@ import time
 from typing import Dict, List, Optional
 
 import pytest
+import redis
 
 from tests.faults.checks import quiet
+from connectors.webhook.inbox import Keys
+from tests.foundation.test_launcher import alive
 from tests.support.stack import Stack, turns, wait_until
 from threadline.training import model_path
 
@@ -51,6 +54,17 @@ def in_flight_repeat(received: List[str], answered: List[str]) -> Optional[int]:
     return None
 
 
+def lane_owner_pid(stack: Stack, channel: str, address: str) -> Optional[int]:
+    """The pid of the inbox worker holding the lease on this sender's lane, if one does (read
+    from the inbox's `tl:inbox:<ch>:owners`: lane -> "<consumer>/<pid>-<random>")."""
+    client = redis.Redis.from_url(stack.redis.url)
+    try:
+        token = client.hget(Keys(channel).owners, f"{channel}:{address}")  # the lane is the order key
+    finally:
+        client.close()
+    return int(token.decode().rsplit("/", 1)[1].split("-")[0]) if token else None
+
+
 def address(index: int) -> str:
     return f"55119666{index:05d}"
 
@@ -74,10 +88,13 @@ def test_two_workers_one_killed_and_a_150s_turn_lose_repeat_and_reorder_nothing(
         writer.start()
         total = CUSTOMERS * len(MESSAGES)
         wait_until(lambda: len(stack.sent("whatsapp")) >= 0.3 * total, 600, "30 % of the answers", 0.5)
-        victim = stack.worker_pid(1)
+        # The worker running the slow turn stays alive: its turn must not be taken over.
+        slow_worker = wait_until(lambda: lane_owner_pid(stack, "sms", SLOW_PHONE), 60, "the slow turn to start")
+        victim_index = 0 if stack.worker_pid(1) == slow_worker else 1
+        victim = stack.worker_pid(victim_index)
         os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: stack.log_lines("inbox worker 2 exited (killed by SIGKILL)"), 30,
-                   "the launcher to see worker 2 die")
+        wait_until(lambda: stack.log_lines(f"inbox worker {victim_index + 1} exited (killed by SIGKILL)"), 30,
+                   "the launcher to see the worker die")
         writer.join(timeout=600)
         assert not writer.is_alive(), "the customers' messages were not all accepted"
 
@@ -85,7 +102,8 @@ def test_two_workers_one_killed_and_a_150s_turn_lose_repeat_and_reorder_nothing(
         answered_after = time.monotonic() - slow_started
         slow_answer = wait_until(lambda: stack.bot_messages("sms", SLOW_PHONE), 300, "the slow turn's answer")
         slow_took = time.monotonic() - slow_started
-        assert stack.wait_for_new_worker(victim, index=1) != victim
+        assert stack.wait_for_new_worker(victim, index=victim_index) != victim
+        assert alive(slow_worker) and stack.worker_pid(1 - victim_index) == slow_worker
         quiet(stack)
 
         logs = stack.all_events()
