@@ -48,7 +48,7 @@ class Sandbox:
         self.sent: List[Dict[str, Any]] = []
         self.reads: List[Dict[str, Any]] = []
         self.conversations: Dict[Tuple[str, str], List[Dict[str, Any]]] = defaultdict(list)
-        self.faults: Dict[str, Deque[Tuple[int, dict, dict]]] = defaultdict(deque)
+        self.faults: Dict[str, Deque[tuple]] = defaultdict(deque)
         self._session: Optional[aiohttp.ClientSession] = None
         self._background: set = set()
 
@@ -253,7 +253,8 @@ class Sandbox:
         answer) and with `headers` (e.g. Retry-After), when the fault names them."""
         if not self.faults[channel]:
             return None
-        status, body, how = self.faults[channel].popleft()
+        status, body, *rest = self.faults[channel].popleft()  # tests may queue (status, body) directly
+        how = rest[0] if rest else {}
         await asyncio.sleep(float(how.get("delay_s") or 0))
         return web.json_response(body, status=status, headers=how.get("headers"))
 
