@@ -17,9 +17,11 @@ from typing import Optional
 
 import pytest
 import redis
+from alembic.script import ScriptDirectory
 
 from tests.support.redis_server import free_port
 from connectors.webhook.runtime import default_consumer_name
+from threadline.crm.db import alembic_config
 from threadline.launcher import Backoff, LaunchError, Launcher, describe_exit, email_state, redis_env
 from threadline.sandbox.modes import CHANNEL_VARS
 from threadline.settings import Settings
@@ -121,7 +123,8 @@ def test_make_run_serves_the_bot_and_ctrl_c_stops_everything(tmp_path):
 
         # The CRM was migrated at start, and the timeline consumer copied both messages to it.
         crm = sqlite3.connect(tmp_path / "var" / "crm.sqlite3")
-        assert crm.execute("SELECT version_num FROM alembic_version").fetchone() == ("0003",)
+        head = ScriptDirectory.from_config(alembic_config(f"sqlite:///{tmp_path / 'var' / 'crm.sqlite3'}")).get_current_head()
+        assert crm.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
         written = []
         while time.monotonic() < deadline + 30 and len(written) < 2:
             written = crm.execute("SELECT author, channel FROM interactions WHERE customer_id = ? "

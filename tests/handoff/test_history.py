@@ -3,7 +3,7 @@ turn in progress, each event once."""
 from __future__ import annotations
 
 from actions.history import whole_history
-from threadline.conversation.event_ids import EVENT_ID
+from threadline.conversation.event_ids import EVENT_ID, with_event_id
 from threadline.conversation.tracker_store import CustomerTrackerStore
 from tests.crm.trackers import tracker
 
@@ -22,7 +22,8 @@ async def test_earlier_sessions_come_from_the_store_and_the_current_turn_from_th
     monday = session_start(1000.0) + [user("is the Drift in stock? (instagram)", 1001.0)]
     today = session_start(9000.0) + [user("where is TL-48213? (whatsapp)", 9001.0)]
     store = CustomerTrackerStore(host=redis_url)
-    await store.rewrite_history("cus_ana", monday + today)
+    # As the store keeps them: each event with its stable id (given at append).
+    await store.rewrite_history("cus_ana", [with_event_id(e) for e in monday + today])
     await store.close()
     in_progress = [user("I want a person", 9100.0), {"event": "action", "name": "action_handoff", "timestamp": 9100.5}]
     monkeypatch.setenv("REDIS_URL", redis_url)

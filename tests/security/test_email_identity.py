@@ -115,8 +115,10 @@ async def answered_as_unverified_contact(harness, identities, victim: str, caplo
 async def keeps_answering_others(harness) -> None:
     answered = len(harness.outbox)
     harness.deliver(mail("Bruno <bruno@example.org>", "Oi", "Vocês entregam em Campinas?", message_id=make_msgid()))
-    await wait_for(lambda: len(harness.outbox) == answered + 1)
-    assert harness.bot.handled[-1].metadata["sender_verified"] is True
+    await wait_for(lambda: len(harness.outbox) >= answered + 1)
+    # Another customer's lane: Bruno's turn may come before or after the forger's last reply.
+    [bruno] = await wait_for(lambda: [m for m in harness.bot.handled if "Campinas" in (m.text or "")])
+    assert bruno.metadata["sender_verified"] is True
 
 
 async def test_forged_from_of_a_known_customer_gets_an_unverified_contact_of_its_own(
