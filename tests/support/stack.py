@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import redis
 import redis.asyncio as aioredis
 
+from tests.foundation.test_launcher import alive, descendants
 from tests.foundation.test_supervision import LauncherRun, clean_env, free_port_pair, health
 from tests.support.processes import PROJECT
 from tests.support.redis_server import RedisServer, free_port
@@ -41,6 +42,7 @@ from threadline.conversation.event_log import CustomerEventLog
 NEVER = 10 ** 9  # the armed count: reached only through arm_next
 STARTUP_TIMEOUT_S = 420  # model loads in three processes on a shared 2-core machine
 SANDBOX_TOKEN = "fault-suite-sandbox-token"
+PORT_CLASH = ("already taken", "Address already in use", "address already in use", "Errno 98")
 
 
 def wait_until(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.25) -> Any:
@@ -69,27 +71,49 @@ class Stack:
         self.folder = folder
         self.redis = RedisServer(appendonly=True)
         self.failpoints_dir = folder / "failpoints"
-        self.worker_port, self.console_port = free_port_pair(), free_port()
-        self.rasa_port, self.sandbox_port = free_port(), free_port()
         self.inbox_workers = inbox_workers
+        self.extra_env = extra_env or {}
+        self._choose_ports()
+        self.run: Optional[LauncherRun] = None
+
+    def _choose_ports(self) -> None:
+        """Free ports, all different (free_port alone may hand out one twice), for the
+        launcher's services; the inbox workers take worker_port .. worker_port + N - 1."""
+        while True:
+            self.worker_port = free_port_pair()
+            others = [free_port() for _ in range(5)]
+            taken = set(others) | {self.redis.port}
+            if len(set(others)) == 5 and not taken & {self.worker_port + i for i in range(self.inbox_workers)}:
+                break
+        self.rasa_port, self.sandbox_port, self.console_port, action_port, timeline_port = others
         armed = ",".join(f"{name}={NEVER}" for name in sorted(failpoints.KNOWN))
         self.env = clean_env(
-            folder,
+            self.folder,
             REDIS_URL=self.redis.url,
-            RASA_PORT=str(self.rasa_port), ACTION_PORT=str(free_port()), CONSOLE_PORT=str(self.console_port),
-            CRM_TIMELINE_PORT=str(free_port()), THREADLINE_SANDBOX_PORT=str(self.sandbox_port),
-            THREADLINE_INBOX_WORKER_PORT=str(self.worker_port), THREADLINE_INBOX_WORKERS=str(inbox_workers),
+            RASA_PORT=str(self.rasa_port), ACTION_PORT=str(action_port), CONSOLE_PORT=str(self.console_port),
+            CRM_TIMELINE_PORT=str(timeline_port), THREADLINE_SANDBOX_PORT=str(self.sandbox_port),
+            THREADLINE_INBOX_WORKER_PORT=str(self.worker_port), THREADLINE_INBOX_WORKERS=str(self.inbox_workers),
             THREADLINE_SANDBOX_TOKEN=SANDBOX_TOKEN,
             THREADLINE_FAILPOINTS=armed, THREADLINE_FAILPOINTS_DIR=str(self.failpoints_dir),
-            **(extra_env or {}),
+            **self.extra_env,
         )
-        self.run: Optional[LauncherRun] = None
 
     # --- life cycle ---------------------------------------------------------------------
     def start(self) -> "Stack":
-        self.run = LauncherRun(self.env)
-        self.banner = self.run.wait_for_line("Press Ctrl-C to stop everything.", STARTUP_TIMEOUT_S)
-        return self
+        for attempt in (1, 2):
+            self.run = LauncherRun(self.env)
+            try:
+                self.banner = self.run.wait_for_line("Press Ctrl-C to stop everything.", STARTUP_TIMEOUT_S)
+                return self
+            except AssertionError:
+                output = "".join(self.run.lines)
+                self.run.close()
+                # Another test on the machine took one of our free ports before the launcher
+                # bound it: once more on new ports. Any other start-up failure is the test's.
+                if attempt == 2 or not any(sign in output for sign in PORT_CLASH):
+                    raise
+                self._choose_ports()
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         if self.run is not None:
@@ -98,7 +122,6 @@ class Stack:
         self.redis.stop()
 
     def _children_alive(self) -> bool:
-        from tests.foundation.test_launcher import alive, descendants
         return bool([pid for pid in descendants(self.run.process.pid) if alive(pid)])
 
     def __enter__(self) -> "Stack":
