@@ -14,12 +14,12 @@ from threadline.crm.timeline_worker import CURSOR_KEY, TimelineWorker
 
 
 
-async def say(store, customer: str, channel: str, text: str, reply: str, message_id: str) -> None:
+async def say(store, customer: str, channel: str, text: str, reply: str, message_id: str, address: str = "x") -> None:
     tracker = await store.retrieve(customer) or DialogueStateTracker(customer, DOMAIN.slots)
     tracker.update(UserUttered(text, {"name": "order_status", "confidence": 0.91},
                                [{"entity": "order_id", "value": "TL-48213", "start": 0, "end": 8}],
                                input_channel=channel, message_id=message_id,
-                               metadata={"channel": channel, "address": "x", "provider_message_id": message_id}))
+                               metadata={"channel": channel, "address": address, "provider_message_id": message_id}))
     tracker.update(ActionExecuted("utter_x"))
     tracker.update(BotUttered(reply))
     tracker.update(ActionExecuted("action_listen"))

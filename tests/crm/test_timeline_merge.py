@@ -84,6 +84,9 @@ async def test_an_unlink_takes_the_other_persons_messages_out_of_the_timeline_an
         identity, store, worker, crm, database):
     ana, bia, merged = await two_people_then_merge(identity, store, worker)
     await say(store, ana, "whatsapp", "one more question", "sure", "wa-3")  # the survivor's, after the merge
+    # After the merge, from the other person's Instagram: theirs again once unlinked.
+    await say(store, ana, "instagram", f"{THE_OTHER} me again", f"{THE_OTHER} welcome back", "ig-3",
+              address="17841400000000001")
     await drain(worker)
     handoff = (await OpenHandoff(database)(ana, reason="requested", channel="whatsapp",
                                            summary_text="", summary={})).handoff
@@ -97,7 +100,10 @@ async def test_an_unlink_takes_the_other_persons_messages_out_of_the_timeline_an
     assert Counter(await texts_of(crm, ana)) == Counter(
         ["where is my order?", "on its way", "one more question", "sure"])
     assert Counter(await texts_of(crm, bia)) == Counter([
-        f"{THE_OTHER} hello", f"{THE_OTHER} hi there", f"{THE_OTHER} still there?", f"{THE_OTHER} yes"])
+        f"{THE_OTHER} hello", f"{THE_OTHER} hi there", f"{THE_OTHER} still there?", f"{THE_OTHER} yes",
+        f"{THE_OTHER} me again", f"{THE_OTHER} welcome back"])
+    assert [e["text"] for e in await store.read_history(bia) if e.get("event") == "user"] == [
+        f"{THE_OTHER} hello", f"{THE_OTHER} still there?", f"{THE_OTHER} me again"]
     page = await conversation(database, handoff.id)
     assert [e.text for e in page.timeline if THE_OTHER in e.text] == []
     assert len(page.timeline) == 4

@@ -24,9 +24,10 @@ show the other person's messages.
 """
 from __future__ import annotations
 
+import functools
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
@@ -34,11 +35,12 @@ from sqlalchemy.orm import Session
 from threadline.conversation import failpoints
 from threadline.conversation.event_ids import ORIGIN, event_id
 from threadline.crm import Database
-from threadline.crm.models import Base, Customer, CustomerAlias, Handoff, HandoffEvent, Interaction
+from threadline.crm.models import Base, Customer, CustomerAlias, Handoff, HandoffEvent, IdentifierOwner, Interaction
 from threadline.crm.models.base import utcnow
 from threadline.crm.models.handoffs import OPEN_STATUSES
 from threadline.crm.timeline import earlier_keys
 from threadline.identity import audit, directory, history
+from threadline.identity.addresses import InvalidAddress, identifier_for
 from threadline.identity.index import IdentityIndex
 from threadline.identity.ports import ConversationLocks, HistoryStore
 
@@ -238,8 +240,12 @@ class UnlinkCustomer:
         async with AsyncExitStack() as stack:
             await hold_locks(stack, self.locks, survivor_id, merged_id)
             events = await self.histories.read_history(survivor_id)
+            returning = await self.db.run(lambda s: identifiers_returning(s, merge_audit_id))
+            wrote_it = functools.partial(written_from, identifier_keys=returning)
             merged_keys = merged_event_keys(survivor_id, events, merged_id)
-            survivor_events, merged_events = history.split(events, survivor_id, merged_id)
+            for position in history.turns_after_merge(events, survivor_id, merged_id, wrote_it):
+                merged_keys[event_id(survivor_id, events[position])] = ()
+            survivor_events, merged_events = history.split(events, survivor_id, merged_id, wrote_it)
             unlink_id = await self.db.run(
                 lambda s: self._split_records(s, merge_audit_id, survivor_id, merged_id, actor, reason, merged_keys))
             await self.index.drop_alias(merged_id)
@@ -262,6 +268,23 @@ class UnlinkCustomer:
                               undo={"merge_audit_id": merge_audit_id})
         entry.undone_by = unlink.id
         return unlink.id
+
+
+def identifiers_returning(session: Session, merge_audit_id: int) -> FrozenSet[str]:
+    """The identifier keys an unlink of this merge gives back to the merged customer."""
+    moved = audit.undo_data(audit.open_entry(session, merge_audit_id, ("merge",)))["moved"]
+    return frozenset(str(primary_key[0]) for primary_key in moved.get(IdentifierOwner.__tablename__, []))
+
+
+def written_from(event: dict, identifier_keys: FrozenSet[str]) -> bool:
+    """Whether a user event came from one of these identifiers (its channel and address)."""
+    metadata = event.get("metadata") or {}
+    if not isinstance(metadata, dict) or metadata.get("sender_verified") is False:
+        return False
+    try:
+        return identifier_for(metadata.get("channel"), metadata.get("address")).key in identifier_keys
+    except InvalidAddress:
+        return False
 
 
 def latest_merge_of(session: Session, merged_id: str) -> int:
