@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
 `redis_server` is one private redis-server per test session; `redis_url` gives each test an
-empty database on it.
+empty database on it, and `store` the project's tracker store on that database.
 """
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ def redis_server():
 def redis_url(redis_server: RedisServer) -> str:
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+async def store(redis_url):
+    """The tracker store as Rasa uses it (endpoints.yml), on this test's empty Redis database."""
+    from tests.support.conversations import DOMAIN
+    from threadline.conversation.tracker_store import CustomerTrackerStore
+
+    tracker_store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
+    yield tracker_store
+    await tracker_store.close()
 
 
 @pytest.fixture(scope="session")

@@ -192,3 +192,13 @@ def pytest_runtest_makereport(item, call):
             if part.log_path.exists():
                 report.sections.append((f"{part.log_path.name}, last 40 lines",
                                         "\n".join(part.log().splitlines()[-40:])))
+
+
+@pytest.fixture
+def edge(channel_env, redis_server, tmp_path):
+    """The scripted server alone (the webhook edge): a test starts the inbox workers it needs."""
+    server = BotServer(channel_env, tmp_path / "edge.log")
+    server.start()
+    yield server
+    server.stop()
+    redis_server.flush()  # (after the worker stopped) no stored message is left for the next module's bot

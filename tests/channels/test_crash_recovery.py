@@ -18,7 +18,7 @@ from threadline.conversation.tracker_store import CustomerTrackerStore
 from threadline.sandbox import payloads as p
 from threadline.training import model_path
 from tests.channels.bot_server import LONG_TEXT
-from tests.channels.conftest import BotServer, ScriptedStack, ScriptedWorker, post
+from tests.channels.conftest import ScriptedStack, ScriptedWorker, post
 from tests.support.sandbox import serve_sandbox
 from tests.support.waiting import wait_for
 from tests.channels.helpers import handled, sent
@@ -87,15 +87,6 @@ async def test_delivery_while_the_server_starts_is_refused_for_a_retry_then_acce
 
 
 # --- the inbox worker dies after the provider confirmed the answer -------------------------
-
-@pytest.fixture
-def edge(channel_env, redis_server, tmp_path):
-    server = BotServer(channel_env, tmp_path / "edge.log")
-    server.start()
-    yield server
-    server.stop()
-    redis_server.flush()
-
 
 @pytest.fixture
 def worker(channel_env, tmp_path):

@@ -19,15 +19,6 @@ WA_ID = "5511987654321"
 
 
 @pytest.fixture
-def edge(channel_env, redis_server, tmp_path):
-    server = BotServer(channel_env, tmp_path / "edge.log")
-    server.start()
-    yield server
-    server.stop()
-    redis_server.flush()  # (after the worker stopped) no stored message is left for the next module's bot
-
-
-@pytest.fixture
 def worker(channel_env, tmp_path):
     process = ScriptedWorker(channel_env, tmp_path / "worker.log")
     yield process

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pytest
 import redis
 from rasa.core.tracker_store import RedisTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -26,13 +25,6 @@ def threadline(redis_url: str, *args: str) -> subprocess.CompletedProcess:
         [str(PROJECT_DIR / "bin" / "threadline"), *args, "--json"],
         env=env, capture_output=True, text=True, timeout=120,
     )
-
-
-@pytest.fixture
-async def store(redis_url):
-    tracker_store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
-    yield tracker_store
-    await tracker_store.close()
 
 
 async def conversation(sessions: int) -> DialogueStateTracker:

@@ -31,13 +31,6 @@ from tests.support.conversations import DOMAIN, comparable, start_session, turn
 from tests.support.redis_server import free_port
 
 @pytest.fixture
-async def store(redis_url):
-    tracker_store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
-    yield tracker_store
-    await tracker_store.close()
-
-
-@pytest.fixture
 def rasa_store(redis_url):
     parts = urlparse(redis_url)
     return RedisTrackerStore(DOMAIN, host=parts.hostname, port=parts.port, db=0, key_prefix="rasa")

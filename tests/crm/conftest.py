@@ -13,8 +13,6 @@ from threadline.crm.backends import CrmServices
 from threadline.crm.demo_shop import SeedDemoShop
 from threadline.crm.sql_backend import SqlCrm, SqlOrderBook
 from threadline.crm.timeline_worker import TimelineWorker
-from threadline.conversation.tracker_store import CustomerTrackerStore
-from tests.support.conversations import DOMAIN
 
 
 @pytest.fixture
@@ -32,14 +30,6 @@ def crm(database) -> CrmServices:
     crm_context.use_services(services)
     yield services
     crm_context.use_services(None)
-
-
-@pytest.fixture
-async def store(redis_url):
-    """The tracker store as Rasa uses it, on this test's Redis."""
-    tracker_store = CustomerTrackerStore(domain=DOMAIN, host=redis_url)
-    yield tracker_store
-    await tracker_store.close()
 
 
 @pytest.fixture

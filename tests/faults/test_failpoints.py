@@ -16,19 +16,11 @@ from tests.faults.checks import assert_each_message_once, exchange, quiet, timel
 from tests.foundation.test_supervision import pid_running
 from tests.support.stack import Stack, wait_until
 from threadline.conversation import failpoints
-from threadline.training import model_path
 
 pytestmark = pytest.mark.slow
 
 WORKER_POINTS = (failpoints.AFTER_PROVIDER_SEND, failpoints.AFTER_TRACKER_SAVE, failpoints.BEFORE_INBOX_ACK)
 TIMELINE = "threadline.crm.timeline_worker"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    assert model_path().is_file(), "train first: make train"
-    with Stack(tmp_path_factory.mktemp("fault-stack")) as running:
-        yield running
 
 
 @pytest.mark.parametrize("point", WORKER_POINTS)

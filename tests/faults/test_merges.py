@@ -24,19 +24,11 @@ from tests.foundation.test_supervision import pid_running
 from tests.support.stack import Stack, turns, wait_until
 from threadline.conversation import failpoints
 from threadline.crm.timeline_worker import CURSOR_KEY
-from threadline.training import model_path
 
 pytestmark = pytest.mark.slow
 
 ANA_WA, CLAIMANT_IG = "5511987650001", "17841400000000777"
 TIMELINE = "threadline.crm.timeline_worker"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    assert model_path().is_file(), "train first: make train"
-    with Stack(tmp_path_factory.mktemp("merge-stack")) as running:
-        yield running
 
 
 def code_sent_to(stack: Stack, address: str) -> Optional[str]:
