@@ -1,15 +1,19 @@
-"""The queue page lists the channel messages the bot gave up on: channel, customer, reason and
-when, never the message."""
+"""The queue page lists the customer messages the bot will not answer (those it gave up on, mail
+older than Threadline's first start): channel, customer, reason and when, never the message."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from redis.asyncio import Redis
 
 from connectors.webhook.events import InboundEvent
 from connectors.webhook.inbox import Inbox, InboxConsumer, note_customer
-from tests.console.conftest import WA_ID, log_in
+from tests.console.conftest import WA_ID, escalate, log_in
 from tests.support.waiting import wait_for
+from threadline.crm.interface import InteractionRecord
+from threadline.crm.sql_backend import SqlCrm
+from threadline.crm.timeline import UNANSWERED
 
 WORDS = "meu cartão 4111 1111"
 
@@ -58,3 +62,19 @@ async def test_without_dead_letters_the_queue_has_no_such_section(console, escal
     await log_in(console, "ana")
     page = await (await console.get("/")).text()
     assert escalation.handoff_id in page and "Not answered" not in page
+
+
+async def test_mail_from_before_the_first_start_is_listed_as_not_answered(console, db, redis_url, escalation):
+    # Recorded as the email reader records it (connectors/email/unanswered.py).
+    bia = (await escalate(db, redis_url, "email", "bia@example.org", name="Bia Lima")).customer_id
+    await SqlCrm(db).record_interactions([InteractionRecord(
+        customer_id=bia, author="customer", channel="email", text=WORDS, occurred_at=datetime(2026, 11, 20, 9, 30),
+        idempotency_key="email-unanswered:test", delivery_status=UNANSWERED)])
+    await dead_letter(redis_url, WA_ID, escalation.customer_id)
+    await log_in(console, "ana")
+    page = await (await console.get("/")).text()
+    section = page[page.index("Not answered"):]
+    assert "<small>2</small>" in section
+    assert section.index("Ana Souza") < section.index("Bia Lima")  # newest first
+    assert "arrived before Threadline started" in section and "Email" in section
+    assert "4111" not in page and "cartão" not in page

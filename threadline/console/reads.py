@@ -90,6 +90,26 @@ async def timeline_after(db: Database, customer_id: str, after_id: int) -> List[
     return await db.run(lambda s: _entries(s, directory.canonical_customer(s, customer_id), after_id))
 
 
+@dataclass(frozen=True)
+class UnansweredMail:
+    customer_id: str
+    channel: Optional[str]
+    at: datetime
+
+
+async def unanswered_mail(db: Database, limit: int) -> List[UnansweredMail]:
+    """Newest first: mail found at the reader's first start, too old to be answered by the bot
+    (connectors/email/unanswered.py), that a person should look at."""
+    def work(session) -> List[UnansweredMail]:
+        rows = session.execute(
+            select(Interaction.customer_id, Interaction.channel, Interaction.occurred_at)
+            .where(Interaction.delivery_status == UNANSWERED)
+            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit))
+        return [UnansweredMail(*row) for row in rows.all()]
+
+    return await db.run(work)
+
+
 async def agent_names(db: Database) -> dict:
     return await db.run(_agent_names)
 

@@ -84,16 +84,23 @@ async def queue(request: web.Request) -> web.Response:
 
 
 async def dead_letter_context(request: web.Request) -> dict:
-    """Channel messages the bot gave up on (the inbox's dead letters): channel, customer,
-    reason and when; never the message itself."""
+    """Customer messages the bot will not answer: those it gave up on (the inbox's dead
+    letters) and mail that arrived before Threadline started; channel, customer, reason and
+    when, newest first; never the message itself."""
     console = console_of(request)
     letters = await recent_dead_letters(console.redis, limit=DEAD_LETTERS_SHOWN)
-    names = await reads.customer_names(console.db, [d.customer_id for d in letters if d.customer_id])
+    old_mail = await reads.unanswered_mail(console.db, limit=DEAD_LETTERS_SHOWN)
+    customers = [d.customer_id for d in letters if d.customer_id] + [m.customer_id for m in old_mail]
+    names = await reads.customer_names(console.db, customers)
     rows = [{"channel": d.channel, "customer": names.get(d.customer_id) or d.customer_id or d.address,
              "reason": d.reason, "attempts": d.attempts,
              "at": datetime.fromtimestamp((d.at_ms or 0) / 1000, timezone.utc).replace(tzinfo=None)}
             for d in letters]
-    return {"dead_letters": rows}
+    rows += [{"channel": m.channel, "customer": names.get(m.customer_id) or m.customer_id,
+              "reason": "arrived before Threadline started", "attempts": 0, "at": m.at}
+             for m in old_mail]
+    rows.sort(key=lambda row: row["at"], reverse=True)
+    return {"dead_letters": rows[:DEAD_LETTERS_SHOWN]}
 
 
 async def conversation(request: web.Request) -> web.Response:
