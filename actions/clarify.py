@@ -1,0 +1,78 @@
+"""`action_default_ask_affirmation`, replacing Rasa's: when the NLU is unsure, offer the two
+most likely intents as buttons in plain words instead of "Did you mean 'order_status'?".
+
+Rasa's two-stage fallback (rasa/core/actions/two_stage_fallback.py) runs this action when a
+message falls back, and counts the clarification as done when the customer's next message has
+an intent other than `nlu_fallback` and `out_of_scope`: the offered buttons' payloads are
+"/intent" commands (confidence 1, the original message is reverted and replaced by the choice,
+so nothing wrong is learnt). "Something else" and "No" answer `/out_of_scope`, which the
+two-stage fallback answers by asking to rephrase. Button titles come from the domain's
+`utter_intent_label_<intent>` responses and stay within 20 characters, so WhatsApp shows reply
+buttons and Instagram quick replies; SMS and email number them (connectors/webhook/output.py)
+and the reply "1" is read as the first payload (connectors/webhook/offers.py).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+LABEL_PREFIX = "utter_intent_label_"
+SOMETHING_ELSE = "/out_of_scope"  # what Rasa's two-stage fallback takes as "not what I meant"
+CANDIDATES = 2
+# Intents never offered: small talk and yes/no answers, channel events without words, and the
+# answers to a form's questions (offering "You're giving your order number" helps nobody, and
+# the payload would carry no value).
+NEVER_OFFERED = frozenset({
+    "nlu_fallback", "out_of_scope", "greet", "goodbye", "affirm", "deny", "thank", "bot_challenge",
+    "share_media", "unsupported_message",
+    "provide_contact", "provide_order_number", "provide_quantity", "provide_code",
+})
+
+
+def response_text(domain: Dict[Text, Any], response: Text) -> Optional[Text]:
+    """The first text of a domain response (button titles have no channel variants)."""
+    variants = (domain.get("responses") or {}).get(response) or []
+    return next((v["text"] for v in variants if v.get("text")), None)
+
+
+def intent_label(domain: Dict[Text, Any], intent: Text) -> Optional[Text]:
+    """The plain words the domain gives an intent, or None when it gives none."""
+    return response_text(domain, f"{LABEL_PREFIX}{intent}")
+
+
+def candidates(tracker: Tracker, domain: Dict[Text, Any]) -> List[Text]:
+    """The most likely intents of the latest message worth offering, best first, each with a
+    label (an intent without one is never shown: its name would reach the customer)."""
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    offered: List[Text] = []
+    for prediction in ranking:
+        name = prediction.get("name")
+        if name and name not in NEVER_OFFERED and name not in offered and intent_label(domain, name):
+            offered.append(name)
+        if len(offered) == CANDIDATES:
+            break
+    return offered
+
+
+class ActionAskWhichIntent(Action):
+    def name(self) -> Text:
+        return "action_default_ask_affirmation"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        offered = candidates(tracker, domain)
+        if len(offered) >= 2:
+            buttons = [{"title": intent_label(domain, i), "payload": f"/{i}"} for i in offered]
+            buttons.append({"title": response_text(domain, "utter_button_something_else"), "payload": SOMETHING_ELSE})
+            dispatcher.utter_message(response="utter_ask_which_intent", buttons=buttons)
+        elif offered:
+            [intent] = offered
+            dispatcher.utter_message(
+                response="utter_ask_is_it_about", intent_label=intent_label(domain, intent),
+                buttons=[{"title": response_text(domain, "utter_button_yes"), "payload": f"/{intent}"},
+                         {"title": response_text(domain, "utter_button_no"), "payload": SOMETHING_ELSE}])
+        else:
+            dispatcher.utter_message(response="utter_ask_rephrase")
+        return []
