@@ -7,9 +7,13 @@ from typing import Any, Dict, List
 
 import pytest
 from rasa.core.actions.action import RemoteAction, action_for_name_or_text
+from rasa.core.actions.two_stage_fallback import TwoStageFallbackAction
+from rasa.core.channels import CollectingOutputChannel
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_TWO_STAGE_FALLBACK_NAME
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, ActiveLoop, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -137,3 +141,43 @@ async def test_an_sms_customer_sees_numbered_plain_words_and_1_becomes_the_inten
     # Rasa reads it as the intent at confidence 1: the two-stage fallback takes it as clarified.
     assert rasa_reads(chosen) == {"name": "order_status", "confidence": 1.0}
     assert await sms.text_for_bot(reply("3"), sms.runtime, customer_id) == "/out_of_scope"
+
+
+# --- Rasa's two-stage fallback with the customer's choice -------------------------------------
+def after_the_question(choice: str) -> DialogueStateTracker:
+    """The conversation after "any news about my order?" fell back and the question was asked;
+    the customer's next message is `choice`, parsed as Rasa parses a payload."""
+    unclear = UserUttered("any news about my order?", {"name": "nlu_fallback", "confidence": 0.4},
+                          parse_data={"intent_ranking": [{"name": "nlu_fallback", "confidence": 0.4},
+                                                         {"name": "order_status", "confidence": 0.38}]})
+    chosen = rasa_reads(choice)
+    return DialogueStateTracker.from_events("cus_ana", [
+        ActionExecuted(ACTION_LISTEN_NAME), unclear,
+        ActionExecuted(ACTION_TWO_STAGE_FALLBACK_NAME), ActiveLoop(ACTION_TWO_STAGE_FALLBACK_NAME),
+        BotUttered("Which of these is it about?"), ActionExecuted(ACTION_LISTEN_NAME),
+        UserUttered(choice, chosen, parse_data={"intent": chosen, "intent_ranking": [chosen]}),
+    ], RASA_DOMAIN.slots)
+
+
+async def run_fallback(t: DialogueStateTracker) -> tuple[DialogueStateTracker, CollectingOutputChannel]:
+    output = CollectingOutputChannel()
+    action = TwoStageFallbackAction(None)
+    events = await action.run(output, TemplatedNaturalLanguageGenerator(RASA_DOMAIN.responses), t, RASA_DOMAIN)
+    # As Rasa's processor logs it: the action's execution, then its events.
+    t.update(ActionExecuted(action.name()))
+    t.update_with_events(events, RASA_DOMAIN)
+    return t, output
+
+
+async def test_choosing_an_offered_intent_replaces_the_unclear_message_with_it():
+    t, output = await run_fallback(after_the_question("/order_status"))
+    assert output.messages == [] and t.active_loop_name is None
+    users = [e for e in t.applied_events() if isinstance(e, UserUttered)]
+    # The words that fell back are gone from the conversation: only the choice counts.
+    assert [(e.text, e.intent_name, e.intent["confidence"]) for e in users] == [("/order_status", "order_status", 1.0)]
+
+
+async def test_something_else_asks_to_rephrase():
+    t, output = await run_fallback(after_the_question("/out_of_scope"))
+    assert [m["text"] for m in output.messages] == [RASA_DOMAIN.responses["utter_ask_rephrase"][0]["text"]]
+    assert t.active_loop_name == ACTION_TWO_STAGE_FALLBACK_NAME
