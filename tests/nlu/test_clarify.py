@@ -159,25 +159,26 @@ def after_the_question(choice: str) -> DialogueStateTracker:
     ], RASA_DOMAIN.slots)
 
 
-async def run_fallback(t: DialogueStateTracker) -> tuple[DialogueStateTracker, CollectingOutputChannel]:
-    output = CollectingOutputChannel()
+async def run_fallback(t: DialogueStateTracker) -> tuple[DialogueStateTracker, List[str]]:
+    """Rasa's two-stage fallback on `t`, logged as Rasa's processor logs it (the action's
+    execution, then its events); with what the bot says."""
     action = TwoStageFallbackAction(None)
-    events = await action.run(output, TemplatedNaturalLanguageGenerator(RASA_DOMAIN.responses), t, RASA_DOMAIN)
-    # As Rasa's processor logs it: the action's execution, then its events.
+    events = await action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator(RASA_DOMAIN.responses),
+                              t, RASA_DOMAIN)
     t.update(ActionExecuted(action.name()))
     t.update_with_events(events, RASA_DOMAIN)
-    return t, output
+    return t, [e.text for e in events if isinstance(e, BotUttered)]
 
 
 async def test_choosing_an_offered_intent_replaces_the_unclear_message_with_it():
-    t, output = await run_fallback(after_the_question("/order_status"))
-    assert output.messages == [] and t.active_loop_name is None
+    t, said = await run_fallback(after_the_question("/order_status"))
+    assert said == [] and t.active_loop_name is None
     users = [e for e in t.applied_events() if isinstance(e, UserUttered)]
     # The words that fell back are gone from the conversation: only the choice counts.
     assert [(e.text, e.intent_name, e.intent["confidence"]) for e in users] == [("/order_status", "order_status", 1.0)]
 
 
 async def test_something_else_asks_to_rephrase():
-    t, output = await run_fallback(after_the_question("/out_of_scope"))
-    assert [m["text"] for m in output.messages] == [RASA_DOMAIN.responses["utter_ask_rephrase"][0]["text"]]
+    t, said = await run_fallback(after_the_question("/out_of_scope"))
+    assert said == [RASA_DOMAIN.responses["utter_ask_rephrase"][0]["text"]]
     assert t.active_loop_name == ACTION_TWO_STAGE_FALLBACK_NAME
