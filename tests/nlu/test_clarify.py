@@ -26,6 +26,7 @@ from connectors.sms import SmsInput
 from connectors.webhook import events as kinds
 from connectors.webhook.events import InboundEvent
 from connectors.webhook.runtime import ChannelRuntime, default_resolver_factory
+from connectors.webhook.text import sms_segments
 from tests.channels.conftest import channel_env, sandbox  # noqa: F401 (fixtures)
 from tests.channels.helpers import sent
 from tests.crm.trackers import DOMAIN, tracker
@@ -131,6 +132,7 @@ async def test_an_sms_customer_sees_numbered_plain_words_and_1_becomes_the_inten
     assert text == ("Which of these is it about?\n\n1. Where my order is\n2. Delivery times\n3. Something else\n\n"
                     "Reply with the number of your choice.")
     assert "order_status" not in text and "delivery_time" not in text
+    assert sms_segments(text) == ("GSM-7", 1)
 
     def reply(words: str) -> InboundEvent:
         return InboundEvent(channel="sms", kind=kinds.MESSAGE, event_id=f"sms-{time.monotonic_ns()}",
