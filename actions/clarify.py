@@ -42,10 +42,9 @@ def intent_label(domain: Dict[Text, Any], intent: Text) -> Optional[Text]:
     return response_text(domain, f"{LABEL_PREFIX}{intent}")
 
 
-def candidates(tracker: Tracker, domain: Dict[Text, Any]) -> List[Text]:
-    """The most likely intents of the latest message worth offering, best first, each with a
+def offered_intents(ranking: List[Dict[Text, Any]], domain: Dict[Text, Any]) -> List[Text]:
+    """The intents of an `intent_ranking` worth offering, best first, at most two; each has a
     label (an intent without one is never shown: its name would reach the customer)."""
-    ranking = tracker.latest_message.get("intent_ranking") or []
     offered: List[Text] = []
     for prediction in ranking:
         name = prediction.get("name")
@@ -62,7 +61,7 @@ class ActionAskWhichIntent(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        offered = candidates(tracker, domain)
+        offered = offered_intents(tracker.latest_message.get("intent_ranking") or [], domain)
         if len(offered) >= 2:
             buttons = [{"title": intent_label(domain, i), "payload": f"/{i}"} for i in offered]
             buttons.append({"title": response_text(domain, "utter_button_something_else"), "payload": SOMETHING_ELSE})
