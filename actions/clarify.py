@@ -56,13 +56,15 @@ def offered_intents(ranking: List[Dict[Text, Any]], domain: Dict[Text, Any]) -> 
 
 
 class ActionAskWhichIntent(Action):
+    """Two likely intents: which one? One: is it this one? None worth offering: rephrase."""
+
     def name(self) -> Text:
         return "action_default_ask_affirmation"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         offered = offered_intents(tracker.latest_message.get("intent_ranking") or [], domain)
-        if len(offered) >= 2:
+        if len(offered) == CANDIDATES:
             buttons = [{"title": intent_label(domain, i), "payload": f"/{i}"} for i in offered]
             buttons.append({"title": response_text(domain, "utter_button_something_else"), "payload": SOMETHING_ELSE})
             dispatcher.utter_message(response="utter_ask_which_intent", buttons=buttons)
