@@ -113,7 +113,7 @@ def figures_of(outcomes: Iterable[Outcome]) -> Figures:
 
 
 def report(outcomes: List[Outcome], parse_seconds: List[float]) -> Dict[str, Any]:
-    """Overall, per-language and per-intent figures, plus parse time; JSON-ready."""
+    """Overall, per-language, per-intent and per-both figures, plus parse time; JSON-ready."""
     by_language: Dict[str, List[Outcome]] = defaultdict(list)
     by_intent: Dict[str, List[Outcome]] = defaultdict(list)
     for outcome in outcomes:
@@ -125,6 +125,10 @@ def report(outcomes: List[Outcome], parse_seconds: List[float]) -> Dict[str, Any
         "overall": asdict(figures_of(outcomes)),
         "by_language": {lang: asdict(figures_of(items)) for lang, items in sorted(by_language.items())},
         "by_intent": {intent: asdict(figures_of(items)) for intent, items in sorted(by_intent.items())},
+        "by_language_and_intent": {
+            lang: {intent: asdict(figures_of(o for o in items if o.truth == intent))
+                   for intent in sorted({o.truth for o in items})}
+            for lang, items in sorted(by_language.items())},
         "parse_ms": {"median": round(1000 * statistics.median(ordered), 1) if ordered else 0.0,
                      "p95": round(1000 * p95, 1)},
     }
