@@ -10,7 +10,7 @@ reliability diagram results/nlu/reliability.png. Exits 1 when a target is missed
 change that makes the assistant worse is noticed.
 
     python -m threadline.nlu.report                       # run CV, then summarise
-    python -m threadline.nlu.report --summarise-only results/nlu   # only re-read a run
+    python -m threadline.nlu.report --summarise-only --out results/nlu   # only re-read a run
 """
 from __future__ import annotations
 
@@ -30,13 +30,12 @@ ENTITY_F1_TARGET = 0.90
 TARGET_ENTITIES = ("order_id", "email", "phone")
 NOT_ENTITY_REPORTS = {"intent_report.json", "response_selection_report.json"}
 CALIBRATION_BINS = 10
-# Rasa's own defaults, used when config.yml's FallbackClassifier leaves them out.
+# Rasa's default, used when config.yml's FallbackClassifier sets no threshold.
 DEFAULT_FALLBACK_THRESHOLD = 0.3
 PREDICTION_FILES = ("intent_errors.json", "intent_successes.json")
 RELIABILITY_PLOT = "reliability.png"
-# `rasa test nlu` writes only the top intent and its confidence per message, so neither the
-# top-two rate nor the FallbackClassifier's ambiguity rule (top two closer than
-# ambiguity_threshold) can be read from its files.
+# The FallbackClassifier's ambiguity rule (top two closer than ambiguity_threshold) needs the
+# second intent's confidence, which the prediction files lack too.
 NO_RANKING_NOTE = ("rasa test nlu writes only the top intent per message: the top-two rate and "
                    "the ambiguity fallback cannot be computed from its files; top-one accuracy "
                    "is a lower bound for the top-two rate")
