@@ -45,7 +45,6 @@ class Outcome:
     language: str
     offered: List[str]  # the classifier's two best intents, best first (never nlu_fallback)
     acted_on: Optional[str]  # the intent the bot acts on; None when it asks (fallback)
-    confidence: float
 
     @property
     def right(self) -> bool:
@@ -79,10 +78,9 @@ def outcome_of(truth: str, language: str, parsed: Mapping[str, Any], threshold: 
             break
         if entry["name"] not in offered:
             offered.append(entry["name"])
-    confidence = float(ranking[0]["confidence"]) if ranking else 0.0
     unsure = final["name"] == FALLBACK_INTENT or float(final.get("confidence") or 0.0) < threshold
     return Outcome(truth=truth, language=language, offered=offered,
-                   acted_on=None if unsure else final["name"], confidence=confidence)
+                   acted_on=None if unsure else final["name"])
 
 
 @dataclass
