@@ -28,7 +28,6 @@ from connectors.webhook.inbox import Inbox, InboxConsumer, lease_ms_from_env, ma
 from connectors.webhook import runtime as channel_runtime
 from connectors.webhook.runtime import ChannelRuntime, CustomerNotingResolver, ResolverFactory, default_consumer_name
 from connectors.webhook.typed_text import typed_text_for_nlu
-from threadline.conversation.event_log import CustomerEventLog
 from threadline.conversation.lock_store import CustomerLockStore
 
 log = logging.getLogger(__name__)
@@ -277,7 +276,7 @@ def inbound_key(event: InboundEvent) -> str:
 async def already_a_turn(runtime: ChannelRuntime, customer_id: str, message_id: Optional[str]) -> bool:
     """Whether the customer's conversation log holds the turn of inbound `message_id` (the turn
     records it as Rasa's `UserUttered.message_id`)."""
-    return bool(message_id) and await CustomerEventLog(runtime.redis).has_turn(customer_id, message_id)
+    return bool(message_id) and await runtime.conversation_log.has_turn(customer_id, message_id)
 
 
 async def send_held_under_lock(output: Any, customer_id: str, redis_url: Optional[str]) -> None:

@@ -12,6 +12,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from connectors.webhook.records import ChannelRecords
+from threadline.conversation.event_log import CustomerEventLog
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,19 @@ class ChannelRuntime:
     records: ChannelRecords
     resolver: Any
     _session: Optional[aiohttp.ClientSession] = field(default=None, repr=False)
+    _log: Optional[CustomerEventLog] = field(default=None, repr=False)
 
     @classmethod
     def open(cls, resolver_factory: ResolverFactory, url: Optional[str] = None) -> "ChannelRuntime":
         redis = Redis.from_url(url or redis_url())
         return cls(redis=redis, records=ChannelRecords(redis), resolver=resolver_factory())
+
+    @property
+    def conversation_log(self) -> CustomerEventLog:
+        """The customers' event logs on this runtime's Redis (scripts registered once)."""
+        if self._log is None:
+            self._log = CustomerEventLog(self.redis)
+        return self._log
 
     def session(self) -> aiohttp.ClientSession:
         """One HTTP connection pool per channel, created inside the running loop."""
