@@ -11,7 +11,8 @@
   IDLE round even without a push, so a missed notification costs at most `idle_s`. Before it
   idles the reader searches until a search finds nothing new: mail announced while it was
   busy (an EXISTS in a FETCH or STORE answer, which the server does not repeat in IDLE) is
-  read at once, not after `idle_s`.
+  read at once, not after `idle_s`. A dropped connection (a BYE, or the socket closing) ends
+  the IDLE at once and the reader reconnects; aioimaplib itself would wait for the next push.
 - First start on a mailbox (no cursor yet): the boundary (UIDNEXT - 1) is stored before
   anything is read, so a mail that arrives while the reader starts has a higher UID and is read
   as new mail. Below the boundary only unseen mail is read (a person already read the rest):
@@ -115,6 +116,7 @@ class ImapReader:
         self.max_bytes = max_bytes
         self.client: Optional[aioimaplib.IMAP4] = None
         self.connected = asyncio.Event()
+        self._connection_lost = asyncio.Event()
         self._stopping = False
         self._refused_flags: Set[str] = set()
         self._wakeups: Set[asyncio.Task] = set()
@@ -130,6 +132,7 @@ class ImapReader:
                                           ssl_context=self._context())
         else:
             client = aioimaplib.IMAP4(server.host, server.port, timeout=self.timeout_s)
+        self._connection_lost = self._watch(client)
         await client.wait_hello_from_server()
         if server.security == "starttls":
             await self._starttls(client)
@@ -137,6 +140,21 @@ class ImapReader:
         if response.result != "OK":
             raise ImapError(f"IMAP login refused for {server.user}")
         self.client = client
+
+    @staticmethod
+    def _watch(client: aioimaplib.IMAP4) -> asyncio.Event:
+        """An event set when this connection drops. aioimaplib only logs a lost connection: a
+        reader in IDLE would wait for the next push (up to `idle_s`) on a dead socket, so the
+        loss also wakes the IDLE wait."""
+        lost = asyncio.Event()
+        protocol = client.protocol
+
+        def connection_lost(error: Optional[Exception]) -> None:
+            lost.set()
+            protocol.idle_queue.put_nowait(aioimaplib.STOP_WAIT_SERVER_PUSH)
+
+        protocol.conn_lost_cb = connection_lost
+        return lost
 
     async def _starttls(self, client: aioimaplib.IMAP4) -> None:
         # aioimaplib has no STARTTLS helper: send the command, then upgrade the transport.
@@ -286,18 +304,41 @@ class ImapReader:
         if not self.client.protocol.capabilities or "IDLE" not in self.client.protocol.capabilities:
             await asyncio.sleep(self.idle_s)
             return
+        if self._connection_lost.is_set():
+            raise ConnectionError("IMAP connection lost")
         idle = await self.client.idle_start(timeout=self.idle_s)
         try:
             while not self._stopping:
                 pushed = await self.client.wait_server_push(timeout=self.idle_s + 5)
+                if self._connection_lost.is_set():
+                    raise ConnectionError("IMAP connection lost while idling")
                 if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     break
-                if any(b"EXISTS" in bytes(line) for line in pushed):
+                lines = [bytes(line) for line in pushed]
+                if any(line.startswith(b"BYE") for line in lines):
+                    raise ConnectionError("IMAP server closed the connection (BYE)")
+                if any(b"EXISTS" in line for line in lines):
                     break
         finally:
-            if self.client.has_pending_idle():
-                self.client.idle_done()
-            await asyncio.wait_for(idle, self.timeout_s)
+            await self._end_idle(idle)
+
+    async def _end_idle(self, idle: asyncio.Future) -> None:
+        """Send DONE and wait for the server's answer, or for the connection to drop (after a
+        BYE no answer comes: waiting `timeout_s` for it would delay the reconnection)."""
+        if not self._connection_lost.is_set() and self.client.has_pending_idle():
+            self.client.idle_done()
+        lost = asyncio.ensure_future(self._connection_lost.wait())
+        try:
+            done, _ = await asyncio.wait({idle, lost}, timeout=self.timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if idle in done and not self._connection_lost.is_set():
+            idle.result()  # a refused IDLE raises here, as before
+            return
+        idle.cancel()
+        if not done:
+            raise ImapError(f"no answer to DONE within {self.timeout_s:g} s")
 
     # --- the loop -----------------------------------------------------------------------
     async def run(self) -> None:

@@ -127,7 +127,8 @@ async def test_a_failing_handler_does_not_move_the_cursor(dovecot, mailbox, redi
     await redis.close()
 
 
-async def test_reconnects_at_once_when_the_server_restarts(redis_url, tmp_path):
+@pytest.mark.parametrize("abrupt", [False, True], ids=["server-says-bye", "socket-just-closes"])
+async def test_reconnects_at_once_when_the_server_restarts(redis_url, abrupt):
     from tests.support.dovecot import DovecotServer
 
     server = DovecotServer()  # its own server: restarting the shared one would disturb other tests
@@ -141,7 +142,7 @@ async def test_reconnects_at_once_when_the_server_restarts(redis_url, tmp_path):
         server.deliver(bytes(mail("ana@example.com", "1", "before", message_id="<b1@x>")), "Box")
         await wait_for(lambda: len(collected.mail) == 1)
 
-        server.restart()  # drops the IDLE connection
+        await asyncio.to_thread(server.restart, abrupt)  # drops the IDLE connection
         restarted = time.monotonic()
         server.deliver(bytes(mail("ana@example.com", "2", "after", message_id="<b2@x>")), "Box")
         await wait_for(lambda: len(collected.mail) == 2, timeout=30)

@@ -33,7 +33,8 @@ class LauncherRun:
         self.lines: list[str] = []
         self._ended = False  # the launcher closed its output: no line will come any more
         self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         for line in self.process.stdout:
@@ -61,7 +62,11 @@ class LauncherRun:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        self.process.stdout.close()
+        # Closing the pipe under the reading thread makes it raise: let it reach the end first
+        # (a child still holding the pipe keeps it open; the daemon thread then just ends with us).
+        self._reader.join(timeout=5)
+        if not self._reader.is_alive():
+            self.process.stdout.close()
 
 
 def clean_env(tmp_path: Path, **settings: str) -> dict:

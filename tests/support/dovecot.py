@@ -11,6 +11,7 @@ import imaplib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -67,6 +68,16 @@ service imap-login {{
   chroot =
 }}
 """
+
+
+def _descendants(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children + [grandchild for child in children for grandchild in _descendants(child)]
 
 
 def dovecot_available() -> bool:
@@ -131,10 +142,18 @@ class DovecotServer:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_ready()
 
-    def restart(self) -> None:
-        """Stop and start the server on the same ports and Maildir (connections are dropped)."""
+    def restart(self, abrupt: bool = False) -> None:
+        """Stop and start the server on the same ports and Maildir. Every client connection is
+        dropped: the IMAP processes that serve them outlive a stopped master on their own, so
+        they are sent SIGTERM (they say BYE) or, `abrupt`, SIGKILL (the socket just closes)."""
+        sessions = _descendants(self.process.pid)
         self.process.terminate()
         self.process.wait(timeout=15)
+        for pid in sessions:
+            try:
+                os.kill(pid, signal.SIGKILL if abrupt else signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         self._start()
 
     @property
