@@ -471,7 +471,7 @@ class Launcher:
         print("Press Ctrl-C to stop everything.\n", flush=True)
 
     def print_next_steps(self) -> None:
-        print(f"  Logs          {self.log_dir()}/  (one file per service; setup.log, training.log)")
+        print(f"  Logs          {self.log_dir()}/  (one file per service)")
         print("  First login   bin/threadline agent add NAME  (asks a password; then sign in at the Console)")
         print("  Stop          Ctrl-C here stops every process it started")
 
