@@ -105,7 +105,9 @@ class Service:
     log_start: int = 0  # size of log_file before the last start: what this start wrote follows
 
     def start(self, env: dict, cwd: Path) -> None:
-        output = open(self.log_file, "ab") if self.log_file else None
+        # 0600 like the Redis password: a log may hold customer addresses and the sandbox's token.
+        output = (os.fdopen(os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+                  if self.log_file else None)
         self.log_start = output.tell() if output else 0
         try:
             self.process = subprocess.Popen(
@@ -435,7 +437,7 @@ class Launcher:
             if time.monotonic() > deadline:
                 names = ", ".join(s.name for s in waiting)
                 raise LaunchError(f"{names} did not answer within {STARTUP_TIMEOUT_S}s"
-                                  + "".join(failure_details(service) for service in waiting))
+                                  + "".join(f"\n{service.name}{failure_details(service)}" for service in waiting))
             time.sleep(0.5)
 
     def log_dir(self) -> Path:

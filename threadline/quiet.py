@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Mapping, Optional, TextIO, Tuple, Type
 
-from threadline.settings import PROJECT_DIR
+from threadline.settings import PROJECT_DIR, load_env_file
 
 LOG_LEVEL_VARIABLE = "THREADLINE_LOG_LEVEL"
 # Top-level folders of this project that hold code we write (bench and tests included).
@@ -30,6 +30,7 @@ ShowWarning = Callable[..., None]
 
 
 def debug_requested(env: Mapping[str, str] = os.environ) -> bool:
+    load_env_file()  # THREADLINE_LOG_LEVEL may be set in .env; this runs before Settings reads it
     return env.get(LOG_LEVEL_VARIABLE, "").strip().lower() == "debug"
 
 
