@@ -36,7 +36,7 @@ run: train
 	@$(PY) -m threadline.launcher
 
 validate: setup
-	$(RASA) data validate --fail-on-warnings
+	$(PY) -m threadline.validation --fail-on-warnings
 
 # 5 trainings (~4 min with config.yml's pipeline): run after changing data/nlu.
 nlu-report: setup

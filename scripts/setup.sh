@@ -48,9 +48,28 @@ if [ ! -x "$VENV/bin/python" ] || ! python_ok "$VENV/bin/python"; then
   "$py" -m venv "$VENV"
 fi
 
-echo "threadline: installing pinned requirements into $VENV (log: $LOG; first time takes a few minutes)"
-if ! { "$VENV/bin/python" -m pip install --upgrade pip wheel \
-       && "$VENV/bin/python" -m pip install -r requirements.txt -r requirements-dev.txt -c constraints.txt; } >"$LOG" 2>&1; then
+# Every package of the frozen tree is one pip "Collecting" or "already satisfied" line.
+total=$(grep -c -E '^[A-Za-z0-9_.-]+==' constraints.txt || true)
+echo "threadline: installing $total pinned packages into $VENV (log: $LOG; first time takes a few minutes)"
+{ "$VENV/bin/python" -m pip install --upgrade pip wheel \
+  && "$VENV/bin/python" -m pip install -r requirements.txt -r requirements-dev.txt -c constraints.txt; } >"$LOG" 2>&1 &
+pip_pid=$!
+# A progress line at most every 10 s while pip runs, when the count moved (new lines, not
+# redrawn ones: logs and CI keep them).
+reported=-1
+last_report=$SECONDS
+while kill -0 "$pip_pid" 2>/dev/null; do
+  sleep 1
+  [ $((SECONDS - last_report)) -lt 10 ] && continue
+  done_count=$(grep -c -E '^(Collecting|Requirement already satisfied)' "$LOG" || true)
+  [ "$done_count" -gt "$total" ] && done_count=$total
+  if [ "$done_count" != "$reported" ]; then
+    echo "threadline: installing: $done_count/$total packages resolved"
+    reported=$done_count
+    last_report=$SECONDS
+  fi
+done
+if ! wait "$pip_pid"; then
   tail -n 30 "$LOG" >&2
   echo "threadline: installing requirements failed; see $LOG" >&2
   exit 1

@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import sys
 
+from threadline.quiet import quiet_library_warnings
+
 
 def main() -> None:
+    quiet_library_warnings()
     os.environ["SANIC_HOST"] = os.environ.get("ACTION_HOST") or "127.0.0.1"
     from rasa_sdk.__main__ import main as rasa_sdk_main
     from rasa_sdk.plugin import plugin_manager

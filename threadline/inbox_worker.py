@@ -32,6 +32,8 @@ from typing import Any, Awaitable, Callable, List
 
 from aiohttp import web
 
+from threadline.quiet import quiet_library_warnings
+
 log = logging.getLogger("threadline.inbox_worker")
 
 DEFAULT_PORT = 5057
@@ -140,6 +142,7 @@ def configure_like_rasa() -> None:
 
 
 def main() -> None:
+    quiet_library_warnings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--endpoints", default="endpoints.yml")

@@ -10,6 +10,10 @@ go on. A child that dies during start-up stops the launch: that is a configurati
 Each child runs in its own session, so a Ctrl-C in the terminal reaches only this launcher,
 which then stops the children in reverse order. Children also get SIGTERM from the kernel
 if the launcher itself dies (PR_SET_PDEATHSIG), so nothing is left behind.
+
+The terminal gets only the launcher's own lines (what starts, how long each took, the banner,
+restarts); each child's whole output goes to var/log/<service>.log, and a child that fails
+to start is named with the last lines of its log.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ import redis
 from connectors.webhook.runtime import default_consumer_name
 from threadline.sandbox.config import SandboxConfig, sandbox_env, sandbox_port
 from threadline.sandbox.modes import ChannelConfigError, channel_modes
+from threadline.quiet import configure_terminal_logging, quiet_library_warnings
 from threadline.settings import Settings, redis_password_file
 from threadline.training import model_path
 
@@ -46,6 +51,7 @@ STOP_TIMEOUT_S = 15
 RESTART_FIRST_DELAY_S = 1.0
 RESTART_MAX_DELAY_S = 30.0
 RESTART_RESET_AFTER_S = 60.0  # a child that ran this long before dying is not crash-looping
+FAILED_LOG_LINES = 15  # of a child's log, shown when it fails to start
 _PR_SET_PDEATHSIG = 1
 
 
@@ -96,14 +102,31 @@ class Service:
     backoff: Backoff = field(default_factory=Backoff)
     restart_at: Optional[float] = None  # set while the child is dead and waits for its restart
     restarts: int = 0
+    log_start: int = 0  # size of log_file before the last start: what this start wrote follows
 
     def start(self, env: dict, cwd: Path) -> None:
-        output = open(self.log_file, "ab") if self.log_file else None
-        self.process = subprocess.Popen(
-            self.argv, env={**env, **self.own_env}, cwd=cwd, stdout=output, stderr=output,
-            preexec_fn=_die_with_parent,
-        )
+        # 0600 like the Redis password: a log may hold customer addresses and the sandbox's token.
+        output = (os.fdopen(os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+                  if self.log_file else None)
+        self.log_start = output.tell() if output else 0
+        try:
+            self.process = subprocess.Popen(
+                self.argv, env={**env, **self.own_env}, cwd=cwd, stdout=output, stderr=output,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            if output:
+                output.close()  # the child has its own copy
         self.started_at = time.monotonic()
+
+    def last_log_lines(self, count: int = FAILED_LOG_LINES) -> List[str]:
+        """The last `count` lines this start wrote to its log (none without a log)."""
+        if not self.log_file or not self.log_file.is_file():
+            return []
+        with open(self.log_file, "rb") as log_file:
+            log_file.seek(self.log_start)
+            written = log_file.read().decode(errors="replace")
+        return written.splitlines()[-count:]
 
     def exited(self) -> Optional[int]:
         return self.process.poll() if self.process else None
@@ -212,9 +235,15 @@ def local_redis(settings: Settings) -> Service:
     argv = [
         redis_server_binary(), str(config), "--port", str(settings.local_redis_port), "--bind", "127.0.0.1",
         "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--daemonize", "no",
-        "--logfile", str(settings.var_dir / "log" / "redis.log"),
+        "--logfile", str(service_log(settings, "redis")),
     ]
-    return Service("redis", argv, lambda: redis_answers(url))
+    # Its stdout goes to the same file: a bad config is reported there before --logfile opens.
+    return Service("redis", argv, lambda: redis_answers(url), log_file=service_log(settings, "redis"))
+
+
+def service_log(settings: Settings, name: str) -> Path:
+    """var/log/<name>.log, `inbox worker 2` as inbox-worker-2.log."""
+    return settings.var_dir / "log" / f"{name.replace(' ', '-')}.log"
 
 
 def reachable(host: str) -> str:
@@ -332,6 +361,8 @@ class Launcher:
             "agent console", [python, "-m", "threadline.console"],
             http_ok(f"http://127.0.0.1:{s.console_port}/health"),
         ))
+        for service in self.services:
+            service.log_file = service.log_file or service_log(s, service.name)
         return {
             **os.environ,
             **self.channel_env,
@@ -383,10 +414,12 @@ class Launcher:
     def start_all(self, env: dict) -> None:
         self.env = env
         (self.settings.var_dir / "log").mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
         for service in self.services:
-            print(f"threadline: starting {service.name}", flush=True)
             service.start(env, self.settings.project_dir)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        print(f"threadline: starting {len(self.services)} services: "
+              f"{', '.join(service.name for service in self.services)} (logs in {self.log_dir()})", flush=True)
+        deadline = started + STARTUP_TIMEOUT_S
         waiting = list(self.services)
         while waiting:
             if self.stopping:
@@ -394,14 +427,21 @@ class Launcher:
             for service in list(waiting):
                 code = service.exited()
                 if code is not None:
-                    raise LaunchError(f"{service.name} exited during start-up (exit {code})")
+                    raise LaunchError(f"{service.name} exited during start-up ({describe_exit(code)})"
+                                      + failure_details(service))
                 if service.is_healthy():
-                    print(f"threadline: {service.name} is up", flush=True)
                     waiting.remove(service)
+                    done = len(self.services) - len(waiting)
+                    print(f"threadline: [{done}/{len(self.services)}] {service.name} is up "
+                          f"({time.monotonic() - service.started_at:.1f}s)", flush=True)
             if time.monotonic() > deadline:
                 names = ", ".join(s.name for s in waiting)
-                raise LaunchError(f"{names} did not answer within {STARTUP_TIMEOUT_S}s")
+                raise LaunchError(f"{names} did not answer within {STARTUP_TIMEOUT_S}s"
+                                  + "".join(f"\n{service.name}{failure_details(service)}" for service in waiting))
             time.sleep(0.5)
+
+    def log_dir(self) -> Path:
+        return self.settings.var_dir / "log"
 
     def print_urls(self) -> None:
         s = self.settings
@@ -411,7 +451,7 @@ class Launcher:
         print(f"  REST channel  {base}/webhooks/rest/webhook  (its own senders, never a customer)")
         print(f"  Actions       http://{reachable(s.action_host)}:{s.action_port}  (listening on {s.action_host})")
         print(f"  CRM timeline  http://127.0.0.1:{s.crm_timeline_port}/health")
-        print(f"  Console       http://127.0.0.1:{s.console_port}/  (agents: bin/threadline agent add NAME)")
+        print(f"  Console       http://127.0.0.1:{s.console_port}/  (agents sign in here: see First login)")
         for worker in (service for service in self.services if service.name.startswith("inbox worker")):
             port = worker.own_env["THREADLINE_INBOX_WORKER_PORT"]
             consumer = worker.own_env.get("THREADLINE_INBOX_CONSUMER", default_consumer_name())
@@ -429,7 +469,13 @@ class Launcher:
         print(f"  Redis         {self.redis_note}")
         if s.auth_token_generated:
             print(f"  RASA_AUTH_TOKEN was not set; generated for this run: {s.rasa_auth_token}")
+        self.print_next_steps()
         print("Press Ctrl-C to stop everything.\n", flush=True)
+
+    def print_next_steps(self) -> None:
+        print(f"  Logs          {self.log_dir()}/  (one file per service)")
+        print("  First login   bin/threadline agent add NAME  (asks a password; then sign in at the Console)")
+        print("  Stop          Ctrl-C here stops every process it started")
 
     def stop_all(self, *_: object) -> None:
         self.stopping = True
@@ -461,8 +507,18 @@ class Launcher:
             time.sleep(0.5)
 
 
+def failure_details(service: Service) -> str:
+    """The end of a failed service's log, for the error that names it."""
+    lines = service.last_log_lines()
+    if not lines:
+        return f"; its log {service.log_file} is empty" if service.log_file else ""
+    shown = "\n".join(f"  | {line}" for line in lines)
+    return f"; last lines of {service.log_file}:\n{shown}"
+
+
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet_library_warnings()
+    configure_terminal_logging()
     launcher = Launcher(Settings.from_env())
     signal.signal(signal.SIGINT, launcher.stop_all)
     signal.signal(signal.SIGTERM, launcher.stop_all)

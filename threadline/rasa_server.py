@@ -14,6 +14,8 @@ import os
 import sys
 from typing import Optional
 
+from threadline.quiet import quiet_library_warnings
+
 # Rasa's own names for its built-in stores; anything else must be an importable class.
 BUILTIN_TRACKER_STORES = {"redis", "mongod", "dynamo", "sql"}
 BUILTIN_LOCK_STORES = {"redis"}
@@ -162,6 +164,7 @@ def prepare_to_serve(endpoints_path: str) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
+    quiet_library_warnings()
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "run":
         check_stores(_endpoints_argument(argv[1:]))

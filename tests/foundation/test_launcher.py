@@ -19,6 +19,7 @@ import pytest
 import redis
 from alembic.script import ScriptDirectory
 
+from tests.support.launcher_run import FOREIGN_NAMES, FOREIGN_PREFIXES, alive, descendants
 from tests.support.redis_server import free_port
 from connectors.webhook.runtime import default_consumer_name
 from threadline.crm.db import alembic_config
@@ -28,33 +29,6 @@ from threadline.settings import Settings
 from threadline.training import model_path
 
 PROJECT = Path(__file__).resolve().parents[2]
-# The developer's own Redis, token, CRM and channel settings must not leak into these tests.
-FOREIGN_PREFIXES = ("WHATSAPP_", "INSTAGRAM_", "TWILIO_", "EMAIL_", "SANDBOX", "THREADLINE_SANDBOX_")
-FOREIGN_NAMES = ("REDIS_URL", "RASA_AUTH_TOKEN", "CRM_DATABASE_URL")
-
-
-def descendants(pid: int) -> set[int]:
-    """All live descendants of `pid`, read from /proc."""
-    found: set[int] = set()
-    stack = [pid]
-    while stack:
-        parent = stack.pop()
-        try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        except FileNotFoundError:
-            continue
-        for child in map(int, children):
-            found.add(child)
-            stack.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def post_json(url: str, payload: dict, headers: Optional[dict] = None) -> list:

@@ -2,97 +2,20 @@
 started again (the others go on), and a REDIS_URL that does not answer stops start-up."""
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import pytest
 
-from tests.foundation.test_launcher import FOREIGN_NAMES, FOREIGN_PREFIXES, PROJECT, alive, descendants
+from tests.support.launcher_run import LauncherRun, alive, clean_env, descendants, free_port_pair, health
+from tests.support.processes import PROJECT
 from tests.support.redis_server import free_port
 from threadline.training import model_path
-
-
-class LauncherRun:
-    """`python -m threadline.launcher` with its output read as it comes."""
-
-    def __init__(self, env: dict) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "threadline.launcher"], cwd=PROJECT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.lines: list[str] = []
-        self._ended = False  # the launcher closed its output: no line will come any more
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._ended = True
-            self._changed.notify_all()
-
-    def wait_for_line(self, text: str, timeout_s: float, after: int = 0) -> int:
-        """The index of the first line from `after` on that contains `text`."""
-        deadline = time.monotonic() + timeout_s
-        with self._changed:
-            while True:
-                for index in range(after, len(self.lines)):
-                    if text in self.lines[index]:
-                        return index
-                left = deadline - time.monotonic()
-                if left <= 0 or self._ended:
-                    raise AssertionError(f"no line with {text!r}; last output:\n" + "".join(self.lines[-40:]))
-                self._changed.wait(left)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        # Closing the pipe under the reading thread makes it raise: let it reach the end first
-        # (a child still holding the pipe keeps it open; the daemon thread then just ends with us).
-        self._reader.join(timeout=5)
-        if not self._reader.is_alive():
-            self.process.stdout.close()
-
-
-def clean_env(tmp_path: Path, **settings: str) -> dict:
-    kept = {k: v for k, v in os.environ.items()
-            if k not in FOREIGN_NAMES and not k.startswith(FOREIGN_PREFIXES) and not k.startswith("THREADLINE_")}
-    return {**kept, "THREADLINE_VAR_DIR": str(tmp_path / "var"), **settings}
-
-
-def free_port_pair() -> int:
-    """A free port whose next port is free too (the second inbox worker's)."""
-    while True:
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-
-
-def health(port: int) -> Optional[dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
-            return json.loads(response.read()) if response.status == 200 else None
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> object:

@@ -32,8 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import redis
 import redis.asyncio as aioredis
 
-from tests.foundation.test_launcher import alive, descendants
-from tests.foundation.test_supervision import LauncherRun, clean_env, free_port_pair, health
+from tests.support.launcher_run import LauncherRun, alive, clean_env, descendants, free_port_pair, health
 from tests.support.processes import PROJECT
 from tests.support.redis_server import RedisServer, free_port
 from threadline.conversation import failpoints

@@ -10,6 +10,7 @@ import importlib
 import sys
 from typing import List, Optional
 
+from threadline.quiet import quiet_library_warnings
 from threadline.settings import load_env_file
 
 # Add a module here to add its commands.
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    quiet_library_warnings()
     load_env_file()
     args = build_parser().parse_args(argv)
     return int(args.handler(args) or 0)

@@ -18,6 +18,7 @@ from threadline.console.proxies import TrustedProxies, parse_networks
 from threadline.console.sessions import SessionStore
 from threadline.crm import Database
 from threadline.handoff.rasa_api import RasaApi, RasaApiError
+from threadline.quiet import quiet_library_warnings
 from threadline.settings import Settings
 
 log = logging.getLogger("threadline.console")
@@ -55,6 +56,7 @@ async def serve(host: str, settings: Settings) -> None:
 
 
 def main() -> None:
+    quiet_library_warnings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings.from_env()
     asyncio.run(serve(os.environ.get("CONSOLE_HOST", "127.0.0.1"), settings))

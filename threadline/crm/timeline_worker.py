@@ -48,6 +48,7 @@ from threadline.conversation.event_ids import event_id
 from threadline.conversation.event_log import CustomerEventLog, Layout
 from threadline.crm.interface import Crm, CrmUnavailable, InteractionRecord
 from threadline.crm.timeline import MalformedEvent, interaction_of
+from threadline.quiet import quiet_library_warnings
 
 log = logging.getLogger("threadline.crm.timeline")
 
@@ -308,6 +309,7 @@ async def serve(redis_url: str, port: int) -> None:
 
 
 def main() -> None:
+    quiet_library_warnings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     redis_url = os.environ.get("REDIS_URL", "").strip()
     if not redis_url:

@@ -8,10 +8,12 @@ from aiohttp import web
 from threadline.sandbox.config import SandboxConfig
 from threadline.sandbox.modes import ChannelConfigError
 from threadline.sandbox.provider import Sandbox
+from threadline.quiet import quiet_library_warnings
 from threadline.settings import load_env_file
 
 
 def main() -> None:
+    quiet_library_warnings()
     load_env_file()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
