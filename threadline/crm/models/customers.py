@@ -17,6 +17,8 @@ class Customer(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
     # Set while this customer is merged into another one (its id is then an alias).
     merged_into = Column(String(40), ForeignKey("customers.id"), nullable=True)
+    # The language the customer is answered in ("en", "pt"); None until one was detected.
+    language = Column(String(8), nullable=True)
 
 
 class CustomerAlias(Base):

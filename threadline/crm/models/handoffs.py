@@ -27,6 +27,8 @@ class Agent(Base):
     password_hash = Column(String(300), nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     active = Column(Boolean, nullable=False, default=True)
+    # The console's language for this agent ("en", "pt"); None: the browser's choice, else English.
+    language = Column(String(8), nullable=True)
 
 
 class Handoff(Base):
