@@ -11,6 +11,13 @@ change that makes the assistant worse is noticed.
 
     python -m threadline.nlu.report                       # run CV, then summarise
     python -m threadline.nlu.report --summarise-only --out results/nlu   # only re-read a run
+    python -m threadline.nlu.report --compare config.yml pipelines/tfidf_logreg_crf_rules.yml
+
+`--compare` trains each named pipeline on the same seeded folds and prints them side by side
+(threadline/evaluation/cross_validation.py): macro-F1 overall and per language, fallback,
+confident-and-wrong and top-two rates, ECE, training and parse time; it writes
+results/nlu/comparison.json and .md and one reliability diagram per pipeline
+(reliability_<pipeline>.png). `--folds-run 1` trains only the first fold (for DIET).
 """
 from __future__ import annotations
 
@@ -287,6 +294,23 @@ def render(summary: Summary) -> str:
     return "\n".join(lines)
 
 
+def compare(configs: Sequence[Path], nlu: Path, folds: int, folds_run: Optional[int],
+            out: Path) -> None:
+    """Cross-validate each pipeline on the same folds; table, JSON and reliability diagrams."""
+    from threadline.evaluation.cross_validation import cross_validate, markdown_table
+
+    out.mkdir(parents=True, exist_ok=True)
+    scores = []
+    for config in configs:
+        result = cross_validate(config, nlu, folds, folds_run)
+        draw_reliability_diagram(result.reliability, out / f"reliability_{config.stem}.png")
+        scores.append(result)
+        # Written after each pipeline, so a slow one that is stopped keeps the others' figures.
+        (out / "comparison.json").write_text(json.dumps([asdict(s) for s in scores], indent=2))
+        (out / "comparison.md").write_text(markdown_table(scores) + "\n")
+    print(markdown_table(scores))
+
+
 def main(argv: List[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config.yml")
@@ -295,8 +319,15 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--out", default="results/nlu")
     parser.add_argument("--summarise-only", action="store_true",
                         help="don't run cross-validation, summarise the reports already in --out")
+    parser.add_argument("--compare", nargs="+", metavar="CONFIG",
+                        help="cross-validate these pipelines on the same folds, side by side")
+    parser.add_argument("--folds-run", type=int, default=None,
+                        help="with --compare: run only the first N of the folds")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if args.compare:
+        compare([Path(c) for c in args.compare], Path(args.nlu), args.folds, args.folds_run, out)
+        return
     if not args.summarise_only:
         run_cross_validation(args.config, args.nlu, args.folds, out)
     if not (out / "intent_report.json").is_file():
