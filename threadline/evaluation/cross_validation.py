@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -100,6 +101,7 @@ def cross_validate(config: Path, nlu: Path, folds: int, folds_run: Optional[int]
                    ) -> PipelineScores:
     """Train `config` on each training part of the seeded folds and score the held-out parts.
     `folds_run` < `folds` runs only the first folds (a slow pipeline on shared CPUs)."""
+    from rasa.engine.caching import CACHE_SIZE_ENV
     from rasa.model_training import train_nlu
     from rasa.shared.nlu.training_data.loading import load_data
     from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -111,6 +113,9 @@ def cross_validate(config: Path, nlu: Path, folds: int, folds_run: Optional[int]
     # Rasa logs every parse with its text at debug level; these logs carry no message bodies.
     configure_logging_and_warnings(logging.WARNING)
     configure_structlog(logging.WARNING)
+    # Rasa's training cache would hand a fold the components another run already trained on
+    # the same examples: the training times would then measure the cache.
+    os.environ[CACHE_SIZE_ENV] = "0"
 
     data = load_data(str(nlu))
     examples = [e for e in data.intent_examples if e.get("intent") and e.get("text")]
