@@ -25,3 +25,67 @@ def test_catalogue_products_and_plans_become_placeholders_in_any_case():
     assert preprocess("Any TRAILHEAD left? or the Plus Plan").split() == \
         ["any", "productname", "left?", "or", "the", "planname"]
     assert preprocess("trailheads and plus shipping") == "trailheads and plus shipping"
+
+
+# Calibration: a temperature fitted on out-of-fold predictions of the training data is stored
+# with the model (plain JSON), survives loading, and rescales confidences without reordering.
+INTENT_EXAMPLES = {
+    "order_status": ["where is my order", "has my parcel shipped", "track my package please",
+                     "when does my order arrive", "is my delivery on its way", "order status",
+                     "my package has not arrived", "tracking for my order"],
+    "refund_request": ["i want my money back", "please refund me", "refund my purchase",
+                       "give me a refund", "can i get a refund", "money back please",
+                       "i need a refund for this", "send my money back"],
+    "greet": ["hello", "hi there", "good morning", "hey", "hi", "hello there", "good evening",
+              "hey hey"],
+}
+PROBES = ["where is my parcel", "refund please", "hello again", "my order and a refund", "banana"]
+
+
+def _train(tmp_path, folds: int):
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from threadline.nlu.tfidf_intent_classifier import TfidfIntentClassifier
+
+    (tmp_path / f"model-{folds}").mkdir()
+    storage = LocalModelStorage(tmp_path / f"model-{folds}")
+    resource = Resource(f"tfidf-{folds}")
+    context = ExecutionContext(GraphSchema({}), "test")
+    config = {**TfidfIntentClassifier.get_default_config(), "calibration_folds": folds}
+    component = TfidfIntentClassifier.create(config, storage, resource, context)
+    component.train(TrainingData([Message(data={"text": text, "intent": intent})
+                                  for intent, texts in INTENT_EXAMPLES.items() for text in texts]))
+    return TfidfIntentClassifier.load(config, storage, resource, context), storage, resource
+
+
+def _ranking(component, text):
+    from rasa.shared.nlu.training_data.message import Message
+
+    message = component.process([Message(data={"text": text})])[0]
+    return [(entry["name"], entry["confidence"]) for entry in message.get("intent_ranking")]
+
+
+def test_temperature_round_trips_and_changes_confidences_but_not_the_ranking(tmp_path):
+    import json
+
+    from threadline.nlu.tfidf_intent_classifier import MODEL_FILE
+
+    calibrated, storage, resource = _train(tmp_path, folds=4)
+    plain, _, _ = _train(tmp_path, folds=0)
+    with storage.read_from(resource) as directory:
+        stored = json.loads((directory / MODEL_FILE).read_text())["calibration"]
+    assert stored["temperature"] == calibrated._calibration.temperature
+    assert stored["temperature"] != 1.0
+    assert 0.0 <= stored["suggested_threshold"] <= 1.0
+    assert stored["nll_after"] <= stored["nll_before"]
+    assert plain._calibration is None
+
+    for text in PROBES:
+        with_temperature, without = _ranking(calibrated, text), _ranking(plain, text)
+        assert [name for name, _ in with_temperature] == [name for name, _ in without]
+        assert abs(with_temperature[0][1] - without[0][1]) > 1e-3
+        assert abs(sum(c for _, c in with_temperature) - 1.0) < 1e-6

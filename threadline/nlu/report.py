@@ -11,6 +11,13 @@ change that makes the assistant worse is noticed.
 
     python -m threadline.nlu.report                       # run CV, then summarise
     python -m threadline.nlu.report --summarise-only --out results/nlu   # only re-read a run
+    python -m threadline.nlu.report --compare config.yml pipelines/tfidf_logreg_crf_rules.yml
+
+`--compare` trains each named pipeline on the same seeded folds and prints them side by side
+(threadline/evaluation/cross_validation.py): macro-F1 overall and per language, fallback,
+confident-and-wrong and top-two rates, ECE, training and parse time; it writes
+results/nlu/comparison.json and .md and one reliability diagram per pipeline
+(reliability_<pipeline>.png). `--folds-run 1` trains only the first fold (for DIET).
 """
 from __future__ import annotations
 
@@ -287,6 +294,69 @@ def render(summary: Summary) -> str:
     return "\n".join(lines)
 
 
+THRESHOLD_TARGETS = (0.95, 0.97, 0.98)
+
+
+def render_thresholds(config: Path, nlu: Path) -> str:
+    """How config.yml's fallback threshold is chosen: TfidfIntentClassifier's out-of-fold
+    calibration of the training data (as at train time), and per target accuracy of the answers
+    above the threshold, the threshold and what it does to those out-of-fold predictions."""
+    import numpy as np
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from threadline.nlu import calibration as c
+    from threadline.nlu.catalogue import load_catalogue
+    from threadline.nlu.tfidf_intent_classifier import TfidfIntentClassifier, build_pipeline
+
+    name = "threadline.nlu.tfidf_intent_classifier.TfidfIntentClassifier"
+    pipeline = (yaml.safe_load(config.read_text()) or {}).get("pipeline") or []
+    settings = next((component for component in pipeline if component.get("name") == name), None)
+    if settings is None:
+        raise SystemExit(f"threadline: {config} has no TfidfIntentClassifier")
+    settings = {**TfidfIntentClassifier.get_default_config(), **settings}
+    examples = [e for e in load_data(str(nlu)).intent_examples if e.get("intent") and e.get("text")]
+    catalogue = load_catalogue(Path(settings["catalogue"]))
+    scores, truth = c.out_of_fold_scores(lambda: build_pipeline(settings, catalogue),
+                                         [e.get("text") for e in examples],
+                                         [e.get("intent") for e in examples],
+                                         max(2, settings["calibration_folds"]))
+    temperature = c.fit_temperature(scores, truth)
+    before, after = c.softmax(scores), c.softmax(scores / temperature)
+    correct = before.argmax(axis=1) == truth
+    lines = [f"out-of-fold calibration of {len(truth)} training examples "
+             f"({max(2, settings['calibration_folds'])} folds): temperature {temperature:.3f}, "
+             f"accuracy {correct.mean():.3f}",
+             f"  log-loss {c.negative_log_likelihood(scores, truth, 1.0):.3f} -> "
+             f"{c.negative_log_likelihood(scores, truth, temperature):.3f}; ECE "
+             f"{c.top_confidence_ece(before.max(axis=1), correct):.3f} -> "
+             f"{c.top_confidence_ece(after.max(axis=1), correct):.3f}",
+             f"  config.yml threshold now: {fallback_threshold(config):g}",
+             "  answers >= target right   threshold   fallback   confident-wrong"]
+    for target in THRESHOLD_TARGETS:
+        threshold = c.suggested_threshold(after.max(axis=1), correct, target)
+        answered = after.max(axis=1) >= threshold
+        lines.append(f"  {target:>24.0%}   {threshold:9.2f}   {1 - answered.mean():8.1%}   "
+                     f"{np.mean(answered & ~correct):15.1%}")
+    return "\n".join(lines)
+
+
+def compare(configs: Sequence[Path], nlu: Path, folds: int, folds_run: Optional[int],
+            out: Path) -> None:
+    """Cross-validate each pipeline on the same folds; table, JSON and reliability diagrams."""
+    from threadline.evaluation.cross_validation import cross_validate, markdown_table
+
+    out.mkdir(parents=True, exist_ok=True)
+    scores = []
+    for config in configs:
+        result = cross_validate(config, nlu, folds, folds_run)
+        draw_reliability_diagram(result.reliability, out / f"reliability_{config.stem}.png")
+        scores.append(result)
+        # Written after each pipeline, so a slow one that is stopped keeps the others' figures.
+        (out / "comparison.json").write_text(json.dumps([asdict(s) for s in scores], indent=2))
+        (out / "comparison.md").write_text(markdown_table(scores) + "\n")
+    print(markdown_table(scores))
+
+
 def main(argv: List[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config.yml")
@@ -295,8 +365,21 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--out", default="results/nlu")
     parser.add_argument("--summarise-only", action="store_true",
                         help="don't run cross-validation, summarise the reports already in --out")
+    parser.add_argument("--compare", nargs="+", metavar="CONFIG",
+                        help="cross-validate these pipelines on the same folds, side by side")
+    parser.add_argument("--folds-run", type=int, default=None,
+                        help="with --compare: run only the first N of the folds")
+    parser.add_argument("--thresholds", action="store_true",
+                        help="print the intent classifier's out-of-fold calibration on --nlu and "
+                             "the fallback threshold each target accuracy gives")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if args.thresholds:
+        print(render_thresholds(Path(args.config), Path(args.nlu)))
+        return
+    if args.compare:
+        compare([Path(c) for c in args.compare], Path(args.nlu), args.folds, args.folds_run, out)
+        return
     if not args.summarise_only:
         run_cross_validation(args.config, args.nlu, args.folds, out)
     if not (out / "intent_report.json").is_file():

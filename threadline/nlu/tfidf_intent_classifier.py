@@ -18,6 +18,14 @@ it names, so a swapped model file would be code execution; CVE-2024-49375 is the
 Rasa's own components): a JSON file with the settings, the catalogue, both vocabularies and the
 intents, and an `.npz` of plain float arrays (IDF weights, coefficients, intercepts) read with
 `allow_pickle=False`. Loading rebuilds the scikit-learn pipeline from them.
+
+Confidence is calibrated on the training data alone (threadline/nlu/calibration.py): at train
+time a stratified k-fold of the training set gives every example a probability from a model
+that never saw it, and one temperature is fitted to minimise the log-loss of those out-of-fold
+probabilities. Parsing divides the logistic regression's scores by that temperature before the
+softmax, which changes how sure the ranking is, never its order. The same out-of-fold
+confidences give the fallback threshold the data supports (stored beside the temperature, and
+printed by `make nlu-report`); config.yml's FallbackClassifier threshold is set from it.
 """
 from __future__ import annotations
 
@@ -41,6 +49,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from threadline.nlu.calibration import Calibration, fit_calibration, softmax
 from threadline.nlu.catalogue import CatalogueEntry, catalogue_digest, load_catalogue
 from threadline.nlu.structured_entities import PHONE_CANDIDATE, PHONE_SEPARATED_MIN_DIGITS
 
@@ -102,8 +111,9 @@ def build_pipeline(config: Dict[Text, Any], catalogue: Iterable[CatalogueEntry])
 
 
 def save_pipeline(model: Pipeline, config: Dict[Text, Any], catalogue: List[CatalogueEntry],
-                  directory: Path) -> None:
-    """What `load_pipeline` needs to rebuild `model`, as JSON and plain arrays."""
+                  directory: Path, calibration: Optional[Calibration] = None) -> None:
+    """What `load_pipeline` needs to rebuild `model` (and its calibration), as JSON and plain
+    arrays."""
     vectorizers = [vectorizer for _, vectorizer in model.named_steps["features"].transformer_list]
     classifier = model.named_steps["classifier"]
     (directory / MODEL_FILE).write_text(json.dumps({
@@ -111,9 +121,16 @@ def save_pipeline(model: Pipeline, config: Dict[Text, Any], catalogue: List[Cata
         "catalogue": [entry.to_dict() for entry in catalogue],
         "vocabularies": [{term: int(index) for term, index in v.vocabulary_.items()} for v in vectorizers],
         "classes": [str(name) for name in classifier.classes_],
+        "calibration": None if calibration is None else calibration.to_dict(),
     }, ensure_ascii=False), encoding="utf-8")
     np.savez(directory / ARRAYS_FILE, coef=classifier.coef_, intercept=classifier.intercept_,
              **{f"idf_{i}": v.idf_ for i, v in enumerate(vectorizers)})
+
+
+def load_calibration(directory: Path) -> Optional[Calibration]:
+    """The calibration `save_pipeline` stored; None for a model trained without one."""
+    saved = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+    return None if saved.get("calibration") is None else Calibration.from_dict(saved["calibration"])
 
 
 def load_pipeline(directory: Path) -> Pipeline:
@@ -139,19 +156,23 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
+        # calibration_folds 0 or 1: no calibration, the logistic regression's own probabilities.
         return {"word_ngrams": [1, 2], "char_ngrams": [2, 5], "C": 10.0, "max_iter": 2000,
-                "ranking_length": 10, "catalogue": "data/catalogue/products.csv"}
+                "ranking_length": 10, "catalogue": "data/catalogue/products.csv",
+                "calibration_folds": 5, "fallback_target_accuracy": 0.97}
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
         return catalogue_digest(Path(config.get("catalogue", cls.get_default_config()["catalogue"])))
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage,
-                 resource: Resource, model: Optional[Pipeline] = None) -> None:
+                 resource: Resource, model: Optional[Pipeline] = None,
+                 calibration: Optional[Calibration] = None) -> None:
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
+        self._calibration = calibration
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -167,25 +188,40 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             except ValueError:  # trained without intent examples: nothing was stored
                 return cls(config, model_storage, resource, None)
             # Anything wrong in the stored files (a pickled array included) raises here.
-            return cls(config, model_storage, resource, load_pipeline(directory))
+            return cls(config, model_storage, resource, load_pipeline(directory),
+                       load_calibration(directory))
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
         if len({e.get(INTENT) for e in examples}) < 2:
             return self._resource
         catalogue = load_catalogue(Path(self._config["catalogue"]))
+        texts = [e.get(TEXT) for e in examples]
+        labels = [e.get(INTENT) for e in examples]
         self._model = build_pipeline(self._config, catalogue)
-        self._model.fit([e.get(TEXT) for e in examples], [e.get(INTENT) for e in examples])
+        self._model.fit(texts, labels)
+        self._calibration = None
+        if self._config["calibration_folds"] > 1:
+            self._calibration = fit_calibration(
+                lambda: build_pipeline(self._config, catalogue), texts, labels,
+                self._config["calibration_folds"], self._config["fallback_target_accuracy"])
         with self._model_storage.write_to(self._resource) as directory:
-            save_pipeline(self._model, self._config, catalogue, directory)
+            save_pipeline(self._model, self._config, catalogue, directory, self._calibration)
         return self._resource
+
+    def probabilities(self, texts: List[str]) -> np.ndarray:
+        """Intent probabilities per text, in the order of the model's classes, calibrated when
+        the model was trained with a calibration."""
+        scores = self._model.decision_function(texts)
+        temperature = 1.0 if self._calibration is None else self._calibration.temperature
+        return softmax(scores / temperature)
 
     def process(self, messages: List[Message]) -> List[Message]:
         if self._model is None:
             return messages
         texts = [message.get(TEXT) or "" for message in messages]
         intents = self._model.classes_
-        for message, probabilities in zip(messages, self._model.predict_proba(texts)):
+        for message, probabilities in zip(messages, self.probabilities(texts)):
             ranking = sorted(({"name": name, "confidence": float(p)}
                               for name, p in zip(intents, probabilities)),
                              key=lambda entry: -entry["confidence"])
