@@ -185,6 +185,9 @@ class HubSpotCrm:
                           key=lambda p: p.due_date)
         return Profile(customer_id, None, None, None, opportunities, cases, promises, None)
 
+    async def set_customer_language(self, customer_id: str, language: str) -> None:
+        await self.api.update("contacts", await self._contact(customer_id), {"threadline_language": language})
+
     async def has_open_handoff(self, customer_id: str) -> bool:
         return bool(self.handoffs and await self.handoffs.has_open_handoff(customer_id))
 
