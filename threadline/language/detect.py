@@ -11,6 +11,13 @@ Two parts, measured on tests/language/ (bench/language_detection.py compares the
 Order numbers, emails, links, phone numbers and emoji are removed first: "TL-48213" and "👍"
 carry no language, so the customer's current one is kept.
 
+Measured on tests/language/detection_set.yml (400 messages, 204 of three words or fewer):
+lingua alone 0.805 accuracy (0.647 on short messages); with the lexicon 0.948 (0.907 short),
+and 1.3 % of messages switched to a wrong language. A character n-gram classifier trained on
+data/nlu split by language (en/pt, lingua kept for Spanish) reached 0.970 but switched 2.8 %
+to a wrong language (names and codes read as English): a missed language only keeps the
+current one, a wrong one answers the customer in it, so lingua + lexicon it is.
+
 Building loads lingua's models (about 1 s, `shared_detector` does it once per process);
 `detect` then takes well under a millisecond on a chat message.
 """
