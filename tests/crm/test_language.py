@@ -1,0 +1,88 @@
+"""The customer's language: slot -> CRM when it changes, CRM -> slot on a new session, and the
+agent's `customers set-language` command."""
+from __future__ import annotations
+
+from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.language import ValidateSlotMappings
+from actions.session import ActionSessionStart
+from tests.crm.trackers import DOMAIN, tracker
+from threadline.cli.main import main as cli
+from threadline.crm.interface import CrmUnavailable
+from threadline.crm.models import Customer
+
+USER = {"event": "user", "text": "obg", "parse_data": {}}
+
+
+def language_of(database, customer_id: str):
+    return database.transaction(lambda s: getattr(s.get(Customer, customer_id), "language", None))
+
+
+def after_message(language: str, before=None):
+    """The tracker action_validate_slot_mappings gets: the slot event extraction just made."""
+    earlier = [{"event": "slot", "name": "language", "value": before}, USER] if before else [USER]
+    return tracker({"language": language}, text="obg",
+                   events=[*earlier, {"event": "slot", "name": "language", "value": language}])
+
+
+async def test_a_new_language_is_written_to_the_crm(database, crm):
+    events = await ValidateSlotMappings().run(CollectingDispatcher(), after_message("pt", before="en"), DOMAIN)
+    assert events == [SlotSet("language", "pt")]
+    assert language_of(database, "cus_ana") == "pt"
+
+
+async def test_the_same_language_again_is_not_written(database, crm, monkeypatch):
+    async def must_not_write(*_args):
+        raise AssertionError("unchanged language written")
+
+    monkeypatch.setattr(crm.crm, "set_customer_language", must_not_write)
+    events = await ValidateSlotMappings().run(CollectingDispatcher(), after_message("pt", before="pt"), DOMAIN)
+    assert events == [SlotSet("language", "pt")]
+
+
+async def test_a_language_we_do_not_speak_keeps_the_slot(database, crm):
+    events = await ValidateSlotMappings().run(CollectingDispatcher(), after_message("es", before="pt"), DOMAIN)
+    assert events == [SlotSet("language", "pt")]
+    assert language_of(database, "cus_ana") is None
+
+
+async def test_the_slot_switches_even_when_the_crm_is_down(database, crm, monkeypatch):
+    async def down(*_args):
+        raise CrmUnavailable("CRM database: OperationalError")
+
+    monkeypatch.setattr(crm.crm, "set_customer_language", down)
+    events = await ValidateSlotMappings().run(CollectingDispatcher(), after_message("pt"), DOMAIN)
+    assert events == [SlotSet("language", "pt")]
+
+
+async def test_a_new_session_restores_the_language_from_the_crm(database, crm):
+    await crm.crm.set_customer_language("cus_new", "pt")
+    events = await ActionSessionStart().run(CollectingDispatcher(), tracker({}, sender_id="cus_new"), DOMAIN)
+    assert events == [SessionStarted(), SlotSet("language", "pt"), ActionExecuted("action_listen")]
+    assert (await crm.crm.profile("cus_new")).language == "pt"
+
+
+async def test_the_crm_language_wins_over_the_carried_slot(database, crm):
+    await crm.crm.set_customer_language("cus_new", "pt")  # an agent changed it meanwhile
+    events = await ActionSessionStart().run(
+        CollectingDispatcher(), tracker({"language": "en"}, sender_id="cus_new"), DOMAIN)
+    assert events == [SessionStarted(), SlotSet("language", "en"), SlotSet("language", "pt"),
+                      ActionExecuted("action_listen")]
+
+
+async def test_the_carried_slot_alone_when_the_crm_agrees(database, crm):
+    await crm.crm.set_customer_language("cus_new", "pt")
+    events = await ActionSessionStart().run(
+        CollectingDispatcher(), tracker({"language": "pt"}, sender_id="cus_new"), DOMAIN)
+    assert events == [SessionStarted(), SlotSet("language", "pt"), ActionExecuted("action_listen")]
+
+
+def test_an_agent_sets_the_language_from_the_cli(database, crm, crm_url, monkeypatch, capsys):
+    monkeypatch.setenv("CRM_DATABASE_URL", crm_url)
+    database.transaction(lambda s: s.add(Customer(id="cus_ana")))
+    assert cli(["customers", "set-language", "cus_ana", "pt", "--json"]) == 0
+    assert '"language": "pt"' in capsys.readouterr().out
+    assert language_of(database, "cus_ana") == "pt"
+    assert cli(["customers", "set-language", "cus_nobody", "en"]) == 1
+    assert "no customer cus_nobody" in capsys.readouterr().err
