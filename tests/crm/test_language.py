@@ -5,45 +5,51 @@ from __future__ import annotations
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.language import ValidateSlotMappings
+from actions.language import ActionValidateSlotMappings
 from actions.session import ActionSessionStart
 from tests.crm.trackers import DOMAIN, tracker
 from threadline.cli.main import main as cli
 from threadline.crm.interface import CrmUnavailable
 from threadline.crm.models import Customer
 
-USER = {"event": "user", "text": "obg", "parse_data": {}}
 
 
 def language_of(database, customer_id: str):
     return database.transaction(lambda s: getattr(s.get(Customer, customer_id), "language", None))
 
 
-def after_message(language: str, before=None):
-    """The tracker action_validate_slot_mappings gets: the slot event extraction just made."""
-    earlier = [{"event": "slot", "name": "language", "value": before}, USER] if before else [USER]
-    return tracker({"language": language}, text="obg",
-                   events=[*earlier, {"event": "slot", "name": "language", "value": language}])
+def after_message(detected, slot=None):
+    """The tracker action_validate_slot_mappings gets after a message the NLU found `detected` in."""
+    t = tracker({"language": slot}, text="obg")
+    if detected:
+        t.latest_message["language"] = detected
+    return t
 
 
-async def test_a_new_language_is_written_to_the_crm(database, crm):
-    events = await ValidateSlotMappings().run(CollectingDispatcher(), after_message("pt", before="en"), DOMAIN)
-    assert events == [SlotSet("language", "pt")]
+async def validate(t):
+    return await ActionValidateSlotMappings().run(CollectingDispatcher(), t, DOMAIN)
+
+
+async def test_a_new_language_switches_the_slot_and_is_written_to_the_crm(database, crm):
+    assert await validate(after_message("pt", slot="en")) == [SlotSet("language", "pt")]
     assert language_of(database, "cus_ana") == "pt"
 
 
-async def test_the_same_language_again_is_not_written(database, crm, monkeypatch):
+async def test_the_same_language_again_changes_nothing(database, crm, monkeypatch):
     async def must_not_write(*_args):
         raise AssertionError("unchanged language written")
 
     monkeypatch.setattr(crm.crm, "set_customer_language", must_not_write)
-    events = await ValidateSlotMappings().run(CollectingDispatcher(), after_message("pt", before="pt"), DOMAIN)
-    assert events == [SlotSet("language", "pt")]
+    assert await validate(after_message("pt", slot="pt")) == []
+
+
+async def test_a_message_without_language_keeps_the_slot(database, crm):
+    assert await validate(after_message(None, slot="pt")) == []
+    assert language_of(database, "cus_ana") is None
 
 
 async def test_a_language_we_do_not_speak_keeps_the_slot(database, crm):
-    events = await ValidateSlotMappings().run(CollectingDispatcher(), after_message("es", before="pt"), DOMAIN)
-    assert events == [SlotSet("language", "pt")]
+    assert await validate(after_message("es", slot="pt")) == []
     assert language_of(database, "cus_ana") is None
 
 
@@ -52,8 +58,7 @@ async def test_the_slot_switches_even_when_the_crm_is_down(database, crm, monkey
         raise CrmUnavailable("CRM database: OperationalError")
 
     monkeypatch.setattr(crm.crm, "set_customer_language", down)
-    events = await ValidateSlotMappings().run(CollectingDispatcher(), after_message("pt"), DOMAIN)
-    assert events == [SlotSet("language", "pt")]
+    assert await validate(after_message("pt")) == [SlotSet("language", "pt")]
 
 
 async def test_a_new_session_restores_the_language_from_the_crm(database, crm):
