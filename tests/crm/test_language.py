@@ -91,3 +91,14 @@ def test_an_agent_sets_the_language_from_the_cli(database, crm, crm_url, monkeyp
     assert language_of(database, "cus_ana") == "pt"
     assert cli(["customers", "set-language", "cus_nobody", "en"]) == 1
     assert "no customer cus_nobody" in capsys.readouterr().err
+
+
+async def test_a_merged_id_sets_the_language_of_the_customer_it_was_merged_into(database, crm):
+    def merged(session):
+        session.add(Customer(id="cus_kept"))
+        session.flush()
+        session.add(Customer(id="cus_old", merged_into="cus_kept"))
+
+    database.transaction(merged)
+    await crm.crm.set_customer_language("cus_old", "pt")
+    assert (language_of(database, "cus_kept"), language_of(database, "cus_old")) == ("pt", None)
