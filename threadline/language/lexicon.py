@@ -2,8 +2,10 @@
 
 lingua's models come from edited text: on one or two words of Brazilian WhatsApp ("obg",
 "vlw", "blz") it answers English or Spanish. These lists decide a short message when all its
-known words agree. Keep them to words that belong to one language only: "no", "a", "e" are
-left out on purpose.
+known words agree. A word English has too ("no", "a", "to", "pro", "show", "yo") is left
+out: it would switch customers between the two languages we speak. Words Portuguese shares
+with Spanish ("dia", "cancelar") stay in the Portuguese list, which Brazilian customers need
+far more; Spanish sentences are lingua's to tell.
 """
 from __future__ import annotations
 
@@ -14,17 +16,17 @@ PORTUGUESE = frozenset("""
     oi oii oiii oie oiee ola olá opa eai eae salve tchau tchauzinho flw falou
     obg obgd obgda obgdo brigado brigada obrigado obrigada obrigadão vlw valeu valeuu
     blz blza beleza suave tranquilo joia
-    vc vcs voce você voces vocês pq pq? porque qdo qnd quando qnto quanto qto td tds tudo
+    vc vcs voce você voces vocês pq porque qdo qnd quando qnto quanto qto td tds tudo
     tb tbm tambem também hj amanha amanhã ontem agr agora msm mesmo mt mto muito muita
     kd cade cadê pfv pfvr pf porfavor
-    sim nao não ñ naum ta tá to tô tava tou pra pro pros pras pq q oq cmg ctz certeza
-    bom boa dia tarde noite tudo bem certo entendi show massa top
+    sim nao não ñ naum ta tá tô tava tou pra pras q oq cmg ctz certeza
+    bom boa dia tarde noite bem certo entendi massa
     meu minha meus minhas pedido pedidos entrega reembolso troca trocar cancelar atendente
-    ainda chegou quero queria preciso pode ser aqui ali isso esse essa
+    ainda chegou quero queria preciso pode ser aqui isso esse essa
 """.split())
 
 ENGLISH = frozenset("""
-    hi hey hello hiya yo bye goodbye cya thanks thank thx ty tysm thnx pls plz please
+    hi hey hello hiya bye goodbye cya thanks thank thx ty tysm thnx pls plz please
     yes yeah yep yup nope nah sure okie cool great awesome
     u ur r idk lol btw asap omg imo tbh nvm dunno wanna gonna gotta
     my order where when what why how can could would should is are was the it this that
@@ -34,7 +36,7 @@ ENGLISH = frozenset("""
 
 SPANISH = frozenset("""
     hola gracias buenas buenos adios adiós usted ustedes quiero necesito tengo
-    hablar persona favor llegó llego todavía todavia cuánto cuanto dónde donde envío envio
+    hablar persona favor llegó llego todavía cuánto cuanto dónde donde envío
 """.split())
 
 # No language at all: acknowledgements and noises every customer types.
