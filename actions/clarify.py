@@ -28,6 +28,8 @@ NEVER_OFFERED = frozenset({
     "nlu_fallback", "out_of_scope", "greet", "goodbye", "affirm", "deny", "thank", "bot_challenge",
     "share_media", "unsupported_message",
     "provide_contact", "provide_order_number", "provide_quantity", "provide_code",
+    # Set by the language detector, not something to choose (threadline/nlu/language.py).
+    "other_language",
 })
 
 

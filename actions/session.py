@@ -1,8 +1,10 @@
 """Session start: carry slots over, load what the CRM knows, greet returning customers with it.
 
 Slots the CRM can answer (order number, product, plan, email, phone) are filled when empty,
-so forms never ask for them again. While a handoff is open the bot stays paused: a new session
-would otherwise silently un-pause it (docs/rasa-3.6-notes.md).
+so forms never ask for them again. The customer's language comes from the CRM even over the
+carried-over slot (`threadline customers set-language` writes it there). While a handoff is
+open the bot stays paused: a new session would otherwise silently un-pause it
+(docs/rasa-3.6-notes.md).
 """
 from __future__ import annotations
 
@@ -81,6 +83,9 @@ class ActionSessionStart(Action):
             profile = await crm.crm.profile(tracker.sender_id)
             events += [SlotSet(name, value) for name, value in known_slots(profile).items()
                        if name not in carried and name in (domain.get("slots") or {})]
+            if profile.language and profile.language != carried.get("language"):
+                # The CRM wins over the carried slot: an agent may have set it in between.
+                events.append(SlotSet("language", profile.language))
             if await crm.crm.has_open_handoff(tracker.sender_id):
                 # A person has this conversation: no greeting from the bot either.
                 events.append(ConversationPaused())

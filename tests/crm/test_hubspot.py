@@ -85,6 +85,14 @@ async def test_case_is_one_ticket_with_a_task_for_the_promise_and_both_show_in_t
     assert [(o.product, o.stage, o.channel) for o in profile.opportunities] == [("Drift Running Shoes", "new", "instagram")]
 
 
+async def test_the_customer_language_is_a_contact_property_the_profile_reads(sandbox, hubspot):
+    assert (await hubspot.profile("cus_ana")).language is None
+    await hubspot.set_customer_language("cus_ana", "pt")
+    [contact] = sandbox.objects["contacts"].values()
+    assert contact["properties"]["threadline_language"] == "pt"
+    assert (await hubspot.profile("cus_ana")).language == "pt"
+
+
 async def test_rate_limits_and_server_errors_are_retried(sandbox, hubspot):
     sandbox.rate_limit_once()
     sandbox.fail_once(502)

@@ -17,7 +17,7 @@ from aiohttp import web
 TOKEN = "pat-na1-test-token"
 STANDARD = {"hs_object_id", "createdate", "hs_lastmodifieddate", "lastmodifieddate"}
 PROPERTIES = {
-    "contacts": {"email", "firstname", "lastname", "phone", "threadline_customer_id"},
+    "contacts": {"email", "firstname", "lastname", "phone", "threadline_customer_id", "threadline_language"},
     "notes": {"hs_timestamp", "hs_note_body", "threadline_key"},
     "deals": {"dealname", "dealstage", "pipeline", "amount", "threadline_key", "threadline_product",
               "threadline_plan", "threadline_quantity", "threadline_next_step", "threadline_channel"},

@@ -1,4 +1,4 @@
-"""Customer identity commands: customer, link, unlink, merge, import-contacts, identity, crm.
+"""Customer commands: customer, link, unlink, merge, import-contacts, identity, crm, customers.
 
 Changes (link, unlink, merge) need --by (who) and --reason (why): they go to the audit log.
 """
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from threadline.cli.output import emit
+from threadline.language.detect import SPOKEN
 
 
 def _fail(message: str) -> int:
@@ -93,6 +94,15 @@ def register(subparsers, common) -> None:
     sub.required = True
     p = sub.add_parser("upgrade", parents=[common], help="apply CRM schema migrations")
     p.set_defaults(handler=crm_upgrade)
+
+    customers = subparsers.add_parser("customers", help="customer settings an agent may change")
+    sub = customers.add_subparsers(dest="customers_command", metavar="COMMAND")
+    sub.required = True
+    p = sub.add_parser("set-language", parents=[common],
+                       help="the language the customer is answered in, from their next session")
+    p.add_argument("customer", help="a customer id (cus_...), merged ids included")
+    p.add_argument("language", choices=list(SPOKEN))
+    p.set_defaults(handler=set_language)
 
 
 def _status(identity: dict) -> str:
@@ -222,4 +232,21 @@ def crm_upgrade(args) -> int:
     emit(args, {"url": database.engine.url.render_as_string(hide_password=True), "status": "up to date"},
          lambda p: f"CRM at {p['url']} is up to date")
     database.dispose()
+    return 0
+
+
+def set_language(args) -> int:
+    from threadline.crm import Database
+    from threadline.crm.models import Customer
+    from threadline.crm.sql_backend import SqlCrm
+
+    database = Database.from_env()
+    try:
+        if database.transaction(lambda s: s.get(Customer, args.customer)) is None:
+            return _fail(f"no customer {args.customer}")
+        asyncio.run(SqlCrm(database).set_customer_language(args.customer, args.language))
+    finally:
+        database.dispose()
+    emit(args, {"customer_id": args.customer, "language": args.language},
+         lambda p: f"{p['customer_id']} is answered in {p['language']} from their next session")
     return 0

@@ -81,6 +81,7 @@ class Profile:
     cases: List[CaseView] = field(default_factory=list)  # open ones, newest first
     promises: List[PromiseView] = field(default_factory=list)  # open ones, soonest first
     last_channel: Optional[str] = None  # channel of the last customer message in the timeline
+    language: Optional[str] = None  # the language the customer is answered in ("en", "pt")
 
     @property
     def is_known(self) -> bool:
@@ -147,6 +148,9 @@ class Crm(Protocol):
     async def make_promise(
         self, customer_id: str, text: str, due_date: date, case_id: Optional[str] = None,
     ) -> PromiseView: ...
+
+    async def set_customer_language(self, customer_id: str, language: str) -> None:
+        """Remember the language the customer is answered in (detected, or set by an agent)."""
 
     async def has_open_handoff(self, customer_id: str) -> bool:
         """Seam for human handoff (issue 9): True while an escalation is waiting or assigned."""

@@ -118,6 +118,7 @@ class SqlCrm(SqlStore):
                 customer_id, customer.display_name if customer else None, email, phone,
                 [_opportunity_view(o) for o in opportunities], [_case_view(c) for c in cases],
                 [_promise_view(p) for p in promises], last_channel,
+                customer.language if customer else None,
             )
 
         return await self._run(work)
@@ -237,6 +238,13 @@ class SqlCrm(SqlStore):
             return _promise_view(row)
 
         return await self._run(work)
+
+    async def set_customer_language(self, customer_id: str, language: str) -> None:
+        def work(session: Session) -> None:
+            ensure_customer(session, customer_id)
+            session.get(Customer, current_owner(session, customer_id)).language = language
+
+        await self._run(work)
 
     async def has_open_handoff(self, customer_id: str) -> bool:
         def work(session: Session) -> bool:

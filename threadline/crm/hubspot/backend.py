@@ -183,7 +183,13 @@ class HubSpotCrm:
                                        t["properties"].get("threadline_case_id") or None)
                            for t in tasks if t["properties"].get("hs_task_status") != "COMPLETED"),
                           key=lambda p: p.due_date)
-        return Profile(customer_id, None, None, None, opportunities, cases, promises, None)
+        [person] = await self.api.search("contacts", [_eq("threadline_customer_id", customer_id)],
+                                         ["threadline_language"], limit=1)
+        language = person["properties"].get("threadline_language") or None
+        return Profile(customer_id, None, None, None, opportunities, cases, promises, None, language)
+
+    async def set_customer_language(self, customer_id: str, language: str) -> None:
+        await self.api.update("contacts", await self._contact(customer_id), {"threadline_language": language})
 
     async def has_open_handoff(self, customer_id: str) -> bool:
         return bool(self.handoffs and await self.handoffs.has_open_handoff(customer_id))
