@@ -1,4 +1,4 @@
-"""What every journey's actions share: the CRM services, the channel, dates in replies.
+"""What every journey's actions share: the CRM services, the channel, the customer's texts.
 
 The services are opened once per action server process (on first use, in a thread: opening
 migrates the database and seeds the demo shop). Tests install their own with `use_services`.
@@ -14,6 +14,7 @@ from rasa_sdk import Tracker
 
 from threadline.crm.backends import CrmConfigError, CrmServices, crm_services
 from threadline.crm.interface import CrmUnavailable
+from threadline.i18n import N_, Texts, texts_for
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +55,16 @@ def add_business_days(start: date, days: int) -> date:
     return current
 
 
-def say_date(day: date) -> str:
-    return f"{day.strftime('%a')} {day.day} {day.strftime('%b')}"
+def texts_of(tracker: Tracker) -> Texts:
+    """The catalogue and formats of the customer's language (the `language` slot; None: English)."""
+    return texts_for(tracker.get_slot("language"))
 
 
-def say_money(amount, currency: str) -> str:
-    return f"{currency} {amount:,.2f}"
+CRM_UNAVAILABLE = N_("Sorry, I can't look that up right now. Please try again in a few minutes, or ask for a person.")
+
+CHANNEL_NAMES = {"whatsapp": "WhatsApp", "instagram": "Instagram", "sms": "SMS", "email": N_("email")}
 
 
-CRM_UNAVAILABLE = "Sorry, I can't look that up right now. Please try again in a few minutes, or ask for a person."
-
-CHANNEL_NAMES = {"whatsapp": "WhatsApp", "instagram": "Instagram", "sms": "SMS", "email": "email"}
-
-
-def say_channel(channel: Optional[str]) -> Optional[str]:
-    return CHANNEL_NAMES.get(channel or "", channel)
+def say_channel(channel: Optional[str], texts: Texts) -> Optional[str]:
+    name = CHANNEL_NAMES.get(channel or "")
+    return texts.gettext(name) if name else channel

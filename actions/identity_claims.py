@@ -28,7 +28,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import DBAPIError
 
-from actions.crm_context import services
+from actions.crm_context import services, texts_of
 from actions.session import known_slots, welcome_back
 from threadline.crm.interface import CrmUnavailable
 from threadline.identity.addresses import InvalidAddress
@@ -36,26 +36,28 @@ from threadline.identity.claim_limits import PHONE_COUNTRY, ClaimLimits, ClaimRe
 from threadline.identity.claims import CODE_LIFETIME, ClaimIdentity, ClaimOutcome, NothingToClaim, VerifyClaim
 from threadline.identity.ports import CodeSender
 from threadline.identity.services import IdentityServices
+from threadline.i18n import N_, Texts
 
 log = logging.getLogger(__name__)
 
 CODE_PATTERN = re.compile(r"(?<!\d)(\d{3})[ -]?(\d{3})(?!\d)")
 MINUTES = int(CODE_LIFETIME.total_seconds() // 60)
-UNAVAILABLE = "Sorry, I can't check that right now. Please try again in a few minutes."
-NOT_SENT = ("Sorry, I couldn't send a code there just now, so nothing is linked. Please try again later, "
-            "or ask for a person.")
+# Texts in English (the catalogue's msgids); each is said in the customer's language (`Texts`).
+UNAVAILABLE = N_("Sorry, I can't check that right now. Please try again in a few minutes.")
+NOT_SENT = N_("Sorry, I couldn't send a code there just now, so nothing is linked. Please try again later, "
+              "or ask for a person.")
 # The same answer whatever was claimed: an unverified sender learns nothing about anyone.
-UNVERIFIED_SENDER = ("I can't link anything to this conversation from here: your mail server didn't confirm "
-                     "this email came from your address. Please write to us from WhatsApp, Instagram or SMS, "
-                     "or ask for a person.")
-UNVERIFIED_CHANNEL = ("I can't link anything to this conversation from here. Please write to us from WhatsApp, "
-                      "Instagram, SMS or email, or ask for a person.")
+UNVERIFIED_SENDER = N_("I can't link anything to this conversation from here: your mail server didn't confirm "
+                       "this email came from your address. Please write to us from WhatsApp, Instagram or SMS, "
+                       "or ask for a person.")
+UNVERIFIED_CHANNEL = N_("I can't link anything to this conversation from here. Please write to us from WhatsApp, "
+                        "Instagram, SMS or email, or ask for a person.")
 REST_PREFIX = "rest:"  # connectors/rest.py: REST senders' conversations (not imported: actions run apart)
-REFUSED = "Sorry, I can't send another code right now. Please try again later, or ask for a person."
-PHONE_REFUSED = ("Sorry, I can't send a code to that number. Could you give me your email address instead, "
-                 "or ask for a person?")
-ORDER_CLAIMED = ("If order {order_id} is yours, I've sent a 6-digit code to the contact details we have for it. "
-                 f"Type the code here within {MINUTES} minutes to link the order to this conversation.")
+REFUSED = N_("Sorry, I can't send another code right now. Please try again later, or ask for a person.")
+PHONE_REFUSED = N_("Sorry, I can't send a code to that number. Could you give me your email address instead, "
+                   "or ask for a person?")
+ORDER_CLAIMED = N_("If order {order_id} is yours, I've sent a 6-digit code to the contact details we have for it. "
+                   "Type the code here within {minutes} minutes to link the order to this conversation.")
 
 
 @dataclass
@@ -154,7 +156,7 @@ def refuse_unverified(dispatcher: CollectingDispatcher, tracker: Tracker, action
     rest = tracker.sender_id.startswith(REST_PREFIX)
     log.warning("%s refused: %s", action, "the REST channel is not authenticated" if rest
                 else "the mail's From address is not authenticated")
-    dispatcher.utter_message(text=UNVERIFIED_CHANNEL if rest else UNVERIFIED_SENDER)
+    dispatcher.utter_message(text=texts_of(tracker).gettext(UNVERIFIED_CHANNEL if rest else UNVERIFIED_SENDER))
     return True
 
 
@@ -166,8 +168,8 @@ def code_in(tracker: Tracker) -> Optional[str]:
     return match.group(1) + match.group(2) if match else None
 
 
-async def start_claim(dispatcher: CollectingDispatcher, customer_id: str, *, contact: Optional[str] = None,
-                      order_id: Optional[str] = None) -> Optional[List[Dict[Text, Any]]]:
+async def start_claim(dispatcher: CollectingDispatcher, customer_id: str, texts: Texts, *,
+                      contact: Optional[str] = None, order_id: Optional[str] = None) -> Optional[List[Dict[Text, Any]]]:
     """Send a code for `contact` (email or phone) or `order_id` and say where; the events to
     return, or None when there is nothing to prove (already theirs)."""
     try:
@@ -179,23 +181,26 @@ async def start_claim(dispatcher: CollectingDispatcher, customer_id: str, *, con
     except NothingToClaim:
         return None
     except InvalidAddress:
-        dispatcher.utter_message(text="I couldn't read that as an email address or a phone number with "
-                                      "its country code (like +55 11 98765-4321). Could you write it again?")
+        dispatcher.utter_message(text=texts.gettext(
+            "I couldn't read that as an email address or a phone number with its country code "
+            "(like +55 11 98765-4321). Could you write it again?"))
         return []
     except ClaimRefused as refused:  # logged with its reason where it was refused
-        dispatcher.utter_message(text=PHONE_REFUSED if refused.reason == PHONE_COUNTRY else REFUSED)
+        dispatcher.utter_message(text=texts.gettext(PHONE_REFUSED if refused.reason == PHONE_COUNTRY else REFUSED))
         return []
     except (RuntimeError, OSError, DBAPIError, CrmUnavailable) as error:
         log.warning("identity claim not started: %s", error.__class__.__name__)
-        dispatcher.utter_message(text=NOT_SENT)
+        dispatcher.utter_message(text=texts.gettext(NOT_SENT))
         return []
     if contact:
-        dispatcher.utter_message(text=(f"To link {started.sent_to} to this conversation, I've sent it a 6-digit "
-                                       f"code. Type the code here within {MINUTES} minutes."))
+        dispatcher.utter_message(text=texts.gettext(
+            "To link {address} to this conversation, I've sent it a 6-digit code. Type the code here within "
+            "{minutes} minutes.").format(address=started.sent_to, minutes=texts.number(MINUTES)))
         return []
     # The same words whether the order exists, has an owner, or got a code: nothing about
     # someone else's order until the code is right.
-    dispatcher.utter_message(text=ORDER_CLAIMED.format(order_id=order_id.strip().upper()))
+    dispatcher.utter_message(text=texts.gettext(ORDER_CLAIMED).format(
+        order_id=order_id.strip().upper(), minutes=texts.number(MINUTES)))
     return [SlotSet("order_id", None)]
 
 
@@ -214,7 +219,8 @@ class ActionClaimIdentity(Action):
         order_id = next(tracker.get_latest_entity_values("order_id"), None)
         events = None
         if contact or order_id:
-            events = await start_claim(dispatcher, tracker.sender_id, contact=contact and str(contact),
+            events = await start_claim(dispatcher, tracker.sender_id, texts_of(tracker),
+                                       contact=contact and str(contact),
                                        order_id=None if contact else str(order_id))
         if events is None:
             dispatcher.utter_message(response="utter_got_order_number" if order_id and not contact
@@ -231,34 +237,37 @@ class ActionVerifyIdentityClaim(Action):
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         if refuse_unverified(dispatcher, tracker, self.name()):
             return []
+        texts = texts_of(tracker)
         code = code_in(tracker)
         if code is None:
-            dispatcher.utter_message(text="Please type the 6-digit code on its own.")
+            dispatcher.utter_message(text=texts.gettext("Please type the 6-digit code on its own."))
             return []
         try:
             tools = await claim_tools()
             outcome = await tools.verify(tracker.sender_id, code, defer_merge=True)
         except (RuntimeError, OSError, DBAPIError) as error:
             log.warning("identity code not checked: %s", error.__class__.__name__)
-            dispatcher.utter_message(text=UNAVAILABLE)
+            dispatcher.utter_message(text=texts.gettext(UNAVAILABLE))
             return []
         if outcome.status != "verified":
-            dispatcher.utter_message(text=refusal(outcome))
+            dispatcher.utter_message(text=refusal(outcome, texts))
             return []
         if outcome.customer_id == tracker.sender_id:
-            dispatcher.utter_message(text="Thanks, that's confirmed: it's linked to this conversation now.")
+            dispatcher.utter_message(
+                text=texts.gettext("Thanks, that's confirmed: it's linked to this conversation now."))
             return []
-        return await self._merged(dispatcher, domain, outcome.customer_id)
+        return await self._merged(dispatcher, domain, outcome.customer_id, texts)
 
     @staticmethod
     async def _merged(dispatcher: CollectingDispatcher, domain: Dict[Text, Any],
-                      survivor: str) -> List[Dict[Text, Any]]:
+                      survivor: str, texts: Texts) -> List[Dict[Text, Any]]:
         """The two records are one person now: greet them with what the other one knew."""
-        confirmed = "Thanks, that's confirmed: this conversation is now linked with your earlier messages to us."
+        confirmed = texts.gettext(
+            "Thanks, that's confirmed: this conversation is now linked with your earlier messages to us.")
         try:
             crm = await services()
             profile = await crm.crm.profile(survivor)
-            line = await welcome_back(profile, crm)
+            line = await welcome_back(profile, crm, texts)
         except CrmUnavailable:
             dispatcher.utter_message(text=confirmed)
             return []
@@ -267,14 +276,17 @@ class ActionVerifyIdentityClaim(Action):
                 if name in (domain.get("slots") or {})]
 
 
-def refusal(outcome: ClaimOutcome) -> str:
+def refusal(outcome: ClaimOutcome, texts: Texts) -> str:
+    _ = texts.gettext
     if outcome.status == "wrong_code":
-        tries = "1 more try" if outcome.attempts_left == 1 else f"{outcome.attempts_left} more tries"
-        return f"That code isn't right. You have {tries}."
+        tries = outcome.attempts_left
+        return texts.ngettext("That code isn't right. You have {tries} more try.",
+                              "That code isn't right. You have {tries} more tries.", tries
+                              ).format(tries=texts.number(tries))
     if outcome.status == "locked":
-        return ("That code isn't right, and that was the last try, so nothing is linked. "
-                "You can ask for a new code in a while.")
+        return _("That code isn't right, and that was the last try, so nothing is linked. "
+                 "You can ask for a new code in a while.")
     if outcome.status == "expired":
-        return (f"That code has expired (codes last {MINUTES} minutes), so nothing is linked. "
-                "Give me the address again and I'll send a new one.")
-    return "I'm not waiting for a code from you. To link an email, a phone or an order, just tell me which."
+        return _("That code has expired (codes last {minutes} minutes), so nothing is linked. "
+                 "Give me the address again and I'll send a new one.").format(minutes=texts.number(MINUTES))
+    return _("I'm not waiting for a code from you. To link an email, a phone or an order, just tell me which.")

@@ -15,9 +15,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.crm_context import say_channel, say_date, say_money, services
+from actions.crm_context import say_channel, services, texts_of
 from threadline.crm.backends import CrmServices
 from threadline.crm.interface import CrmUnavailable, ProductInfo, Profile
+from threadline.i18n import Texts
 
 log = logging.getLogger(__name__)
 
@@ -39,30 +40,35 @@ def known_slots(profile: Profile) -> Dict[str, Any]:
     return slots
 
 
-def product_news(product: ProductInfo) -> str:
-    price = say_money(product.price, product.currency)
+def product_news(product: ProductInfo, texts: Texts) -> str:
     if product.in_stock:
-        return f"It's in stock, at {price}."
-    back = f"; more arrive by {say_date(product.restock_date)}" if product.restock_date else ""
-    return f"It's still out of stock{back}."
+        return texts.gettext("It's in stock, at {price}.").format(price=texts.money(product.price, product.currency))
+    back = (texts.gettext("; more arrive by {day}").format(day=texts.date(product.restock_date))
+            if product.restock_date else "")
+    return texts.gettext("It's still out of stock{back}.").format(back=back)
 
 
-async def welcome_back(profile: Profile, crm: CrmServices) -> Optional[str]:
+async def welcome_back(profile: Profile, crm: CrmServices, texts: Texts) -> Optional[str]:
     """One sentence about the most relevant open item, or None for a new customer."""
+    _ = texts.gettext
     if profile.cases:
         case = profile.cases[0]
         promise = next((p for p in profile.promises if p.case_id == case.id), None)
-        due = f"; we'll update you by {say_date(promise.due_date)}" if promise else ""
-        about = f" about order {case.order_id}" if case.order_id else ""
-        return f"Your case #{case.id}{about} is still open{due}."
+        due = _("; we'll update you by {day}").format(day=texts.date(promise.due_date)) if promise else ""
+        if case.order_id:
+            return _("Your case #{case} about order {order} is still open{due}.").format(
+                case=case.id, order=case.order_id, due=due)
+        return _("Your case #{case} is still open{due}.").format(case=case.id, due=due)
     if profile.opportunities:
         opportunity = profile.opportunities[0]
-        where = f", on {say_channel(opportunity.channel)}," if opportunity.channel else ""
+        where = (_(", on {channel},").format(channel=say_channel(opportunity.channel, texts))
+                 if opportunity.channel else "")
         if opportunity.product:
             product = await crm.orders.product(opportunity.product)
-            news = f" {product_news(product)}" if product else ""
-            return f"Last time{where} you asked about the {opportunity.product}.{news}"
-        return f"Last time{where} you asked about {opportunity.plan}."
+            news = f" {product_news(product, texts)}" if product else ""
+            return _("Last time{where} you asked about the {product}.{news}").format(
+                where=where, product=opportunity.product, news=news)
+        return _("Last time{where} you asked about {plan}.").format(where=where, plan=opportunity.plan)
     return None
 
 
@@ -90,9 +96,10 @@ class ActionSessionStart(Action):
                 # A person has this conversation: no greeting from the bot either.
                 events.append(ConversationPaused())
             else:
-                line = await welcome_back(profile, crm)
+                texts = texts_of(tracker)
+                line = await welcome_back(profile, crm, texts)
                 if line:
-                    dispatcher.utter_message(text=f"Welcome back! {line}")
+                    dispatcher.utter_message(text=texts.gettext("Welcome back! {news}").format(news=line))
         except CrmUnavailable as error:
             # Without the CRM the conversation goes on, just without the customer's context.
             log.warning("session start without CRM context: %s", error)

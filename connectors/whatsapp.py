@@ -4,15 +4,19 @@ Webhook: POST /webhooks/whatsapp/webhook (GET for Meta's verification handshake)
 Replies: POST {WHATSAPP_API_URL}/{WHATSAPP_PHONE_NUMBER_ID}/messages.
 Outside the 24-hour customer-service window a free-form message is held (with its content) for
 an agent; when WHATSAPP_TEMPLATE_NAME is set, that approved template is sent once per batch of
-held messages to invite the customer back. Held messages go out, in order, as soon as the
-customer writes again. Each message the bot answers is marked as read (blue ticks) first.
+held messages to invite the customer back, in the customer's language: one template name,
+approved at Meta in each language, sent with the language code of the customer's language
+(customers.language: "pt" → WHATSAPP_TEMPLATE_LANGUAGE_PT, default `pt_BR`; English and not
+yet known → WHATSAPP_TEMPLATE_LANGUAGE, default `en`; docs/channels.md). Held messages go out,
+in order, as soon as the customer writes again. Each message the bot answers is marked as read
+(blue ticks) first.
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
-from typing import Any, Dict, Iterable, List, Optional, Text
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Text
 
 from rasa.core.channels.channel import OutputChannel
 
@@ -35,6 +39,9 @@ POLICY = RetryPolicy(rate_limit_codes=frozenset({130429, 131056, 80007, 4}))
 # Read receipts are cosmetic: one attempt, so a provider hiccup never delays the answer.
 READ_POLICY = RetryPolicy(attempts=1)
 REENGAGEMENT_ERROR = 131047
+# Meta's language code of the invitation template per customer language; any other (or
+# unknown) language gets `template_language`.
+TEMPLATE_LANGUAGES = {"pt": "pt_BR"}
 WINDOW_CLOSED = "whatsapp 24-hour window closed"
 
 
@@ -47,13 +54,15 @@ class WhatsAppInput(MetaWebhookInput):
         return "whatsapp"
 
     def __init__(self, *, access_token: str, phone_number_id: str, api_url: str = DEFAULT_API_URL,
-                 template_name: str = "", template_language: str = "en", **kwargs: Any) -> None:
+                 template_name: str = "", template_language: str = "en",
+                 template_languages: Optional[Mapping[str, str]] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.access_token = access_token
         self.phone_number_id = phone_number_id
         self.api_url = api_url.rstrip("/")
         self.template_name = template_name
         self.template_language = template_language
+        self.template_languages = dict(TEMPLATE_LANGUAGES if template_languages is None else template_languages)
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WhatsAppInput":
@@ -71,12 +80,17 @@ class WhatsAppInput(MetaWebhookInput):
             api_url=get("api_url", "WHATSAPP_API_URL", DEFAULT_API_URL),
             template_name=os.environ.get("WHATSAPP_TEMPLATE_NAME", ""),
             template_language=os.environ.get("WHATSAPP_TEMPLATE_LANGUAGE", "en"),
+            template_languages={"pt": os.environ.get("WHATSAPP_TEMPLATE_LANGUAGE_PT", TEMPLATE_LANGUAGES["pt"])},
             sandbox=mode == modes.SANDBOX,
             disabled=mode == modes.DISABLED,
         )
 
     def output_channel(self, address: Optional[str], runtime: Optional[ChannelRuntime] = None) -> OutputChannel:
         return WhatsAppOutput(runtime or self.runtime, address, self)
+
+    def template_code(self, language: Optional[str]) -> str:
+        """Meta's language code of the invitation template for a customer's language."""
+        return self.template_languages.get(language or "", self.template_language)
 
     # --- parsing ----------------------------------------------------------------------
     def parse_entry(self, entry: dict) -> Iterable[InboundEvent]:
@@ -231,7 +245,9 @@ class WhatsAppOutput(WebhookOutput):
             return
         if not await self.records.first_hold_of_batch("whatsapp", address):
             return
-        template = {"name": self.channel.template_name, "language": {"code": self.channel.template_language}}
+        resolver = self.runtime.resolver
+        language = await resolver.language(customer_id) if resolver is not None else None
+        template = {"name": self.channel.template_name, "language": {"code": self.channel.template_code(language)}}
         await self._deliver(customer_id, address, self._envelope(address, "template", template))
 
     def held_by_provider(self, error: SendFailed) -> Optional[str]:

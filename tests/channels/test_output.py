@@ -14,6 +14,7 @@ from connectors.webhook.output import numbered
 from connectors.webhook.records import held_source
 from connectors.webhook.runtime import ChannelRuntime, default_resolver_factory
 from connectors.whatsapp import WhatsAppInput
+from threadline.crm.models import Customer
 from threadline.sandbox import payloads as p
 from tests.channels.conftest import BotServer, ScriptedWorker, post
 from tests.channels.helpers import sent, settle
@@ -54,6 +55,19 @@ async def test_whatsapp_outside_24h_holds_the_message_and_sends_the_template(cha
     [(_, held)] = await store.xrange("tl:out:held")
     assert held[b"customer_id"].decode() == customer_id and b"24-hour window" in held[b"reason"]
     assert b"Your order shipped." in held[b"message"]
+
+
+async def test_the_invitation_template_goes_out_in_the_customers_language(channels, sandbox):
+    whatsapp = channels["whatsapp"]
+    whatsapp.template_name = "order_update_followup"
+    portuguese = await customer(whatsapp, WA_ID, 25 * 3600)
+    unknown = await customer(whatsapp, "5521912345678", 25 * 3600)
+    await whatsapp.runtime.resolver.db.run(lambda s: setattr(s.get(Customer, portuguese), "language", "pt"))
+    for customer_id in (portuguese, unknown):
+        await whatsapp.output_channel(None).send_text_message(customer_id, "Your order shipped.")
+    assert [(s["body"]["to"], s["body"]["template"]) for s in sandbox.sent] == [
+        (WA_ID, {"name": "order_update_followup", "language": {"code": "pt_BR"}}),
+        ("5521912345678", {"name": "order_update_followup", "language": {"code": "en"}})]
 
 
 async def test_whatsapp_inside_window_sends_via_the_customers_address(channels, sandbox):

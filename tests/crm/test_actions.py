@@ -8,7 +8,7 @@ from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, 
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
-from actions.crm_context import CRM_UNAVAILABLE, add_business_days, say_date
+from actions.crm_context import CRM_UNAVAILABLE, add_business_days
 from actions.orders import ActionOrderStatus
 from actions.products import ActionProductInfo
 from actions.sales import ActionRegisterLead
@@ -17,6 +17,7 @@ from actions.support import ActionOpenCase
 from tests.crm.trackers import DOMAIN, tracker
 from threadline.crm.interface import CrmUnavailable
 from threadline.crm.models import Case, Opportunity, Promise
+from threadline.i18n.formatting import say_date
 
 
 def rows(database, model):

@@ -12,7 +12,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import update
 
 from actions import crm_context, identity_claims
-from actions.crm_context import say_date
 from actions.identity_claims import ActionClaimIdentity, ActionVerifyIdentityClaim
 from tests.crm.trackers import DOMAIN
 from tests.identity.helpers import save_turns, user_texts
@@ -21,6 +20,7 @@ from threadline.crm.demo_shop import SeedDemoShop
 from threadline.crm.models import IdentityClaim, Order
 from threadline.crm.models.base import utcnow
 from threadline.crm.sql_backend import SqlCrm, SqlOrderBook
+from threadline.i18n.formatting import say_date
 
 IGSID = "17841400000000001"
 ORDER_SENT = ("If order TL-48213 is yours, I've sent a 6-digit code to the contact details we have for it. "

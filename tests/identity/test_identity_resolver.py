@@ -71,6 +71,14 @@ async def test_index_lost_then_crm_answers_the_same(services):
     assert await services.resolver.reply_address(customer, "sms") == "+5511987654321"
 
 
+async def test_the_customers_language_once_known(services):
+    customer = await services.resolver.resolve("whatsapp", "5511987654321")
+    assert await services.resolver.language(customer) is None
+    await services.resolver.db.run(lambda s: setattr(s.get(Customer, customer), "language", "pt"))
+    assert await services.resolver.language(customer) == "pt"
+    assert await services.resolver.language("cus_nobody") is None
+
+
 async def test_invalid_addresses_are_refused_with_a_clear_error(services):
     for channel, address in [("sms", "hello"), ("email", "not-an-email"), ("whatsapp", ""), ("fax", "1")]:
         with pytest.raises(InvalidAddress):

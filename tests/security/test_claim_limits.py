@@ -169,7 +169,7 @@ async def test_an_order_claim_reads_the_same_whoever_owns_the_order(services, to
     assert len(set(map(repr, answers.values()))) == 1, answers
     events, said = answers["TL-50927"]
     assert events == [SlotSet("order_id", None)]
-    assert said == [identity_claims.ORDER_CLAIMED.format(order_id="TL-?")]
+    assert said == [identity_claims.ORDER_CLAIMED.format(order_id="TL-?", minutes=identity_claims.MINUTES)]
     assert "ana" not in said[0] and "•" not in said[0]  # no owner, not even masked
     assert [m["X-Envelope-To"] for m in outbox] == ["ana@example.com"]  # only the real owner got a code
 

@@ -169,6 +169,11 @@ def reachable_address(session: Session, customer_id: str, channel: str) -> Optio
     return rows[-1].address if rows else None
 
 
+def language_of(session: Session, customer_id: str) -> Optional[str]:
+    """The language the customer is answered in (customers.language), None until one is known."""
+    return session.get(Customer, canonical_customer(session, customer_id)).language
+
+
 def owned_keys(session: Session, customer_id: str) -> list:
     return list(session.execute(
         select(IdentifierOwner.key).where(IdentifierOwner.customer_id == customer_id)

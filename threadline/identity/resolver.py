@@ -117,6 +117,14 @@ class IdentityResolver:
 
         return await self.db.run(from_crm)
 
+    async def language(self, customer_id: str) -> Optional[str]:
+        """The customer's language ("en", "pt"), None when not known (or not a customer)."""
+        customer_id = await self.index.canonical(customer_id)
+        try:
+            return await self.db.run(lambda s: directory.language_of(s, customer_id))
+        except directory.UnknownCustomer:
+            return None
+
     async def close(self) -> None:
         await self.index.close()
         self.db.dispose()
