@@ -87,7 +87,7 @@ async def queue_events(request: web.Request) -> web.StreamResponse:
             state = ([(h.id, h.status, h.assigned_agent_id) for h in handoffs], int(time.time() // QUEUE_REFRESH_S))
             if state != seen:
                 seen = state
-                html = render_fragment(request.app, "_queue_rows.html", await queue_context(request))
+                html = render_fragment(request, "_queue_rows.html", await queue_context(request))
                 await _send(response, "queue", {"html": html, "count": len(handoffs)})
     except ConnectionResetError:  # the browser went away
         pass
@@ -110,7 +110,7 @@ async def conversation_events(request: web.Request) -> web.StreamResponse:
             entries = await reads.timeline_after(console_of(request).db, handoff.customer_id, after)
             if entries:
                 after = entries[-1].id
-                html = render_fragment(request.app, "_timeline_entries.html", {"entries": entries})
+                html = render_fragment(request, "_timeline_entries.html", {"entries": entries})
                 await _send(response, "timeline", {"html": html}, event_id=after)
             now = await get_handoff(console_of(request).db, handoff_id)
             if (now.status, now.assigned_agent_id) != state:
