@@ -10,21 +10,17 @@ before a choice, the browser's Accept-Language decides (any pt* → Portuguese),
 from __future__ import annotations
 
 from functools import lru_cache
-from io import BytesIO
 from pathlib import Path
 from typing import Dict, Optional
 
-from babel import Locale
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
+
+from threadline.catalogues import compiled
+from threadline.handoff.languages import ENGLISH, LOCALES, PORTUGUESE
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "console"
-ENGLISH = "en"
-PORTUGUESE = "pt"
-# The value stored in agents.language → the Babel locale its words and dates follow.
-LOCALES: Dict[str, str] = {ENGLISH: "en", PORTUGUESE: "pt_BR"}
+# LOCALES (the summary's languages, shared): the value stored in agents.language → its Babel locale.
 # The name of each language in itself, for the switch in the page header.
 NATIVE_NAMES: Dict[str, str] = {ENGLISH: "English", PORTUGUESE: "Português (Brasil)"}
 
@@ -38,16 +34,7 @@ def translator(language: str) -> NullTranslations:
     """The gettext translations for `language`; English is the identity."""
     if language == ENGLISH:
         return NullTranslations()
-    with catalogue_path(language).open("rb") as po:
-        catalog = read_po(po, locale=LOCALES[language], domain=DOMAIN)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled, domain=DOMAIN)
-
-
-def locale_of(language: str) -> Locale:
-    return Locale.parse(LOCALES[language])
+    return compiled(catalogue_path(language), LOCALES[language], DOMAIN)
 
 
 def known(language: Optional[str]) -> Optional[str]:

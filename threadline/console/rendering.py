@@ -12,16 +12,14 @@ from typing import Callable, Dict, Optional
 
 import jinja2
 from aiohttp import web
-from babel.dates import format_date, format_datetime
 
-from threadline.console.i18n import LOCALES, NATIVE_NAMES, locale_of, translator
+from threadline.console.i18n import LOCALES, NATIVE_NAMES, translator
 from threadline.console.state import console_of
+from threadline.handoff.languages import Words
 from threadline.handoff.rendering import channel_label
 from threadline.sandbox.modes import sandboxed
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# "20 Nov 14:05" in English, "20 de nov. 14:05" in Portuguese (UTC, as stored).
-STAMP_PATTERN = "d MMM HH:mm"
 
 
 def waited_in(language: str) -> Callable[[Optional[datetime]], str]:
@@ -45,12 +43,9 @@ def waited_in(language: str) -> Callable[[Optional[datetime]], str]:
 
 
 def stamp_in(language: str) -> Callable[[Optional[datetime]], str]:
-    locale = locale_of(language)
-
-    def stamp(moment: Optional[datetime]) -> str:
-        return format_datetime(moment, STAMP_PATTERN, tzinfo=timezone.utc, locale=locale) if moment else ""
-
-    return stamp
+    """"20 Nov 14:05" in English, "20/11 14:05" in Portuguese: as the handoff summary writes them."""
+    words = Words(language)
+    return lambda moment: words.moment(moment) if moment else ""
 
 
 def channel_in(language: str) -> Callable[[Optional[str]], str]:
@@ -59,9 +54,9 @@ def channel_in(language: str) -> Callable[[Optional[str]], str]:
 
 
 def day_in(language: str) -> Callable[[Optional[str]], str]:
-    """An ISO date as the locale writes it: "Nov 20, 2026", "20 de nov. de 2026"."""
-    locale = locale_of(language)
-    return lambda iso: format_date(date.fromisoformat(iso), "medium", locale=locale) if iso else ""
+    """An ISO date as the agent reads it: "20 Nov", "20/11"."""
+    words = Words(language)
+    return lambda iso: words.day(date.fromisoformat(iso)) if iso else ""
 
 
 def marked(message: str) -> str:
