@@ -3,6 +3,7 @@ stored with them; before a choice the browser's Accept-Language decides; the cat
 every string the console marks."""
 from __future__ import annotations
 
+import json
 import re
 
 from babel.messages.extract import extract_from_dir
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from threadline.console.agents import SetAgentLanguage
 from threadline.console.i18n import catalogue_path, choose_language
 from threadline.console.rendering import TEMPLATES
-from threadline.crm.models import Agent
+from threadline.crm.models import Agent, Handoff
 from tests.console.conftest import log_in, page_token
 
 PORTUGUESE_BROWSER = {"Accept-Language": "pt-BR,pt;q=0.9,en;q=0.8"}
@@ -85,7 +86,8 @@ async def test_the_agent_picks_a_language_in_the_console_and_it_is_stored(consol
 
     token = await page_token(console, "/")
     chosen = await console.post("/language", headers=PORTUGUESE_BROWSER, allow_redirects=False,
-                                data={"csrf_token": token, "language": "en", "next": f"/handoffs/{escalation.handoff_id}"})
+                                data={"csrf_token": token, "language": "en",
+                                      "next": f"/handoffs/{escalation.handoff_id}"})
     assert chosen.status == 303 and chosen.headers["Location"] == f"/handoffs/{escalation.handoff_id}"
     stored = db.transaction(lambda s: s.scalar(select(Agent.language).where(Agent.name == "bruno")))
     assert stored == "en"
@@ -100,3 +102,24 @@ async def test_the_agent_picks_a_language_in_the_console_and_it_is_stored(consol
                                  data={"csrf_token": token, "language": "pt", "next": "https://evil.example/"})
     assert offsite.headers["Location"] == "/"
     assert db.transaction(lambda s: s.scalar(select(Agent.language).where(Agent.name == "bruno"))) == "pt"
+
+
+async def test_the_summary_shows_in_the_agents_language_and_the_customer_as_they_wrote(console, db, agents,
+                                                                                     escalation):
+    quote = "“oi, cadê meu pedido TL-48213?” (WhatsApp, 30/11 10:01)"
+    summary = {"paragraph": "Ana wrote on WhatsApp.", "next_step": "Call her back.",
+               "sentiment_trend": "calm throughout",
+               "last_messages": [{"line": "“oi, cadê meu pedido TL-48213?” (WhatsApp, 30 Nov 10:01)"}],
+               "languages": {"pt": {"paragraph": "Ana escreveu pelo WhatsApp.", "next_step": "Ligue para ela.",
+                                    "sentiment_trend": "tranquilo o tempo todo", "last_messages": [{"line": quote}]}}}
+    db.transaction(lambda s: setattr(s.get(Handoff, escalation.handoff_id), "summary_json", json.dumps(summary)))
+    SetAgentLanguage(db)(agents["ana"].id, "pt")
+    assert (await log_in(console, "ana")).status == 303
+    page = await (await console.get(f"/handoffs/{escalation.handoff_id}")).text()
+    assert "Ana escreveu pelo WhatsApp." in page and "Ligue para ela." in page and "tranquilo o tempo todo" in page
+    assert "oi, cadê meu pedido TL-48213?" in page and "Ana wrote on WhatsApp." not in page
+    assert "Ana escreveu pelo WhatsApp." in await (await console.get("/")).text()  # the queue's summary cell
+
+    SetAgentLanguage(db)(agents["ana"].id, "en")
+    page = await (await console.get(f"/handoffs/{escalation.handoff_id}", headers=PORTUGUESE_BROWSER)).text()
+    assert "Ana wrote on WhatsApp." in page and "Call her back." in page and "Ana escreveu" not in page
