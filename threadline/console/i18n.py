@@ -20,7 +20,7 @@ from threadline.handoff.languages import ENGLISH, LOCALES, PORTUGUESE
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "console"
-# LOCALES (the summary's languages, shared): the value stored in agents.language → its Babel locale.
+# agents.language holds a key of LOCALES (shared with the handoff summary's languages).
 # The name of each language in itself, for the switch in the page header.
 NATIVE_NAMES: Dict[str, str] = {ENGLISH: "English", PORTUGUESE: "Português (Brasil)"}
 
