@@ -15,6 +15,7 @@ from threadline.console.i18n import catalogue_path, choose_language
 from threadline.console.rendering import TEMPLATES
 from threadline.crm.models import Agent, Handoff
 from tests.console.conftest import log_in, page_token
+from tests.console.test_live_updates import next_event
 
 PORTUGUESE_BROWSER = {"Accept-Language": "pt-BR,pt;q=0.9,en;q=0.8"}
 ENGLISH_BROWSER = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -123,3 +124,13 @@ async def test_the_summary_shows_in_the_agents_language_and_the_customer_as_they
     SetAgentLanguage(db)(agents["ana"].id, "en")
     page = await (await console.get(f"/handoffs/{escalation.handoff_id}", headers=PORTUGUESE_BROWSER)).text()
     assert "Ana wrote on WhatsApp." in page and "Call her back." in page and "Ana escreveu" not in page
+
+
+async def test_live_queue_updates_speak_the_agents_language(console, db, agents, escalation):
+    SetAgentLanguage(db)(agents["ana"].id, "pt")
+    await log_in(console, "ana")
+    stream = await console.get("/events/queue", headers=ENGLISH_BROWSER)
+    first = await next_event(stream, "queue")
+    assert first["count"] == 1 and first["count_word"] == "aberta"
+    assert "aguardando" in first["html"] and "pediu atendente" in first["html"]
+    stream.close()

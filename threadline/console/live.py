@@ -23,7 +23,8 @@ from typing import Optional
 from aiohttp import web
 
 from threadline.console import reads
-from threadline.console.rendering import render_fragment
+from threadline.console.i18n import translator
+from threadline.console.rendering import language_of, render_fragment
 from threadline.console.security import SESSION_COOKIE, logged_in
 from threadline.console.views import queue_context
 from threadline.handoff.store import get_handoff, open_handoffs
@@ -88,7 +89,9 @@ async def queue_events(request: web.Request) -> web.StreamResponse:
             if state != seen:
                 seen = state
                 html = render_fragment(request, "_queue_rows.html", await queue_context(request))
-                await _send(response, "queue", {"html": html, "count": len(handoffs)})
+                count = len(handoffs)
+                word = translator(language_of(request)).ngettext("open", "open", count)
+                await _send(response, "queue", {"html": html, "count": count, "count_word": word})
     except ConnectionResetError:  # the browser went away
         pass
     return response
