@@ -15,7 +15,7 @@ from aiohttp import web
 
 from threadline.console.i18n import LOCALES, NATIVE_NAMES, translator
 from threadline.console.state import console_of
-from threadline.handoff.languages import Words
+from threadline.handoff.languages import Words, marked
 from threadline.handoff.rendering import channel_label
 from threadline.sandbox.modes import sandboxed
 
@@ -59,12 +59,7 @@ def day_in(language: str) -> Callable[[Optional[str]], str]:
     return lambda iso: words.day(date.fromisoformat(iso)) if iso else ""
 
 
-def marked(message: str) -> str:
-    """Marks a string for the catalogue that is translated later, by value (babel.cfg's `marked`)."""
-    return message
-
-
-# What the `word` filter meets: stored codes, and the channel labels of handoff/rendering.py.
+# What the `word` filter meets (marked for `pybabel extract -k marked`, see console.po): stored codes, and the channel labels of handoff/rendering.py.
 STORED_WORDS = (
     marked("requested"), marked("complaint"), marked("negative sentiment"), marked("not understood"),
     marked("sales ready"), marked("sensitive topic"), marked("waiting"), marked("assigned"),

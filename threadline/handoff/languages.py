@@ -71,7 +71,7 @@ class Words:
 
 
 def marked(message: str) -> str:
-    """Marks a string for the catalogue that `Words` translates later, by value."""
+    """Marks a string for a catalogue (`pybabel extract -k marked`) that is translated later, by value."""
     return message
 
 
