@@ -17,6 +17,8 @@ from threadline.handoff.agent_operations import (
     AddInternalNote, ChannelNotReachable, ClaimHandoff, CloseHandoff, HandBack, HandoffConflict,
     HandoffNotFound, NotYourHandoff, ReplyToCustomer)
 from threadline.handoff.rasa_api import RasaApiError
+from threadline.console.i18n import translator
+from threadline.console.rendering import language_of
 from threadline.console.state import console_of
 
 log = logging.getLogger("threadline.console")
@@ -36,7 +38,9 @@ async def _run(request: web.Request, operation: Callable[[web.Request, str, str]
         raise web.HTTPBadRequest(text=str(error))
     except RasaApiError as error:
         log.error("console: handoff %s by agent %s: %s", handoff_id, agent.id, error)
-        raise web.HTTPBadGateway(text=f"the assistant did not take it ({error}); try again")
+        gettext = translator(language_of(request)).gettext
+        raise web.HTTPBadGateway(text=gettext("the assistant did not take it (%(error)s); try again")
+                                 % {"error": error})
     raise web.HTTPSeeOther(target)
 
 
@@ -85,5 +89,5 @@ OPERATIONS = {"claim": _claim, "reply": _reply, "note": _note, "hand-back": _han
 async def handoff_action(request: web.Request) -> web.Response:
     operation = OPERATIONS.get(request.match_info["action"])
     if operation is None:
-        raise web.HTTPNotFound(text="no such action")
+        raise web.HTTPNotFound(text=translator(language_of(request)).gettext("no such action"))
     return await _run(request, operation)

@@ -13,6 +13,7 @@ from typing import List, Optional
 
 from sqlalchemy import select
 
+from threadline.console.i18n import LOCALES
 from threadline.console.passwords import hash_password, verify_password
 from threadline.crm import Database
 from threadline.crm.models import Agent
@@ -33,14 +34,15 @@ class AgentView:
     name: str
     active: bool
     created_at: datetime
+    language: Optional[str] = None  # the console language the agent chose; None: the browser's
 
     def to_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "active": self.active,
-                "created_at": self.created_at.isoformat()}
+                "created_at": self.created_at.isoformat(), "language": self.language}
 
 
 def _view(row: Agent) -> AgentView:
-    return AgentView(row.id, row.name, bool(row.active), row.created_at)
+    return AgentView(row.id, row.name, bool(row.active), row.created_at, row.language)
 
 
 def _clean(name: str) -> str:
@@ -90,6 +92,26 @@ class SetAgentActive:
             if row is None:
                 raise UnknownAgent(f"no agent named {name!r}")
             row.active = active
+            return _view(row)
+
+        return self.db.transaction(change)
+
+
+class SetAgentLanguage:
+    """Store the console language an agent chose (one of i18n.LOCALES)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __call__(self, agent_id: str, language: str) -> AgentView:
+        if language not in LOCALES:
+            raise ValueError(f"the console speaks {', '.join(LOCALES)}, not {language!r}")
+
+        def change(session) -> AgentView:
+            row = session.get(Agent, agent_id)
+            if row is None:
+                raise UnknownAgent(f"no agent with id {agent_id!r}")
+            row.language = language
             return _view(row)
 
         return self.db.transaction(change)

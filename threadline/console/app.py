@@ -8,9 +8,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from threadline.console import actions, live, views
-from threadline.console.rendering import environment
+from threadline.console.rendering import environments
 from threadline.console.proxies import TrustedProxies
-from threadline.console.security import require_csrf, require_login, security_headers
+from threadline.console.security import pick_language, require_csrf, require_login, security_headers
 from threadline.console.sessions import MAX_AGE_S, SessionStore
 from threadline.console.state import CONSOLE, Console
 from threadline.crm import Database
@@ -21,14 +21,15 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def console_app(db: Database, redis: Redis, rasa: RasaApi, *, poll_s: float = 1.0, session_check_s: float = 30.0,
                 proxies: TrustedProxies = TrustedProxies(), sessions: SessionStore | None = None) -> web.Application:
-    app = web.Application(middlewares=[security_headers, require_login, require_csrf],
+    app = web.Application(middlewares=[security_headers, require_login, pick_language, require_csrf],
                           client_max_size=64 * 1024)
     sessions = sessions or SessionStore(redis, max_age_s=MAX_AGE_S)
-    app[CONSOLE] = console = Console(db, redis, sessions, rasa, environment(), poll_s, session_check_s, proxies)
+    app[CONSOLE] = console = Console(db, redis, sessions, rasa, environments(), poll_s, session_check_s, proxies)
     app.router.add_get("/health", views.health)
     app.router.add_get("/login", views.login_page)
     app.router.add_post("/login", views.login)
     app.router.add_post("/logout", views.logout)
+    app.router.add_post("/language", views.choose_language)
     app.router.add_get("/", views.queue)
     app.router.add_get("/handoffs/{handoff_id}", views.conversation)
     app.router.add_post("/handoffs/{handoff_id}/{action}", actions.handoff_action)

@@ -23,7 +23,8 @@ from typing import Optional
 from aiohttp import web
 
 from threadline.console import reads
-from threadline.console.rendering import render_fragment
+from threadline.console.i18n import translator
+from threadline.console.rendering import language_of, render_fragment
 from threadline.console.security import SESSION_COOKIE, logged_in
 from threadline.console.views import queue_context
 from threadline.handoff.store import get_handoff, open_handoffs
@@ -87,8 +88,10 @@ async def queue_events(request: web.Request) -> web.StreamResponse:
             state = ([(h.id, h.status, h.assigned_agent_id) for h in handoffs], int(time.time() // QUEUE_REFRESH_S))
             if state != seen:
                 seen = state
-                html = render_fragment(request.app, "_queue_rows.html", await queue_context(request))
-                await _send(response, "queue", {"html": html, "count": len(handoffs)})
+                html = render_fragment(request, "_queue_rows.html", await queue_context(request))
+                count = len(handoffs)
+                word = translator(language_of(request)).ngettext("open", "open", count)
+                await _send(response, "queue", {"html": html, "count": count, "count_word": word})
     except ConnectionResetError:  # the browser went away
         pass
     return response
@@ -110,7 +113,7 @@ async def conversation_events(request: web.Request) -> web.StreamResponse:
             entries = await reads.timeline_after(console_of(request).db, handoff.customer_id, after)
             if entries:
                 after = entries[-1].id
-                html = render_fragment(request.app, "_timeline_entries.html", {"entries": entries})
+                html = render_fragment(request, "_timeline_entries.html", {"entries": entries})
                 await _send(response, "timeline", {"html": html}, event_id=after)
             now = await get_handoff(console_of(request).db, handoff_id)
             if (now.status, now.assigned_agent_id) != state:

@@ -5,6 +5,7 @@
 - Every POST carries the CSRF token (form field `csrf_token` or header `X-CSRF-Token`): the
   session's token once logged in; before login, a random token in a cookie that the login form
   repeats (double submit). A POST without it gets 403 and changes nothing.
+- Pages speak the agent's chosen language, before a choice the browser's (i18n.py).
 - The cookie is HttpOnly and SameSite=Lax, and Secure when served over HTTPS: directly, or
   through a proxy in CONSOLE_TRUSTED_PROXIES that says so (X-Forwarded-Proto); pages cannot
   be framed and scripts come only from the console itself.
@@ -19,6 +20,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from threadline.console.agents import AgentView, active_agent
+from threadline.console.i18n import choose_language, translator
 from threadline.console.sessions import ConsoleSession
 from threadline.console.state import Console, console_of
 
@@ -88,6 +90,15 @@ async def require_login(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 @web.middleware
+async def pick_language(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The language of this request's pages: the agent's choice, else the browser's."""
+    agent = request.get("agent")
+    request["language"] = choose_language(agent.language if agent else None,
+                                          request.headers.get("Accept-Language"))
+    return await handler(request)
+
+
+@web.middleware
 async def require_csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         token = await _posted_token(request)
@@ -98,5 +109,6 @@ async def require_csrf(request: web.Request, handler: Handler) -> web.StreamResp
             expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
             valid = bool(expected) and secrets.compare_digest(token.encode(), expected.encode())
         if not valid:
-            raise web.HTTPForbidden(text="missing or wrong CSRF token; reload the page and try again")
+            raise web.HTTPForbidden(text=translator(request["language"]).gettext(
+                "missing or wrong CSRF token; reload the page and try again"))
     return await handler(request)

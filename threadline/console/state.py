@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Set
+from typing import Dict, Set
 
 import jinja2
 from aiohttp import web
@@ -21,7 +21,7 @@ class Console:
     redis: Redis
     sessions: SessionStore
     rasa: RasaApi
-    templates: jinja2.Environment
+    templates: Dict[str, jinja2.Environment]  # by language (rendering.environments)
     poll_s: float = 1.0  # how often a live stream looks at the database
     session_check_s: float = 30.0  # how often a live stream checks that its session still holds
     proxies: TrustedProxies = field(default_factory=TrustedProxies)

@@ -11,9 +11,10 @@ from aiohttp import web
 
 from connectors.webhook.inbox import recent_dead_letters
 from threadline.console import reads
-from threadline.console.agents import Authenticate
+from threadline.console.agents import Authenticate, SetAgentLanguage
 from threadline.console.delivery import DeliveryProblems
-from threadline.console.rendering import render
+from threadline.console.i18n import LOCALES, translator
+from threadline.console.rendering import language_of, render
 from threadline.console.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, login_csrf_token, set_cookie
 from threadline.handoff.store import open_handoffs
 from threadline.console.state import console_of
@@ -22,6 +23,11 @@ from threadline.console.throttle import LoginThrottle
 log = logging.getLogger("threadline.console")
 
 DEAD_LETTERS_SHOWN = 20
+
+
+def translated(request: web.Request, message: str) -> str:
+    """`message` in the language of this request's pages."""
+    return translator(language_of(request)).gettext(message)
 
 
 def _safe_next(target: str) -> str:
@@ -51,11 +57,12 @@ async def login(request: web.Request) -> web.Response:
     throttle, address = LoginThrottle(console_of(request).redis), proxies.client_address(request)
     if await throttle.blocked(name, address):
         log.warning("console: login refused: too many wrong passwords for this name from this client")
-        return await login_page(request, "Too many wrong passwords; try again in 15 minutes.", status=429)
+        return await login_page(request, translated(request, "Too many wrong passwords; try again in 15 minutes."),
+                                status=429)
     agent = await asyncio.to_thread(Authenticate(console_of(request).db), name, password)
     if agent is None:
         await throttle.failed(name, address)
-        return await login_page(request, "Wrong name or password.", status=401)
+        return await login_page(request, translated(request, "Wrong name or password."), status=401)
     await throttle.succeeded(name, address)
     session = await console_of(request).sessions.create(agent.id)
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", "/"))))
@@ -69,6 +76,16 @@ async def logout(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
+
+
+async def choose_language(request: web.Request) -> web.Response:
+    """The agent picks the console's language; it is theirs from now on, on every device."""
+    form = await request.post()
+    language = str(form.get("language", ""))
+    if language not in LOCALES:
+        raise web.HTTPBadRequest(text=translated(request, "unknown language"))
+    await asyncio.to_thread(SetAgentLanguage(console_of(request).db), request["agent"].id, language)
+    raise web.HTTPSeeOther(_safe_next(str(form.get("next", "/"))))
 
 
 async def queue_context(request: web.Request) -> dict:
@@ -97,7 +114,7 @@ async def dead_letter_context(request: web.Request) -> dict:
              "at": datetime.fromtimestamp((d.at_ms or 0) / 1000, timezone.utc).replace(tzinfo=None)}
             for d in letters]
     rows += [{"channel": m.channel, "customer": names.get(m.customer_id) or m.customer_id,
-              "reason": "arrived before Threadline started", "attempts": 0, "at": m.at}
+              "reason": translated(request, "arrived before Threadline started"), "attempts": 0, "at": m.at}
              for m in old_mail]
     rows.sort(key=lambda row: row["at"], reverse=True)
     return {"dead_letters": rows[:DEAD_LETTERS_SHOWN]}
@@ -106,7 +123,7 @@ async def dead_letter_context(request: web.Request) -> dict:
 async def conversation(request: web.Request) -> web.Response:
     found = await reads.conversation(console_of(request).db, request.match_info["handoff_id"])
     if found is None:
-        raise web.HTTPNotFound(text="no such handoff")
+        raise web.HTTPNotFound(text=translated(request, "no such handoff"))
     last_id = found.timeline[-1].id if found.timeline else 0
     problems = await DeliveryProblems(console_of(request).redis).recent(found.profile["customer_id"])
     return render(request, "conversation.html", {

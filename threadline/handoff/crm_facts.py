@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 from threadline.crm.interface import (
     CaseView, Crm, CrmUnavailable, OpportunityView, OrderBook, OrderInfo, Profile, PromiseView,
 )
-from threadline.handoff.rendering import channel_label, day_label
+from threadline.handoff.languages import ENGLISH_WORDS, Words
 from threadline.handoff.summary_model import OpenItem
 
 MAX_ORDERS = 3
@@ -32,13 +32,13 @@ class CrmFacts:
     def late_orders(self) -> List[OrderInfo]:
         return [o for o in self.orders if o.is_late(self.today)]
 
-    def open_items(self) -> Tuple[OpenItem, ...]:
+    def open_items(self, words: Words = ENGLISH_WORDS) -> Tuple[OpenItem, ...]:
         if self.profile is None:
-            return (OpenItem("unavailable", "", "CRM unavailable: open items could not be read"),)
-        items = [order_item(o, self.today) for o in self.orders]
-        items += [opportunity_item(o) for o in self.profile.opportunities]
-        items += [case_item(c) for c in self.profile.cases]
-        items += [promise_item(p, self.today) for p in self.profile.promises]
+            return (OpenItem("unavailable", "", words("CRM unavailable: open items could not be read")),)
+        items = [order_item(o, self.today, words) for o in self.orders]
+        items += [opportunity_item(o, words) for o in self.profile.opportunities]
+        items += [case_item(c, words) for c in self.profile.cases]
+        items += [promise_item(p, self.today, words) for p in self.profile.promises]
         return tuple(items)
 
 
@@ -76,47 +76,54 @@ async def _orders(order_book: OrderBook, customer_id: str, mentioned: Sequence[s
     return tuple(found)
 
 
-def order_item(order: OrderInfo, today: date) -> OpenItem:
-    what = f"Order {order.id}: {order.quantity} × {order.product_name}"
-    carrier = f" with {order.carrier}" if order.carrier else ""
+def order_item(order: OrderInfo, today: date, words: Words = ENGLISH_WORDS) -> OpenItem:
+    what = words("Order %(order)s: %(quantity)s × %(product)s", order=order.id, quantity=order.quantity,
+                 product=order.product_name)
+    carrier = words(" with %(carrier)s", carrier=order.carrier) if order.carrier else ""
+    progress = words("shipped") if order.status == "shipped" else words("being prepared")
     if order.status == "delivered":
-        state = f"delivered on {day_label(order.delivered_on)}" if order.delivered_on else "delivered"
+        state = (words("delivered on %(day)s", day=words.day(order.delivered_on)) if order.delivered_on
+                 else words("delivered"))
     elif order.status == "cancelled":
-        state = "cancelled"
+        state = words("cancelled")
     elif order.is_late(today):
         late = (today - order.estimated_delivery).days
-        state = (f"{'shipped' if order.status == 'shipped' else 'being prepared'}{carrier}, "
-                 f"due {day_label(order.estimated_delivery)}: {late} day{'s' if late > 1 else ''} late")
+        state = words.plural("%(progress)s%(carrier)s, due %(day)s: %(count)d day late",
+                             "%(progress)s%(carrier)s, due %(day)s: %(count)d days late", late,
+                             progress=progress, carrier=carrier, day=words.day(order.estimated_delivery))
     else:
-        due = f", due {day_label(order.estimated_delivery)}" if order.estimated_delivery else ""
-        state = f"{'shipped' if order.status == 'shipped' else 'being prepared'}{carrier}{due}"
+        due = words(", due %(day)s", day=words.day(order.estimated_delivery)) if order.estimated_delivery else ""
+        state = f"{progress}{carrier}{due}"
     return OpenItem("order", order.id, f"{what}, {state}", order.estimated_delivery)
 
 
-def opportunity_item(opportunity: OpportunityView) -> OpenItem:
-    about = opportunity.product or f"{opportunity.plan} plan"
-    details = [f"stage {opportunity.stage}"]
+def opportunity_item(opportunity: OpportunityView, words: Words = ENGLISH_WORDS) -> OpenItem:
+    about = opportunity.product or words("%(plan)s plan", plan=opportunity.plan)
+    details = [words("stage %(stage)s", stage=opportunity.stage)]
     if opportunity.quantity:
-        details.append(f"quantity {opportunity.quantity}")
+        details.append(words("quantity %(quantity)s", quantity=opportunity.quantity))
     if opportunity.value is not None:
-        details.append(f"value {opportunity.value:.2f}")
+        details.append(words("value %(value).2f", value=opportunity.value))
     if opportunity.next_step:
-        details.append(f"next: {opportunity.next_step}")
+        details.append(words("next: %(step)s", step=opportunity.next_step))
     if opportunity.channel:
-        details.append(f"from {channel_label(opportunity.channel)}")
-    return OpenItem("opportunity", opportunity.id, f"Opportunity #{opportunity.id}: {about}, {', '.join(details)}")
+        details.append(words("from %(channel)s", channel=words.channel(opportunity.channel)))
+    return OpenItem("opportunity", opportunity.id, words("Opportunity #%(id)s: %(about)s, %(details)s",
+                                                         id=opportunity.id, about=about, details=", ".join(details)))
 
 
-def case_item(case: CaseView) -> OpenItem:
-    order = f" about order {case.order_id}" if case.order_id else ""
-    where = f" on {channel_label(case.channel)}" if case.channel else ""
-    return OpenItem("case", case.id, f"Case #{case.id}: {case.topic.replace('_', ' ')}{order}, "
-                                     f"{case.status} since {day_label(case.created_at)}{where}")
+def case_item(case: CaseView, words: Words = ENGLISH_WORDS) -> OpenItem:
+    order = words(" about order %(order)s", order=case.order_id) if case.order_id else ""
+    where = words(" on %(channel)s", channel=words.channel(case.channel)) if case.channel else ""
+    return OpenItem("case", case.id, words("Case #%(id)s: %(topic)s%(order)s, %(status)s since %(day)s%(where)s",
+                                           id=case.id, topic=words(case.topic.replace("_", " ")), order=order,
+                                           status=words(case.status), day=words.day(case.created_at), where=where))
 
 
-def promise_item(promise: PromiseView, today: date) -> OpenItem:
-    overdue = " (overdue)" if promise.due_date < today else ""
-    case = f" (case #{promise.case_id})" if promise.case_id else ""
+def promise_item(promise: PromiseView, today: date, words: Words = ENGLISH_WORDS) -> OpenItem:
+    overdue = words(" (overdue)") if promise.due_date < today else ""
+    case = words(" (case #%(id)s)", id=promise.case_id) if promise.case_id else ""
     return OpenItem("promise", promise.id,
-                    f"Promise: {promise.text}{case}, due {day_label(promise.due_date)}{overdue}",
+                    words("Promise: %(text)s%(case)s, due %(day)s%(overdue)s", text=promise.text, case=case,
+                          day=words.day(promise.due_date), overdue=overdue),
                     promise.due_date)

@@ -14,43 +14,48 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from threadline.crm.interface import InteractionRecord
 from threadline.crm.timeline import interactions_from_events
 from threadline.handoff import sentiment
-from threadline.handoff.rendering import channel_label, shorten
+from threadline.handoff.languages import ENGLISH_WORDS, Words, marked
+from threadline.handoff.rendering import shorten
 from threadline.handoff.summary_model import QuotedMessage, TimelineEntry
 
 # What a customer message meant, by intent: (with the entity it names, without it).
 INTENT_PHRASES: Dict[str, Tuple[str, str]] = {
-    "product_availability": ("asked if the {product} is in stock", "asked about stock"),
-    "product_price": ("asked the price of the {product}", "asked about a price"),
-    "purchase_intent": ("wants to buy the {product}", "wants to buy something"),
-    "plan_interest": ("asked about the {plan} plan", "asked about the plans"),
-    "order_status": ("asked where order {order_id} is", "asked where their order is"),
-    "delivery_time": ("asked when order {order_id} will arrive", "asked when their order will arrive"),
-    "delivery_options": ("asked about delivery options", "asked about delivery options"),
-    "cancel_order": ("asked to cancel order {order_id}", "asked to cancel an order"),
-    "change_order": ("asked to change order {order_id}", "asked to change an order"),
-    "change_address": ("asked to change the delivery address of order {order_id}",
-                       "asked to change a delivery address"),
-    "return_exchange": ("asked to return or exchange order {order_id}", "asked about a return or exchange"),
-    "refund_request": ("asked for a refund of order {order_id}", "asked for a refund"),
-    "refund_status": ("asked about the refund of order {order_id}", "asked about a refund"),
-    "refund_policy": ("asked about the refund policy", "asked about the refund policy"),
-    "payment_methods": ("asked how to pay", "asked how to pay"),
-    "payment_problem": ("reported a payment problem with order {order_id}", "reported a payment problem"),
-    "invoice": ("asked for the invoice of order {order_id}", "asked for an invoice"),
-    "account_help": ("asked for help with their account", "asked for help with their account"),
-    "request_human": ("asked for a person", "asked for a person"),
-    "provide_order_number": ("gave order number {order_id}", "gave an order number"),
-    "provide_contact": ("gave contact details", "gave contact details"),
-    "provide_quantity": ("said they want {quantity}", "gave a quantity"),
-    "greet": ("said hello", "said hello"),
-    "thank": ("said thanks", "said thanks"),
-    "goodbye": ("said goodbye", "said goodbye"),
-    "affirm": ("said yes", "said yes"),
-    "deny": ("said no", "said no"),
-    "share_media": ("sent a picture or file", "sent a picture or file"),
+    "product_availability": (marked("asked if the {product} is in stock"), marked("asked about stock")),
+    "product_price": (marked("asked the price of the {product}"), marked("asked about a price")),
+    "purchase_intent": (marked("wants to buy the {product}"), marked("wants to buy something")),
+    "plan_interest": (marked("asked about the {plan} plan"), marked("asked about the plans")),
+    "order_status": (marked("asked where order {order_id} is"), marked("asked where their order is")),
+    "delivery_time": (marked("asked when order {order_id} will arrive"),
+                      marked("asked when their order will arrive")),
+    "delivery_options": (marked("asked about delivery options"), marked("asked about delivery options")),
+    "cancel_order": (marked("asked to cancel order {order_id}"), marked("asked to cancel an order")),
+    "change_order": (marked("asked to change order {order_id}"), marked("asked to change an order")),
+    "change_address": (marked("asked to change the delivery address of order {order_id}"),
+                       marked("asked to change a delivery address")),
+    "return_exchange": (marked("asked to return or exchange order {order_id}"),
+                        marked("asked about a return or exchange")),
+    "refund_request": (marked("asked for a refund of order {order_id}"), marked("asked for a refund")),
+    "refund_status": (marked("asked about the refund of order {order_id}"), marked("asked about a refund")),
+    "refund_policy": (marked("asked about the refund policy"), marked("asked about the refund policy")),
+    "payment_methods": (marked("asked how to pay"), marked("asked how to pay")),
+    "payment_problem": (marked("reported a payment problem with order {order_id}"),
+                        marked("reported a payment problem")),
+    "invoice": (marked("asked for the invoice of order {order_id}"), marked("asked for an invoice")),
+    "account_help": (marked("asked for help with their account"), marked("asked for help with their account")),
+    "request_human": (marked("asked for a person"), marked("asked for a person")),
+    "provide_order_number": (marked("gave order number {order_id}"), marked("gave an order number")),
+    "provide_contact": (marked("gave contact details"), marked("gave contact details")),
+    "provide_quantity": (marked("said they want {quantity}"), marked("gave a quantity")),
+    "greet": (marked("said hello"), marked("said hello")),
+    "thank": (marked("said thanks"), marked("said thanks")),
+    "goodbye": (marked("said goodbye"), marked("said goodbye")),
+    "affirm": (marked("said yes"), marked("said yes")),
+    "deny": (marked("said no"), marked("said no")),
+    "share_media": (marked("sent a picture or file"), marked("sent a picture or file")),
 }
 # Intents that quote the customer rather than paraphrase them: their words are the point.
-QUOTED_INTENTS = {"complaint": "complained", "feedback": "gave feedback", "out_of_scope": "wrote"}
+QUOTED_INTENTS = {"complaint": marked("complained"), "feedback": marked("gave feedback"),
+                  "out_of_scope": marked("wrote")}
 # Intents that say nothing about what the customer wants now.
 SMALL_TALK = frozenset({"greet", "goodbye", "affirm", "deny", "thank", "share_media",
                         "unsupported_message", "nlu_fallback"})
@@ -104,22 +109,22 @@ class Journey:
                                    m.occurred_at)
                      for m in self.customer_messages[-count:])
 
-    def sentiment_trend(self, recent: int = 20) -> str:
+    def sentiment_trend(self, recent: int = 20, words: Words = ENGLISH_WORDS) -> str:
         """The mood over the customer's last `recent` messages: how they feel now, not last year."""
-        return sentiment.trend(sentiment.score(m.text or "") for m in self.customer_messages[-recent:])
+        return sentiment.trend((sentiment.score(m.text or "") for m in self.customer_messages[-recent:]), words)
 
-    def timeline(self, max_entries: int = 12) -> Tuple[TimelineEntry, ...]:
+    def timeline(self, max_entries: int = 12, words: Words = ENGLISH_WORDS) -> Tuple[TimelineEntry, ...]:
         """One entry per run of messages on the same day and channel, newest `max_entries`."""
         entries: List[Tuple[date, Optional[str], List[str]]] = []
         for message in self.messages:
             day = message.occurred_at.date()
             if not entries or entries[-1][:2] != (day, message.channel):
                 entries.append((day, message.channel, []))
-            entries[-1][2].append(phrase(message))
-        return tuple(TimelineEntry(day, channel, "; ".join(_compact(parts)))
+            entries[-1][2].append(phrase(message, words))
+        return tuple(TimelineEntry(day, channel, "; ".join(_compact(parts, words)))
                      for day, channel, parts in entries[-max_entries:])
 
-    def bot_already(self, count: int = 5) -> Tuple[str, ...]:
+    def bot_already(self, count: int = 5, words: Words = ENGLISH_WORDS) -> Tuple[str, ...]:
         """The bot's distinct answers (not to small talk), latest `count`, and how often it did
         not understand."""
         answers: List[str] = []
@@ -128,15 +133,17 @@ class Journey:
             if message.author == "customer":
                 answering = message.intent
             elif message.author == "bot" and answering not in COURTESIES:
-                line = f"{channel_label(message.channel)}: {shorten(message.text, 140)}"
+                line = f"{words.channel(message.channel)}: {shorten(message.text, 140)}"
                 if line in answers:
                     answers.remove(line)
                 answers.append(line)
         tried = answers[-count:]
         missed = self.not_understood()
         if missed:
-            tried.append(f"did not understand {len(missed)} message{'s' if len(missed) > 1 else ''} "
-                         f"(last: “{shorten(missed[-1].text, 60)}”) and asked to rephrase")
+            tried.append(words.plural(
+                "did not understand %(count)d message (last: “%(quote)s”) and asked to rephrase",
+                "did not understand %(count)d messages (last: “%(quote)s”) and asked to rephrase",
+                len(missed), quote=shorten(missed[-1].text, 60)))
         return tuple(tried)
 
 
@@ -154,7 +161,7 @@ def entities_of(message: InteractionRecord) -> Dict[str, str]:
     return found
 
 
-def customer_phrase(message: InteractionRecord, *, quote: bool = True) -> str:
+def customer_phrase(message: InteractionRecord, *, quote: bool = True, words: Words = ENGLISH_WORDS) -> str:
     """What a customer message meant, in a few words ("asked where order TL-48213 is").
 
     Complaints and messages the bot did not understand are quoted (their words are the
@@ -164,22 +171,22 @@ def customer_phrase(message: InteractionRecord, *, quote: bool = True) -> str:
     if understood(message) and intent in INTENT_PHRASES:
         with_entity, without = INTENT_PHRASES[intent]
         try:
-            return with_entity.format(**entities_of(message))
+            return words(with_entity).format(**entities_of(message))
         except KeyError:
-            return without
-    verb = QUOTED_INTENTS.get(intent, "wrote") if understood(message) else "wrote"
-    return f"{verb}: “{shorten(message.text, 70)}”" if quote else verb
+            return words(without)
+    verb = words(QUOTED_INTENTS.get(intent, "wrote") if understood(message) else "wrote")
+    return words("%(verb)s: “%(quote)s”", verb=verb, quote=shorten(message.text, 70)) if quote else verb
 
 
-def phrase(message: InteractionRecord) -> str:
+def phrase(message: InteractionRecord, words: Words = ENGLISH_WORDS) -> str:
     if message.author == "customer":
-        return customer_phrase(message)
-    return f"{message.author} said “{shorten(message.text, 70)}”"
+        return customer_phrase(message, words=words)
+    return words("%(author)s said “%(quote)s”", author=words(message.author), quote=shorten(message.text, 70))
 
 
-def _compact(parts: List[str], keep_first: int = 2, keep_last: int = 3) -> List[str]:
+def _compact(parts: List[str], words: Words, keep_first: int = 2, keep_last: int = 3) -> List[str]:
     """A long run keeps its start and end: the agent needs the shape, not every turn."""
     if len(parts) <= keep_first + keep_last + 1:
         return parts
     skipped = len(parts) - keep_first - keep_last
-    return parts[:keep_first] + [f"… {skipped} more messages …"] + parts[-keep_last:]
+    return parts[:keep_first] + [words("… %(count)d more messages …", count=skipped)] + parts[-keep_last:]

@@ -13,6 +13,8 @@ import re
 import unicodedata
 from typing import Dict, Iterable, List
 
+from threadline.handoff.languages import ENGLISH_WORDS, Words, marked
+
 STRONG_NEGATIVE = -0.75  # "angry": the handoff trigger's threshold
 NEGATIVE = -0.3
 POSITIVE = 0.35
@@ -132,14 +134,20 @@ def label(value: float) -> str:
     return "calm"
 
 
-def trend(scores: Iterable[float]) -> str:
+# The labels from the worst mood to the best (marked: the summary shows them translated).
+MOODS = (marked("angry"), marked("annoyed"), marked("calm"), marked("pleased"))
+
+
+def trend(scores: Iterable[float], words: Words = ENGLISH_WORDS) -> str:
     """Like "calm → angry": the first mood, the worst one in between if different, the last."""
     labels = [label(s) for s in scores]
     if not labels:
-        return "no customer messages"
+        return words("no customer messages")
     steps = [labels[0]]
-    worst = min(labels, key=lambda name: ("angry", "annoyed", "calm", "pleased").index(name))
+    worst = min(labels, key=MOODS.index)
     for name in (worst, labels[-1]):
         if name != steps[-1]:
             steps.append(name)
-    return " → ".join(steps) if len(steps) > 1 else f"{steps[0]} throughout"
+    if len(steps) == 1:
+        return words("%(mood)s throughout", mood=words(steps[0]))
+    return " → ".join(words(step) for step in steps)

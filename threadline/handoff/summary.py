@@ -14,7 +14,8 @@ from typing import List
 from threadline.crm.interface import InteractionRecord
 from threadline.handoff.crm_facts import CrmFacts, read_crm_facts
 from threadline.handoff.journey import SMALL_TALK, Journey, customer_phrase, understood
-from threadline.handoff.rendering import channel_label, day_label, reason_label, redact, shorten
+from threadline.handoff.languages import ENGLISH_WORDS, TRANSLATED_WORDS, Words
+from threadline.handoff.rendering import reason_label, redact, shorten
 from threadline.handoff.summary_llm import LlmSettings, rewrite_with_llm
 from threadline.handoff.summary_model import HandoffSummary
 
@@ -44,6 +45,7 @@ async def generate_summary(customer_id: str, *, crm, tracker_events: list[dict],
         open_items=facts.open_items(), bot_already=journey.bot_already(),
         sentiment_trend=journey.sentiment_trend(), next_step=next_step(journey, facts, reason),
         channels=journey.channels(), generated_at=now,
+        languages={words.language: in_language(journey, facts, reason, words) for words in TRANSLATED_WORDS},
     )
     settings = LlmSettings.from_env()
     if settings is None:
@@ -51,111 +53,146 @@ async def generate_summary(customer_id: str, *, crm, tracker_events: list[dict],
     return await rewrite_with_llm(summary, facts.profile.display_name if facts.profile else None, settings)
 
 
-def paragraph(journey: Journey, facts: CrmFacts, reason: str) -> str:
+def in_language(journey: Journey, facts: CrmFacts, reason: str, words: Words) -> dict:
+    """The summary's sentences and lines for agents who read `words`' language (what
+    `HandoffSummary.languages` holds); the customer's messages quoted as they wrote them."""
+    return {
+        "paragraph": paragraph(journey, facts, reason, words),
+        "next_step": next_step(journey, facts, reason, words),
+        "sentiment_trend": journey.sentiment_trend(words=words),
+        "last_messages": [{"line": m.line_in(words)} for m in journey.last_messages()],
+        "timeline": [{"line": e.line_in(words)} for e in journey.timeline(words=words)],
+        "open_items": [{"line": i.line} for i in facts.open_items(words)],
+        "bot_already": list(journey.bot_already(words=words)),
+    }
+
+
+def paragraph(journey: Journey, facts: CrmFacts, reason: str, words: Words = ENGLISH_WORDS) -> str:
     """At most ~80 words: who, what they want now, why a person is needed."""
     for shape in PARAGRAPH_SHAPES:
-        text = _paragraph(journey, facts, reason, *shape)
+        text = _paragraph(journey, facts, reason, words, *shape)
         if len(text.split()) <= MAX_PARAGRAPH_WORDS:
             return text
     return text
 
 
-def _paragraph(journey: Journey, facts: CrmFacts, reason: str, earlier_count: int,
+def _paragraph(journey: Journey, facts: CrmFacts, reason: str, words: Words, earlier_count: int,
                quote_length: int, with_facts: bool) -> str:
-    who = facts.first_name or "The customer"
+    who = facts.first_name or words("The customer")
     customer = journey.customer_messages
     if not customer:
-        return f"{who} has not written yet. Handed over because {reason_label(reason)}."
-    channels = _and([channel_label(c) for c in journey.channels()]) or "an unknown channel"
-    sentences = [f"{who} has written on {channels} since {day_label(customer[0].occurred_at)}."]
+        return words("%(who)s has not written yet. Handed over because %(reason)s.", who=who,
+                     reason=words.reason(reason))
+    channels = _and([words.channel(c) for c in journey.channels()], words) or words("an unknown channel")
+    sentences = [words("%(who)s has written on %(channels)s since %(day)s.", who=who, channels=channels,
+                       day=words.day(customer[0].occurred_at))]
     current = journey.current()
-    earlier = _earlier_topics(customer, current)[-earlier_count:] if earlier_count else []
+    earlier = _earlier_topics(customer, current, words)[-earlier_count:] if earlier_count else []
     if earlier:
-        sentences.append(f"Earlier they {'; '.join(earlier)}.")
+        sentences.append(words("Earlier they %(topics)s.", topics="; ".join(earlier)))
     quote = redact(shorten(current.text, quote_length))
-    where = f", on {channel_label(current.channel)}," if current.channel else ""
-    sentences.append(f"Now{where} they {customer_phrase(current, quote=False)}: “{quote}”.")
-    highlights = _highlights(facts, reason) if with_facts else []
+    what = customer_phrase(current, quote=False, words=words)
+    if current.channel:
+        sentences.append(words("Now, on %(channel)s, they %(what)s: “%(quote)s”.",
+                               channel=words.channel(current.channel), what=what, quote=quote))
+    else:
+        sentences.append(words("Now they %(what)s: “%(quote)s”.", what=what, quote=quote))
+    highlights = _highlights(facts, reason, words) if with_facts else []
     if highlights:
         sentences.append(_capitalised("; ".join(highlights)) + ".")
-    sentences.append(f"Handed over because {reason_label(reason)}.")
+    sentences.append(words("Handed over because %(reason)s.", reason=words.reason(reason)))
     return " ".join(sentences)
 
 
-def _earlier_topics(customer: List[InteractionRecord], current: InteractionRecord) -> List[str]:
+def _earlier_topics(customer: List[InteractionRecord], current: InteractionRecord,
+                    words: Words = ENGLISH_WORDS) -> List[str]:
     topics: List[str] = []
     for message in customer:
         if message is current:
             break
         if understood(message) and message.intent not in SMALL_TALK:
-            topic = f"{customer_phrase(message, quote=False)} ({channel_label(message.channel)})"
+            topic = f"{customer_phrase(message, quote=False, words=words)} ({words.channel(message.channel)})"
             if topic not in topics:
                 topics.append(topic)
     return topics
 
 
-def _highlights(facts: CrmFacts, reason: str) -> List[str]:
+def _highlights(facts: CrmFacts, reason: str, words: Words) -> List[str]:
     """The open items that change what the agent says first."""
     found: List[str] = []
     for order in facts.late_orders()[:1]:
         days = (facts.today - order.estimated_delivery).days
-        found.append(f"order {order.id} ({order.product_name}) is {days} day{'s' if days > 1 else ''} late")
+        found.append(words.plural("order %(order)s (%(product)s) is %(count)d day late",
+                                  "order %(order)s (%(product)s) is %(count)d days late", days,
+                                  order=order.id, product=order.product_name))
     if facts.profile and facts.profile.cases:
         case = facts.profile.cases[0]
-        found.append(f"case #{case.id} ({case.topic.replace('_', ' ')}) is open")
+        found.append(words("case #%(id)s (%(topic)s) is open", id=case.id, topic=words(case.topic.replace("_", " "))))
     if facts.profile and facts.profile.promises:
         promise = facts.profile.promises[0]
-        overdue = ", now overdue" if promise.due_date < facts.today else ""
-        found.append(f"we promised “{shorten(promise.text, 50)}” by {day_label(promise.due_date)}{overdue}")
+        overdue = words(", now overdue") if promise.due_date < facts.today else ""
+        found.append(words("we promised “%(promise)s” by %(day)s%(overdue)s", promise=shorten(promise.text, 50),
+                           day=words.day(promise.due_date), overdue=overdue))
     if reason == "sales_ready" and facts.profile and facts.profile.opportunities:
         lead = facts.profile.opportunities[0]
-        found.append(f"the lead for {lead.product or lead.plan} is at stage {lead.stage}")
+        found.append(words("the lead for %(what)s is at stage %(stage)s", what=lead.product or lead.plan,
+                           stage=lead.stage))
     return found
 
 
-def next_step(journey: Journey, facts: CrmFacts, reason: str) -> str:
-    name = facts.first_name or "the customer"
+def next_step(journey: Journey, facts: CrmFacts, reason: str, words: Words = ENGLISH_WORDS) -> str:
+    name = facts.first_name or words("the customer")
     late = facts.late_orders()
     cases = facts.profile.cases if facts.profile else []
     promises = facts.profile.promises if facts.profile else []
     current = journey.current()
     if reason in ("complaint", "negative_sentiment"):
         if late:
-            fix = (f"check order {late[0].id} with {late[0].carrier or 'the carrier'} and give {name} "
-                   f"a firm delivery date")
+            fix = words("check order %(order)s with %(carrier)s and give %(name)s a firm delivery date",
+                        order=late[0].id, carrier=late[0].carrier or words("the carrier"), name=name)
         elif cases:
-            fix = f"resolve case #{cases[0].id} ({cases[0].topic.replace('_', ' ')})"
+            fix = words("resolve case #%(id)s (%(topic)s)", id=cases[0].id,
+                        topic=words(cases[0].topic.replace("_", " ")))
         else:
-            fix = f"ask {name} what went wrong and what would put it right"
-        step = f"Apologise and own the problem, then {fix}."
+            fix = words("ask %(name)s what went wrong and what would put it right", name=name)
+        step = words("Apologise and own the problem, then %(fix)s.", fix=fix)
     elif reason == "requested":
-        earlier = _earlier_topics(journey.customer_messages, current) if current else []
+        earlier = _earlier_topics(journey.customer_messages, current, words) if current else []
         if current and current.intent != "request_human":
-            step = f"Introduce yourself to {name} and pick up where they are: they {customer_phrase(current, quote=False)}."
+            step = words("Introduce yourself to %(name)s and pick up where they are: they %(what)s.", name=name,
+                         what=customer_phrase(current, quote=False, words=words))
         elif earlier:  # asking for a person says little: what did they want before?
-            step = f"Introduce yourself to {name} and pick up their last topic: they {earlier[-1]}."
+            step = words("Introduce yourself to %(name)s and pick up their last topic: they %(topic)s.",
+                         name=name, topic=earlier[-1])
         else:
-            step = f"Introduce yourself to {name} and ask how you can help."
+            step = words("Introduce yourself to %(name)s and ask how you can help.", name=name)
     elif reason == "not_understood":
-        step = f"Ask {name}, in plain words, what they need; the bot could not understand their last messages."
+        step = words("Ask %(name)s, in plain words, what they need; the bot could not understand their last "
+                     "messages.", name=name)
     elif reason == "sales_ready":
         lead = facts.profile.opportunities[0] if facts.profile and facts.profile.opportunities else None
-        what = "the order"
+        what = words("the order")
         if lead:
-            what = f"the {lead.product or lead.plan}" + (f" × {lead.quantity}" if lead.quantity else "")
-        step = f"Close the sale: confirm {what} and the price, then payment and delivery."
+            what = words("the %(what)s", what=lead.product or lead.plan) + (
+                f" × {lead.quantity}" if lead.quantity else "")
+        step = words("Close the sale: confirm %(what)s and the price, then payment and delivery.", what=what)
     else:  # sensitive_topic
-        step = f"Answer {name} personally and carefully; check the policy before committing to anything."
+        step = words("Answer %(name)s personally and carefully; check the policy before committing to anything.",
+                     name=name)
     if promises and promises[0].due_date <= facts.today:
         promise = promises[0]
-        when = "is due today" if promise.due_date == facts.today else (
-            f"was due {day_label(promise.due_date)} and is overdue")
-        step += f" Our promise “{shorten(promise.text, 50)}” {when}."
+        if promise.due_date == facts.today:
+            when = words("is due today")
+        else:
+            when = words("was due %(day)s and is overdue", day=words.day(promise.due_date))
+        step += " " + words("Our promise “%(promise)s” %(when)s.", promise=shorten(promise.text, 50), when=when)
     return step
 
 
-def _and(items: List[str]) -> str:
-    return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
+def _and(items: List[str], words: Words) -> str:
+    if len(items) < 3:
+        return words(" and ").join(items)
+    return ", ".join(items[:-1]) + words(" and ") + items[-1]
 
 
 def _capitalised(text: str) -> str:

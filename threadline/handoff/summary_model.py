@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, Dict, Optional, Tuple
 
-from threadline.handoff.rendering import channel_label, day_label, moment_label, reason_label
+from threadline.handoff.languages import ENGLISH_WORDS, Words
+from threadline.handoff.rendering import channel_label, reason_label
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,11 @@ class QuotedMessage:
 
     @property
     def line(self) -> str:
-        return f"“{self.text}” ({channel_label(self.channel)}, {moment_label(self.at)})"
+        return self.line_in(ENGLISH_WORDS)
+
+    def line_in(self, words: Words) -> str:
+        """The customer's words as they wrote them; channel and moment in the reader's language."""
+        return f"“{self.text}” ({words.channel(self.channel)}, {words.moment(self.at)})"
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,11 @@ class TimelineEntry:
 
     @property
     def line(self) -> str:
-        return f"{day_label(self.day)}, {channel_label(self.channel)}: {self.text}"
+        return self.line_in(ENGLISH_WORDS)
+
+    def line_in(self, words: Words) -> str:
+        """`text` must be in `words`' language already (journey.timeline)."""
+        return f"{words.day(self.day)}, {words.channel(self.channel)}: {self.text}"
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,9 @@ class HandoffSummary:
     channels: Tuple[str, ...] = ()  # every channel the customer used, first used first
     generated_by: str = "deterministic"  # or "llm" when the paragraph came from the LLM
     generated_at: datetime = field(default_factory=datetime.utcnow)
+    # The same summary for agents who read another language ("pt": {"paragraph": …, "next_step": …,
+    # "last_messages": [{"line": …}], …}): sentences translated, the customer quoted as they wrote.
+    languages: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -98,6 +110,7 @@ class HandoffSummary:
             next_step=data["next_step"], channels=tuple(data.get("channels", [])),
             generated_by=data.get("generated_by", "deterministic"),
             generated_at=datetime.fromisoformat(data["generated_at"]),
+            languages=dict(data.get("languages") or {}),
         )
 
     def to_text(self) -> str:

@@ -16,6 +16,7 @@ document.addEventListener("DOMContentLoaded", () => {
       queue: (data) => {
         document.getElementById("queue-rows").innerHTML = data.html;
         document.getElementById("queue-count").textContent = data.count;
+        document.getElementById("queue-count-word").textContent = data.count_word;  // "aberta", "abertas"
       },
     });
   }
