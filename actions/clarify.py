@@ -7,7 +7,7 @@ an intent other than `nlu_fallback` and `out_of_scope`: the offered buttons' pay
 "/intent" commands (confidence 1, the original message is reverted and replaced by the choice,
 so nothing wrong is learnt). "Something else" and "No" answer `/out_of_scope`, which the
 two-stage fallback answers by asking to rephrase. Button titles come from the domain's
-`utter_intent_label_<intent>` responses and stay within 20 characters, so WhatsApp shows reply
+`utter_intent_label_<intent>` responses, in the customer's language (slot `language`), and stay within 20 characters, so WhatsApp shows reply
 buttons and Instagram quick replies; SMS and email number them (connectors/webhook/output.py)
 and the reply "1" is read as the first payload (connectors/webhook/offers.py).
 """
@@ -33,15 +33,28 @@ NEVER_OFFERED = frozenset({
 })
 
 
-def response_text(domain: Dict[Text, Any], response: Text) -> Optional[Text]:
-    """The first text of a domain response (button titles have no channel variants)."""
-    variants = (domain.get("responses") or {}).get(response) or []
-    return next((v["text"] for v in variants if v.get("text")), None)
+def _matches(variant: Dict[Text, Any], language: Optional[Text]) -> bool:
+    """A variant for this language: its slot condition on `language` names it, or it has no
+    such condition and the customer is not answered in another language we translate to."""
+    wanted = [c.get("value") for c in variant.get("condition") or [] if c.get("name") == "language"]
+    return language in wanted if wanted else True
 
 
-def intent_label(domain: Dict[Text, Any], intent: Text) -> Optional[Text]:
+def response_text(domain: Dict[Text, Any], response: Text, language: Optional[Text] = None) -> Optional[Text]:
+    """The text of a domain response in the customer's language (the variant whose
+    `language` condition names it, else the unconditioned one). Button titles have no
+    channel variants."""
+    variants = [v for v in (domain.get("responses") or {}).get(response) or [] if v.get("text")]
+    for choice in ([v for v in variants if v.get("condition") and _matches(v, language)],
+                   [v for v in variants if not v.get("condition")]):
+        if choice:
+            return choice[0]["text"]
+    return None
+
+
+def intent_label(domain: Dict[Text, Any], intent: Text, language: Optional[Text] = None) -> Optional[Text]:
     """The plain words the domain gives an intent, or None when it gives none."""
-    return response_text(domain, f"{LABEL_PREFIX}{intent}")
+    return response_text(domain, f"{LABEL_PREFIX}{intent}", language)
 
 
 def offered_intents(ranking: List[Dict[Text, Any]], domain: Dict[Text, Any]) -> List[Text]:
@@ -66,16 +79,18 @@ class ActionAskWhichIntent(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         offered = offered_intents(tracker.latest_message.get("intent_ranking") or [], domain)
+        language = tracker.get_slot("language")
         if len(offered) == CANDIDATES:
-            buttons = [{"title": intent_label(domain, i), "payload": f"/{i}"} for i in offered]
-            buttons.append({"title": response_text(domain, "utter_button_something_else"), "payload": SOMETHING_ELSE})
+            buttons = [{"title": intent_label(domain, i, language), "payload": f"/{i}"} for i in offered]
+            buttons.append({"title": response_text(domain, "utter_button_something_else", language),
+                            "payload": SOMETHING_ELSE})
             dispatcher.utter_message(response="utter_ask_which_intent", buttons=buttons)
         elif offered:
             [intent] = offered
             dispatcher.utter_message(
-                response="utter_ask_is_it_about", intent_label=intent_label(domain, intent),
-                buttons=[{"title": response_text(domain, "utter_button_yes"), "payload": f"/{intent}"},
-                         {"title": response_text(domain, "utter_button_no"), "payload": SOMETHING_ELSE}])
+                response="utter_ask_is_it_about", intent_label=intent_label(domain, intent, language),
+                buttons=[{"title": response_text(domain, "utter_button_yes", language), "payload": f"/{intent}"},
+                         {"title": response_text(domain, "utter_button_no", language), "payload": SOMETHING_ELSE}])
         else:
             dispatcher.utter_message(response="utter_ask_rephrase")
         return []

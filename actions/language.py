@@ -1,4 +1,5 @@
-"""The `language` slot from each message's detected language, and the CRM when it changes.
+"""The `language` slot from each message's detected language, and the CRM when it changes;
+the answer to a message in a language we do not speak.
 
 Rasa runs `action_validate_slot_mappings` after extracting slots from every message. The NLU
 puts the message's language in the parse data (threadline/nlu/language.py); only a language
@@ -15,12 +16,14 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import services
+from actions.handoff import hand_over
 from threadline.crm.interface import CrmUnavailable
 from threadline.language.detect import SPOKEN
 
 log = logging.getLogger(__name__)
 
 LANGUAGE_SLOT = "language"
+OTHER_LANGUAGE = "other_language"  # the intent threadline/nlu/language.py gives such messages
 
 
 class ActionValidateSlotMappings(Action):
@@ -39,3 +42,27 @@ class ActionValidateSlotMappings(Action):
             # The slot still switches; the next switch or session tries the CRM again.
             log.warning("customer language not stored: %s", error)
         return [SlotSet(LANGUAGE_SLOT, detected)]
+
+
+def previous_user_intent(tracker: Tracker) -> str | None:
+    """The intent of the customer's message before the latest one, if any."""
+    user_messages = [e for e in tracker.events if e.get("event") == "user"]
+    if len(user_messages) < 2:
+        return None
+    return ((user_messages[-2].get("parse_data") or {}).get("intent") or {}).get("name")
+
+
+class ActionAnswerOtherLanguage(Action):
+    """A message in a language we do not speak: say which ones we speak (in the customer's
+    language, from the slot); a second such message in a row means the customer cannot or will
+    not switch, so a person takes over. One action, because a rule may hold one user message."""
+
+    def name(self) -> Text:
+        return "action_answer_other_language"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        if previous_user_intent(tracker) == OTHER_LANGUAGE:
+            return await hand_over(dispatcher, tracker, "requested")
+        dispatcher.utter_message(response="utter_languages_spoken")
+        return []

@@ -2,10 +2,10 @@
 agent's `customers set-language` command."""
 from __future__ import annotations
 
-from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.language import ActionValidateSlotMappings
+from actions.language import ActionAnswerOtherLanguage, ActionValidateSlotMappings
 from actions.session import ActionSessionStart
 from tests.crm.trackers import DOMAIN, tracker
 from threadline.cli.main import main as cli
@@ -102,3 +102,26 @@ async def test_a_merged_id_sets_the_language_of_the_customer_it_was_merged_into(
     database.transaction(merged)
     await crm.crm.set_customer_language("cus_old", "pt")
     assert (language_of(database, "cus_kept"), language_of(database, "cus_old")) == ("pt", None)
+
+
+SPANISH = {"event": "user", "text": "hola, donde esta mi pedido?", "timestamp": 1.0,
+           "parse_data": {"intent": {"name": "other_language"}}, "input_channel": "whatsapp"}
+
+
+async def test_a_language_we_do_not_speak_is_answered_with_the_languages_we_speak(database, crm):
+    dispatcher = CollectingDispatcher()
+    t = tracker({"language": "pt"}, intent="other_language", text="hola", events=[SPANISH])
+    events = await ActionAnswerOtherLanguage().run(dispatcher, t, DOMAIN)
+    assert (events, [m["response"] for m in dispatcher.messages]) == ([], ["utter_languages_spoken"])
+    assert not await crm.crm.has_open_handoff("cus_ana")
+
+
+async def test_a_second_message_in_that_language_brings_a_person(database, crm):
+    dispatcher = CollectingDispatcher()
+    turns = [SPANISH, {"event": "bot", "text": "...", "timestamp": 2.0},
+             {**SPANISH, "text": "no entiendo", "timestamp": 3.0}]
+    t = tracker(intent="other_language", text="no entiendo", events=turns)
+    events = await ActionAnswerOtherLanguage().run(dispatcher, t, DOMAIN)
+    assert events == [ConversationPaused()]
+    assert [m["response"] for m in dispatcher.messages] == ["utter_handoff"]
+    assert await crm.crm.has_open_handoff("cus_ana")

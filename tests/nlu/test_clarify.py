@@ -38,9 +38,9 @@ SOMETHING_ELSE = {"title": "Something else", "payload": "/out_of_scope"}
 
 
 def unsure(ranking: List[tuple[str, float]], channel: str = "whatsapp",
-           text: str = "any news about my order?") -> Tracker:
+           text: str = "any news about my order?", language: str | None = None) -> Tracker:
     """A tracker whose latest message fell back, with the classifier's ranking below it."""
-    t = tracker(intent="nlu_fallback", text=text, channel=channel)
+    t = tracker({"language": language}, intent="nlu_fallback", text=text, channel=channel)
     t.latest_message["intent"] = {"name": "nlu_fallback", "confidence": 0.4}
     t.latest_message["intent_ranking"] = [{"name": "nlu_fallback", "confidence": 0.4}] + [
         {"name": name, "confidence": confidence} for name, confidence in ranking]
@@ -59,6 +59,17 @@ async def test_the_two_likeliest_intents_are_offered_in_plain_words_with_somethi
     assert (message["response"], message["text"]) == ("utter_ask_which_intent", None)
     assert message["buttons"] == [{"title": "Where my order is", "payload": "/order_status"},
                                   {"title": "Delivery times", "payload": "/delivery_time"}, SOMETHING_ELSE]
+
+
+async def test_a_portuguese_customer_is_offered_the_choices_in_portuguese():
+    _, [message] = await ask(unsure([("order_status", 0.38), ("delivery_time", 0.31)],
+                                    text="alguma novidade do pedido?", language="pt"))
+    assert message["buttons"] == [{"title": "Cadê meu pedido", "payload": "/order_status"},
+                                  {"title": "Prazo de entrega", "payload": "/delivery_time"},
+                                  {"title": "Outra coisa", "payload": "/out_of_scope"}]
+    _, [message] = await ask(unsure([("order_status", 0.38), ("greet", 0.31)], language="pt"))
+    assert [b["title"] for b in message["buttons"]][1:] == [
+        DOMAIN["responses"]["utter_button_no"][1]["text"]]
 
 
 async def test_small_talk_yes_no_and_form_answers_are_never_offered():
