@@ -15,7 +15,7 @@ from typing import Dict, Optional
 
 from babel.support import NullTranslations
 
-from threadline.catalogues import compiled
+from threadline.i18n.catalogue import compiled
 from threadline.handoff.languages import ENGLISH, LOCALES, PORTUGUESE
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"

@@ -15,7 +15,7 @@ from typing import Dict, Optional
 from babel.dates import format_skeleton, format_time
 from babel.support import NullTranslations
 
-from threadline.catalogues import compiled
+from threadline.i18n.catalogue import compiled
 from threadline.handoff import rendering
 
 ENGLISH = "en"

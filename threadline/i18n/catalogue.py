@@ -40,16 +40,21 @@ def locale_of(language: Optional[str]) -> str:
     return LOCALES.get((language or "").strip().lower(), LOCALES[SOURCE_LANGUAGE])
 
 
+def compiled(po_path: Path, locale: str, domain: str) -> Translations:
+    """A .po catalogue compiled in memory (the customers', the console's, the summary's)."""
+    with po_path.open("rb") as po:
+        catalog = read_po(po, locale=locale, domain=domain)
+    binary = BytesIO()
+    write_mo(binary, catalog)  # fuzzy entries are left out: an unchecked translation falls back to English
+    binary.seek(0)
+    return Translations(binary, domain=domain)
+
+
 @lru_cache(maxsize=None)
 def _translations(locale: str) -> NullTranslations:
     if locale == LOCALES[SOURCE_LANGUAGE]:
         return NullTranslations()  # the msgids are the English texts
-    with (LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as po:
-        catalog = read_po(po, locale=locale, domain=DOMAIN)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)  # fuzzy entries are left out: an unchecked translation falls back to English
-    compiled.seek(0)
-    return Translations(compiled, domain=DOMAIN)
+    return compiled(LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po", locale, DOMAIN)
 
 
 def translator(language: Optional[str]) -> tuple[Gettext, Ngettext]:
