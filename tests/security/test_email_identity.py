@@ -324,5 +324,5 @@ async def test_the_timeline_shows_an_unverified_mail_as_unverified_sender(harnes
     [entry] = await timeline_after(identities.db, forged.sender_id, 0)
     [other] = await timeline_after(identities.db, genuine.sender_id, 0)
     assert entry.unverified_sender is True and other.unverified_sender is False
-    html = environment().get_template("_timeline_entries.html").render(entries=[entry, other])
+    html = environment("en").get_template("_timeline_entries.html").render(entries=[entry, other])
     assert len(re.findall("unverified sender", html)) == 1
