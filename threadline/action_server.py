@@ -1,6 +1,6 @@
 """`python -m threadline.action_server [rasa_sdk options]`: the action server on loopback.
 
-rasa_sdk 3.6 has no host option: it binds to `SANIC_HOST`, default 0.0.0.0, which would put
+rasa_sdk 3.6 has no host option: it binds to `SANIC_HOST`, default every interface, which would put
 the unauthenticated action webhook on every interface. This entry point sets it from
 `ACTION_HOST` (default 127.0.0.1), registers the merge-job sweep (actions/identity_claims.py:
 durable merges after verified claims), then runs rasa_sdk's own command line unchanged.

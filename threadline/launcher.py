@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import ipaddress
 import logging
 import os
 import secrets
@@ -248,7 +249,11 @@ def service_log(settings: Settings, name: str) -> Path:
 
 def reachable(host: str) -> str:
     """Where this machine reaches a server bound to `host` (all interfaces: via loopback)."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    try:
+        unspecified = not host or ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a host name
+        unspecified = False
+    return "127.0.0.1" if unspecified else host
 
 
 def _without_password(url: str) -> str:

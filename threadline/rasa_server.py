@@ -174,7 +174,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             # Passed here rather than by the caller so the token never shows in `ps`.
             argv = [*argv, "--auth-token", token]
         if not {"-i", "--interface"} & set(argv):
-            # Rasa's own default is 0.0.0.0: the HTTP API and REST channel stay internal
+            # Rasa's own default is every interface: the HTTP API and REST channel stay internal
             # unless RASA_HOST says otherwise, however this server is started.
             argv = [*argv, "--interface", os.environ.get("RASA_HOST") or "127.0.0.1"]
     _forbid_silent_fallback()

@@ -197,12 +197,12 @@ def test_a_malformed_rest_request_is_refused_and_the_server_keeps_answering(serv
 
 
 def test_rasa_host_and_action_host_move_the_servers(redis_server, monkeypatch, tmp_path):
-    _own_environment(monkeypatch, tmp_path, REDIS_URL=redis_server.url, RASA_HOST="0.0.0.0", ACTION_HOST="10.1.2.3")
+    _own_environment(monkeypatch, tmp_path, REDIS_URL=redis_server.url, RASA_HOST="10.1.2.4", ACTION_HOST="10.1.2.3")
     launcher = Launcher(Settings.from_env())
     launcher.plan()
     services = {s.name: s for s in launcher.services}
     rasa_argv = services["rasa server"].argv
-    assert rasa_argv[rasa_argv.index("--interface") + 1] == "0.0.0.0"
+    assert rasa_argv[rasa_argv.index("--interface") + 1] == "10.1.2.4"
     assert services["action server"].own_env == {"ACTION_HOST": "10.1.2.3"}
 
 
@@ -274,7 +274,7 @@ def test_a_command_typed_on_the_rest_channel_is_read_as_words(servers, typed):
 
 def test_the_action_server_started_by_hand_listens_on_loopback(tmp_path):
     # Not only the launcher: `python -m threadline.action_server` (bench, tests, operators)
-    # never takes rasa_sdk's 0.0.0.0 default.
+    # never takes rasa_sdk's every-interface default.
     from tests.support.processes import project_process
     from tests.support.redis_server import free_port
 
