@@ -33,8 +33,10 @@ find_python() {
   return 1
 }
 
-want=$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -c1-16)
-if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+# The pinned embedding files (threadline/nlu/embeddings.py) are part of the environment too.
+EMBEDDINGS=$VENV/share/threadline/embeddings
+want=$(cat requirements.txt requirements-dev.txt constraints.txt threadline/nlu/embeddings.py | sha256sum | cut -c1-16)
+if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -d "$EMBEDDINGS" ]; then
   exit 0
 fi
 
@@ -72,6 +74,12 @@ done
 if ! wait "$pip_pid"; then
   tail -n 30 "$LOG" >&2
   echo "threadline: installing requirements failed; see $LOG" >&2
+  exit 1
+fi
+echo "threadline: installing the pinned pretrained embedding (a 16 MB file from PyPI)"
+if ! "$VENV/bin/python" -m threadline.nlu.embeddings install >>"$LOG" 2>&1; then
+  tail -n 30 "$LOG" >&2
+  echo "threadline: installing the embedding failed; see $LOG" >&2
   exit 1
 fi
 echo "$want" > "$STAMP"

@@ -42,7 +42,7 @@ INTENT_EXAMPLES = {
 PROBES = ["where is my parcel", "refund please", "hello again", "my order and a refund", "banana"]
 
 
-def _train(tmp_path, folds: int):
+def _train(tmp_path, folds: int, **settings):
     from rasa.engine.graph import ExecutionContext, GraphSchema
     from rasa.engine.storage.local_model_storage import LocalModelStorage
     from rasa.engine.storage.resource import Resource
@@ -51,11 +51,12 @@ def _train(tmp_path, folds: int):
 
     from threadline.nlu.tfidf_intent_classifier import TfidfIntentClassifier
 
-    (tmp_path / f"model-{folds}").mkdir()
-    storage = LocalModelStorage(tmp_path / f"model-{folds}")
+    directory = tmp_path / f"model-{len(list(tmp_path.iterdir()))}"
+    directory.mkdir()
+    storage = LocalModelStorage(directory)
     resource = Resource(f"tfidf-{folds}")
     context = ExecutionContext(GraphSchema({}), "test")
-    config = {**TfidfIntentClassifier.get_default_config(), "calibration_folds": folds}
+    config = {**TfidfIntentClassifier.get_default_config(), "calibration_folds": folds, **settings}
     component = TfidfIntentClassifier.create(config, storage, resource, context)
     component.train(TrainingData([Message(data={"text": text, "intent": intent})
                                   for intent, texts in INTENT_EXAMPLES.items() for text in texts]))
@@ -89,3 +90,47 @@ def test_temperature_round_trips_and_changes_confidences_but_not_the_ranking(tmp
         assert [name for name, _ in with_temperature] == [name for name, _ in without]
         assert abs(with_temperature[0][1] - without[0][1]) > 1e-3
         assert abs(sum(c for _, c in with_temperature) - 1.0) < 1e-6
+
+
+# The shipped embedding (make setup installs it): its vectors join the TF-IDF features, the
+# stored model names it, and a model whose embedding files are missing says how to fix it.
+EMBEDDING = "wordllama-l2-supercat-256"
+
+
+def test_a_model_with_the_embedding_round_trips_and_uses_it(tmp_path):
+    import json
+
+    import numpy as np
+
+    from threadline.nlu.tfidf_intent_classifier import MODEL_FILE
+
+    with_embedding, storage, resource = _train(tmp_path, folds=0, embedding=EMBEDDING)
+    without, _, _ = _train(tmp_path, folds=0)
+    with storage.read_from(resource) as directory:
+        assert json.loads((directory / MODEL_FILE).read_text())["settings"]["embedding"] == EMBEDDING
+    features = with_embedding._model.named_steps["features"].transform(["where is my parcel"])
+    plain = without._model.named_steps["features"].transform(["where is my parcel"])
+    assert features.shape[1] == plain.shape[1] + 256
+    assert np.isclose(np.linalg.norm(features[:, plain.shape[1]:].toarray()), 1.0)
+    assert _ranking(with_embedding, "where is my parcel")[0][0] == "order_status"
+    assert _ranking(with_embedding, "can i have my money back")[0][0] == "refund_request"
+
+
+def test_a_model_whose_embedding_is_not_installed_names_the_fix(tmp_path, monkeypatch):
+    import pytest
+
+    from threadline.nlu import embeddings
+
+    _, storage, resource = _train(tmp_path, folds=0, embedding=EMBEDDING)
+    monkeypatch.setattr(embeddings.ShippedEmbedding, "directory", lambda self: tmp_path / "nowhere")
+    embeddings._loaded.cache_clear()
+    try:
+        from rasa.engine.graph import ExecutionContext, GraphSchema
+
+        from threadline.nlu.tfidf_intent_classifier import TfidfIntentClassifier
+
+        with pytest.raises(embeddings.EmbeddingMissing, match="make setup"):
+            TfidfIntentClassifier.load({"embedding": EMBEDDING}, storage, resource,
+                                       ExecutionContext(GraphSchema({}), "test"))
+    finally:
+        embeddings._loaded.cache_clear()

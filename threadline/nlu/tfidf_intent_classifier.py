@@ -51,11 +51,12 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from threadline.nlu.calibration import Calibration, fit_calibration, softmax
 from threadline.nlu.catalogue import CatalogueEntry, catalogue_digest, load_catalogue
+from threadline.nlu.embeddings import MeanTokenEmbedding, require
 from threadline.nlu.structured_entities import PHONE_CANDIDATE, PHONE_SEPARATED_MIN_DIGITS
 
 MODEL_FILE = "tfidf_intent_classifier.json"
 ARRAYS_FILE = "tfidf_intent_classifier.npz"
-PIPELINE_SETTINGS = ("word_ngrams", "char_ngrams", "C", "max_iter")
+PIPELINE_SETTINGS = ("word_ngrams", "char_ngrams", "C", "max_iter", "embedding")
 EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
 ORDER_CODE = re.compile(r"(?<!\w)(?:[A-Za-z]{2,3}-?\d{4,10}|#\d{4,10})(?!\w)")
 NUMBER = re.compile(r"(?<![\w.,])\d+(?!\w|[.,]\d)")
@@ -105,19 +106,28 @@ def build_pipeline(config: Dict[Text, Any], catalogue: Iterable[CatalogueEntry])
                             token_pattern=r"(?u)\b\w+\b", preprocessor=preprocess)
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(config["char_ngrams"]),
                             sublinear_tf=True, preprocessor=preprocess)
+    # The pretrained vectors know that "sign up" and "register" are near; n-grams of our own
+    # examples cannot (docs/designers-guide.md, "Pipeline comparison").
+    embedding = [MeanTokenEmbedding(config["embedding"])] if config.get("embedding") else []
     classifier = LogisticRegression(C=config["C"], max_iter=config["max_iter"],
                                     class_weight="balanced", random_state=42)
-    return Pipeline([("features", make_union(words, chars)), ("classifier", classifier)])
+    return Pipeline([("features", make_union(words, chars, *embedding)), ("classifier", classifier)])
+
+
+def _vectorizers(model: Pipeline) -> List[TfidfVectorizer]:
+    """The fitted TF-IDF steps (the embedding step has nothing fitted to store)."""
+    return [step for _, step in model.named_steps["features"].transformer_list
+            if isinstance(step, TfidfVectorizer)]
 
 
 def save_pipeline(model: Pipeline, config: Dict[Text, Any], catalogue: List[CatalogueEntry],
                   directory: Path, calibration: Optional[Calibration] = None) -> None:
     """What `load_pipeline` needs to rebuild `model` (and its calibration), as JSON and plain
     arrays."""
-    vectorizers = [vectorizer for _, vectorizer in model.named_steps["features"].transformer_list]
+    vectorizers = _vectorizers(model)
     classifier = model.named_steps["classifier"]
     (directory / MODEL_FILE).write_text(json.dumps({
-        "settings": {name: config[name] for name in PIPELINE_SETTINGS},
+        "settings": {name: config.get(name) for name in PIPELINE_SETTINGS},
         "catalogue": [entry.to_dict() for entry in catalogue],
         "vocabularies": [{term: int(index) for term, index in v.vocabulary_.items()} for v in vectorizers],
         "classes": [str(name) for name in classifier.classes_],
@@ -136,9 +146,11 @@ def load_calibration(directory: Path) -> Optional[Calibration]:
 def load_pipeline(directory: Path) -> Pipeline:
     """The pipeline `save_pipeline` stored, fitted state restored attribute by attribute."""
     saved = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+    if saved["settings"].get("embedding"):
+        require(saved["settings"]["embedding"])
     model = build_pipeline(saved["settings"], [CatalogueEntry.from_dict(e) for e in saved["catalogue"]])
     with np.load(directory / ARRAYS_FILE, allow_pickle=False) as arrays:
-        for i, (_, vectorizer) in enumerate(model.named_steps["features"].transformer_list):
+        for i, vectorizer in enumerate(_vectorizers(model)):
             vectorizer.vocabulary_ = saved["vocabularies"][i]
             vectorizer.fixed_vocabulary_ = False
             vectorizer.idf_ = arrays[f"idf_{i}"]
@@ -159,7 +171,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         # calibration_folds 0 or 1: no calibration, the logistic regression's own probabilities.
         return {"word_ngrams": [1, 2], "char_ngrams": [2, 5], "C": 10.0, "max_iter": 2000,
                 "ranking_length": 10, "catalogue": "data/catalogue/products.csv",
-                "calibration_folds": 5, "fallback_target_accuracy": 0.97}
+                "calibration_folds": 5, "fallback_target_accuracy": 0.97,
+                # A name of threadline.nlu.embeddings.EMBEDDINGS, or None for TF-IDF alone.
+                "embedding": None}
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
