@@ -51,6 +51,7 @@ async def find_order(orders: OrderBook, typed: str, customer_id: str) -> Tuple[O
     """(the order `typed` means, or None; the customer's orders to choose from when several
     match). A full id is looked up as it is, whoever's order it is: the caller decides what to
     show. Bare digits find only the customer's own orders (`OrderBook.matching`)."""
+    typed = typed.strip()
     if not typed.isdigit():
         return await orders.order(typed), []
     matches = await orders.matching(typed, customer_id)
@@ -164,7 +165,7 @@ class OrderFormValidation(FormValidationAction, ABC):
 
     async def validate_order_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: Dict[Text, Any]) -> Dict[Text, Any]:
-        typed = str(value or "")
+        typed = str(value or "").strip()
         if not typed.isdigit():
             return {ORDER_SLOT: value}  # a full id: action_order_status / action_open_case look it up
         texts = texts_of(tracker)
