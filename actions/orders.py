@@ -1,19 +1,73 @@
-"""Order journey: real order status from the order book; a late order opens a case and a promise."""
+"""Order journey: real order status from the order book; a late order opens a case and a promise.
+
+Order numbers as customers type them (issue #16). The NLU gives an order number with the
+shop's letters as the shop writes it ("tl48213" → "TL-48213") and bare digits as digits
+("pedido 48213", "#48213" → "48213"; threadline/nlu/structured_entities.py says when digits
+are an order number at all). Right after the bot asked for the order number, a message that
+is just a number is one too (`action_extract_order_number`).
+- A full id is looked up as typed; when it is someone else's order, the customer proves it is
+  theirs first (actions/identity_claims.py).
+- Digits find the customer's own orders only (`OrderBook.matching`): exactly one → that order,
+  under its full id; several → the bot asks which, offering only those; none → "couldn't find",
+  whether or not another customer has an order with that number. So typing numbers, however
+  many, tells a customer nothing about anyone else's orders.
+Both order forms resolve the number as it is given (`validate_order_status_form`,
+`validate_order_case_form`), so a case is opened about the full id; `action_order_status`
+resolves it again for a number that reached it another way.
+"""
 from __future__ import annotations
 
+import json
+import re
+from abc import ABC, abstractmethod
 from datetime import date
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import CRM_UNAVAILABLE, add_business_days, channel_of, services, texts_of
 from actions.identity_claims import refuse_unverified, start_claim
-from threadline.crm.interface import CrmUnavailable, OrderInfo
-from threadline.i18n import Texts
+from threadline.crm.interface import CrmUnavailable, OrderBook, OrderInfo
+from threadline.i18n import N_, Texts
 
 LATE_ORDER_UPDATE_DAYS = 1
+ORDER_SLOT = "order_id"
+# An answer to "What's your order number?" that is one run of 4-10 digits and no other digits
+# ("48213", "é 48213", "it's 48213 thanks"); "R$ 482,13" or a CEP "01310-100" are two runs.
+ANSWER_DIGITS = re.compile(r"\d+")
+ANSWER_MIN_DIGITS, ANSWER_MAX_DIGITS = 4, 10
+# WhatsApp shows at most three reply buttons; more matches than that: the customer types the number.
+MAX_CHOICES = 3
+NOT_FOUND = N_("I couldn't find order {order}. Could you check the number? It starts with TL, like TL-48213.")
+NOT_FOUND_IN_FORM = N_("I couldn't find order {order}.")  # the form then asks for the number again
+SEVERAL_MATCH = N_("More than one of your orders matches {number}. Which one do you mean?")
+SEVERAL_MATCH_TYPE_IT = N_("More than one of your orders matches {number}. Please type the whole order "
+                           "number, like TL-48213.")
+
+
+async def find_order(orders: OrderBook, typed: str, customer_id: str) -> Tuple[Optional[OrderInfo], List[OrderInfo]]:
+    """(the order `typed` means, or None; the customer's orders to choose from when several
+    match). A full id is looked up as it is, whoever's order it is: the caller decides what to
+    show. Bare digits find only the customer's own orders (`OrderBook.matching`)."""
+    typed = typed.strip()
+    if not typed.isdigit():
+        return await orders.order(typed), []
+    matches = await orders.matching(typed, customer_id)
+    return (matches[0], []) if len(matches) == 1 else (None, matches)
+
+
+def ask_which(dispatcher: CollectingDispatcher, texts: Texts, number: str,
+              choices: Sequence[OrderInfo], payload_intent: Optional[str]) -> None:
+    """Offer the customer's own matching orders as buttons (SMS and email number them); the
+    payload is the full id, or "/intent{order_id}" where the answer must restart a journey."""
+    if len(choices) > MAX_CHOICES:
+        dispatcher.utter_message(text=texts.gettext(SEVERAL_MATCH_TYPE_IT).format(number=number))
+        return
+    buttons = [{"title": order.id, "payload": order.id if payload_intent is None else
+                f"/{payload_intent}{json.dumps({ORDER_SLOT: order.id})}"} for order in choices]
+    dispatcher.utter_message(text=texts.gettext(SEVERAL_MATCH).format(number=number), buttons=buttons)
 
 
 def describe(order: OrderInfo, today: date, texts: Texts) -> str:
@@ -42,19 +96,21 @@ class ActionOrderStatus(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        order_id = tracker.get_slot("order_id")
+        order_id = tracker.get_slot(ORDER_SLOT)
         texts = texts_of(tracker)
         try:
             crm = await services()
-            order = await crm.orders.order(order_id) if order_id else None
+            order, choices = await find_order(crm.orders, order_id, tracker.sender_id) if order_id else (None, [])
         except CrmUnavailable:
             dispatcher.utter_message(text=texts.gettext(CRM_UNAVAILABLE))
             return []
+        if choices:
+            ask_which(dispatcher, texts, order_id, choices, payload_intent="order_status")
+            return [SlotSet(ORDER_SLOT, None)]
         if order is None:
-            dispatcher.utter_message(text=texts.gettext(
-                "I couldn't find order {order}. Could you check the number? It starts with TL, like TL-48213."
-            ).format(order=order_id))
-            return [SlotSet("order_id", None)]
+            dispatcher.utter_message(text=texts.gettext(NOT_FOUND).format(order=order_id))
+            return [SlotSet(ORDER_SLOT, None)]
+        # Only a full id reaches someone else's order: digits find the customer's own only.
         if order.customer_id not in (None, tracker.sender_id):
             # Someone else's order (or this customer's under an old id): prove it first.
             if refuse_unverified(dispatcher, tracker, self.name()):
@@ -62,10 +118,12 @@ class ActionOrderStatus(Action):
             claimed = await start_claim(dispatcher, tracker.sender_id, texts, order_id=order.id)
             if claimed is not None:
                 return claimed
+        # The slot holds the full id from now on, for the journeys that follow ("cancel it").
+        resolved = [SlotSet(ORDER_SLOT, order.id)] if order.id != order_id else []
         today = date.today()
         if not order.is_late(today):
             dispatcher.utter_message(text=describe(order, today, texts))
-            return []
+            return resolved
         update_by = add_business_days(today, LATE_ORDER_UPDATE_DAYS)
         try:
             case, created = await crm.crm.open_case(
@@ -75,8 +133,61 @@ class ActionOrderStatus(Action):
                     tracker.sender_id, f"Update on late order {order.id}", update_by, case.id)
         except CrmUnavailable:
             dispatcher.utter_message(text=describe(order, today, texts))
-            return []
+            return resolved
         dispatcher.utter_message(text=texts.gettext(
             "{status} I've opened case #{case} with our delivery team and we'll update you by {day}."
         ).format(status=describe(order, today, texts), case=case.id, day=texts.date(update_by)))
+        return resolved
+
+
+class ActionExtractOrderNumber(Action):
+    """The custom mapping of slot `order_id` (domain.yml) while a form asks for it: a message
+    that is just a number ("48213") answers the question. Anywhere else bare digits may be a
+    quantity, a CEP, an amount or a phone, and only an order word makes them an order number."""
+
+    def name(self) -> Text:
+        return "action_extract_order_number"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        runs = ANSWER_DIGITS.findall((tracker.latest_message or {}).get("text") or "")
+        if len(runs) == 1 and ANSWER_MIN_DIGITS <= len(runs[0]) <= ANSWER_MAX_DIGITS:
+            return [SlotSet(ORDER_SLOT, runs[0])]
         return []
+
+
+class OrderFormValidation(FormValidationAction, ABC):
+    """The order number a form was given, as the full id of the order it means (see the module's
+    docstring); the form asks again when it means none or several."""
+
+    @abstractmethod
+    def name(self) -> Text: ...
+
+    async def validate_order_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: Dict[Text, Any]) -> Dict[Text, Any]:
+        typed = str(value or "").strip()
+        if not typed.isdigit():
+            return {ORDER_SLOT: value}  # a full id: action_order_status / action_open_case look it up
+        texts = texts_of(tracker)
+        try:
+            crm = await services()
+            order, choices = await find_order(crm.orders, typed, tracker.sender_id)
+        except CrmUnavailable:
+            return {ORDER_SLOT: typed}  # the journey's action says the CRM is away
+        if order is not None:
+            return {ORDER_SLOT: order.id}
+        if choices:
+            ask_which(dispatcher, texts, typed, choices, payload_intent=None)
+        else:
+            dispatcher.utter_message(text=texts.gettext(NOT_FOUND_IN_FORM).format(order=typed))
+        return {ORDER_SLOT: None}
+
+
+class ValidateOrderStatusForm(OrderFormValidation):
+    def name(self) -> Text:
+        return "validate_order_status_form"
+
+
+class ValidateOrderCaseForm(OrderFormValidation):
+    def name(self) -> Text:
+        return "validate_order_case_form"

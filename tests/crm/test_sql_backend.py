@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 
 from threadline.crm.interface import InteractionRecord
+from tests.crm.shop import give_orders
 from threadline.crm.models import Case, Interaction, Opportunity, Order, Product
 
 
@@ -98,3 +99,38 @@ async def test_operators_see_the_open_items(database, crm):
                                   "case_id": int(case.id)}]
     text = _render_customer(described)
     assert f"case #{case.id}  late_order  order TL-48213" in text and f"promise #{promise.id}  due 2026-11-24" in text
+
+
+def ids(orders) -> list:
+    return [o.id for o in orders]
+
+
+async def test_orders_matching_typed_digits_are_the_customers_own(database, crm):
+    give_orders(database, {"TL-48213": "cus_ana", "TL-50927": "cus_ana", "TL-150927": "cus_ana",
+                           "TL-70315": "cus_bob"})
+    assert ids(await crm.orders.matching("48213", "cus_ana")) == ["TL-48213"]
+    # The whole number of one order wins over the orders it ends; the end alone finds all of
+    # the customer's, newest first.
+    assert ids(await crm.orders.matching("50927", "cus_ana")) == ["TL-50927"]
+    assert ids(await crm.orders.matching("0927", "cus_ana")) == ["TL-150927", "TL-50927"]
+    # Another customer's order is never matched, by its whole number or its end.
+    assert await crm.orders.matching("70315", "cus_ana") == []
+    assert await crm.orders.matching("0315", "cus_ana") == []
+    assert ids(await crm.orders.matching("70315", "cus_bob")) == ["TL-70315"]
+    # An order the shop has no customer for answers to its whole number only (as "TL-61884"
+    # typed whole already does), never to its end.
+    assert ids(await crm.orders.matching("61884", "cus_ana")) == ["TL-61884"]
+    assert await crm.orders.matching("1884", "cus_ana") == []
+    # Too few digits, or not digits, match nothing.
+    assert await crm.orders.matching("213", "cus_ana") == []
+    assert await crm.orders.matching("48%", "cus_ana") == []
+
+
+async def test_orders_matching_follows_a_merged_customer_to_the_survivor(database, crm):
+    from threadline.crm.models import Customer
+
+    def merge(session) -> None:
+        session.add_all([Customer(id="cus_ana"), Customer(id="cus_old", merged_into="cus_ana")])
+    database.transaction(merge)
+    give_orders(database, {"TL-48213": "cus_ana"})
+    assert ids(await crm.orders.matching("48213", "cus_old")) == ["TL-48213"]

@@ -9,7 +9,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from actions import crm_context, identity_claims
 from actions.identity_claims import ActionClaimIdentity, ActionVerifyIdentityClaim
@@ -183,6 +183,26 @@ async def test_order_status_of_another_customers_order_asks_for_a_code_instead(s
     tracker.slots["order_id"] = "TL-48213"
     events, said = await run(ActionOrderStatus(), tracker)  # the owner just gets the answer
     assert said[0].startswith("Your order TL-48213 (1 × Drift Running Shoes) has shipped") and len(outbox) == 1
+
+
+async def test_the_digits_of_another_customers_order_start_no_claim_and_read_like_any_number(
+        services, tools, ana, stranger, outbox):
+    """Issue #16: only a full id may start a claim. The bare digits of Ana's order, typed by a
+    stranger, are answered as a number nobody has: no code to Ana, no claim, nothing said."""
+    from actions.orders import ActionOrderStatus
+
+    await services.db.run(lambda s: setattr(s.get(Order, "TL-48213"), "customer_id", ana[0]))
+    for number in ("48213", "99999"):
+        events, said = await run(ActionClaimIdentity(), turn(stranger, f"meu pedido é {number}",
+                                                             "provide_order_number", order_id=number))
+        assert (events, said) == ([], ["utter_got_order_number"])
+        tracker = turn(stranger, f"cadê o pedido {number}?", "order_status", order_id=number)
+        tracker.slots["order_id"] = number
+        events, said = await run(ActionOrderStatus(), tracker)
+        assert (events, said) == ([SlotSet("order_id", None)], [
+            f"I couldn't find order {number}. Could you check the number? It starts with TL, like TL-48213."])
+    assert outbox == []
+    assert await services.db.run(lambda s: s.scalars(select(IdentityClaim)).all()) == []
 
 
 async def test_a_code_that_cannot_be_sent_is_not_announced_and_claims_are_limited(services, tools, stranger, sandbox,

@@ -46,13 +46,49 @@ def found(extractor: StructuredEntityExtractor, text: str) -> List[Tuple[str, st
 
 @pytest.mark.parametrize("text, expected", [
     ("where is TL-48213??", [("order_id", "TL-48213", "TL-48213")]),
-    ("pedido tl48822 não chegou", [("order_id", "tl48822", "TL48822")]),
+    ("pedido tl48822 não chegou", [("order_id", "tl48822", "TL-48822")]),
     ("order #583920 please", [("order_id", "#583920", "583920")]),
     ("my order number is 5829134", [("order_id", "5829134", "5829134")]),
     ("order: 771203", [("order_id", "771203", "771203")]),
 ])
 def test_order_numbers_in_the_shapes_customers_write(extractor, text, expected):
     assert found(extractor, text) == expected
+
+
+# Issue #16: order numbers as Brazilian and English customers type them. A code with the shop's
+# letters is given as the shop writes it; bare digits stay digits, for the order book to match
+# against the customer's own orders (actions/orders.py).
+@pytest.mark.parametrize("text, words, value", [
+    ("tl48213", "tl48213", "TL-48213"),
+    ("o TL48213", "TL48213", "TL-48213"),
+    ("oi, cadê meu pedido TL-48213?", "TL-48213", "TL-48213"),
+    ("#48213", "#48213", "48213"),
+    ("pedido 48213", "48213", "48213"),
+    ("meu pedido é 48213", "48213", "48213"),
+    ("order 48213", "48213", "48213"),
+    ("nº 48213", "48213", "48213"),
+    ("pedido n° 48213", "48213", "48213"),
+    ("pedido nº48213 nao chegou", "nº48213", "48213"),
+    ("pedido #48213", "#48213", "48213"),
+    ("a encomenda 48213 atrasou", "48213", "48213"),
+    ("minha compra nº 48213", "48213", "48213"),
+    ("número do pedido: 48213", "48213", "48213"),
+    ("pedido n° 482913", "482913", "482913"),  # six digits after an order word: not a code
+    ("No. 48213 hasn't arrived", "48213", "48213"),
+])
+def test_order_numbers_as_customers_type_them(extractor, text, words, value):
+    assert found(extractor, text) == [("order_id", words, value)]
+
+
+@pytest.mark.parametrize("text", [
+    "48213",  # on its own: only an order number when the bot just asked for one
+    "quero 48213 unidades",  # a quantity
+    "paguei 48213 reais",  # an amount
+    "moro no número 48213",  # a house number: "número" alone is no order word
+    "chegou no 48213",  # "no" is Portuguese for "in the"; only "No." is an order word
+])
+def test_bare_digits_without_order_words_are_not_order_numbers(extractor, text):
+    assert [e for e in found(extractor, text) if e[0] == "order_id"] == []
 
 
 @pytest.mark.parametrize("text, words, value", [

@@ -163,4 +163,11 @@ class OrderBook(Protocol):
 
     async def order(self, order_id: str) -> Optional[OrderInfo]: ...
 
+    async def matching(self, digits: str, customer_id: str) -> List[OrderInfo]:
+        """The orders a customer may mean by the digits they typed ("48213" for TL-48213), newest
+        first: their own orders whose number ends with the digits (only those whose whole number
+        is the digits, when there are any), and an order the shop has no customer for only when
+        its whole number is the digits (what typing its full id already shows). Never another
+        customer's order, so typing numbers tells a customer nothing about anyone else's."""
+
     async def latest_order(self, customer_id: str) -> Optional[OrderInfo]: ...

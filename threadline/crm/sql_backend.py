@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Callable, List, Optional, Sequence, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,8 @@ from threadline.crm.models.sales import OPEN_STAGES, STAGES
 
 T = TypeVar("T")
 MERGE_CHAIN_LIMIT = 32  # a customer merged into one merged into another…: never a loop
+# Fewer typed digits than this match no order: "12" would end half the order book.
+MIN_MATCHING_DIGITS = 4
 
 
 def is_transient(error: BaseException) -> bool:
@@ -254,6 +257,10 @@ class SqlCrm(SqlStore):
         return await self._run(work)
 
 
+def _order_digits(order_id: str) -> str:
+    return re.sub(r"\D", "", order_id)
+
+
 def _product_info(row: Product) -> ProductInfo:
     return ProductInfo(row.sku, row.name, row.kind, row.price, row.currency, row.stock,
                        row.restock_date)
@@ -280,6 +287,23 @@ class SqlOrderBook(SqlStore):
         def work(session: Session) -> Optional[OrderInfo]:
             row = session.get(Order, order_id.strip().upper())
             return self._order_info(session, row) if row else None
+
+        return await self._run(work)
+
+    async def matching(self, digits: str, customer_id: str) -> List[OrderInfo]:
+        if not digits.isdigit() or len(digits) < MIN_MATCHING_DIGITS:
+            return []
+
+        def work(session: Session) -> List[OrderInfo]:
+            owner = current_owner(session, customer_id)
+            # `digits` is digits only, so it holds no LIKE wildcard.
+            rows = session.scalars(select(Order).where(
+                Order.id.like(f"%{digits}"),
+                or_(Order.customer_id == owner, Order.customer_id.is_(None)),
+            ).order_by(Order.placed_at.desc(), Order.id)).all()
+            whole = [r for r in rows if _order_digits(r.id) == digits]
+            ending = [r for r in rows if r.customer_id == owner and _order_digits(r.id).endswith(digits)]
+            return [self._order_info(session, r) for r in (whole or ending)]
 
         return await self._run(work)
 

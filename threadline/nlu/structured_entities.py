@@ -43,13 +43,25 @@ from threadline.nlu.catalogue import CatalogueEntry, catalogue_digest, load_cata
 
 CATALOGUE_FILE = "catalogue.json"
 
-# Words after which a bare run of digits is an order number ("order 582913", "pedido nº 77120").
+# Words after which a bare run of digits is an order number ("order 582913", "pedido nº 77120",
+# "meu pedido é 48213", "encomenda 48213"). Not "número" on its own: in Portuguese it is as often
+# a house or phone number ("moro no número 48213"); and "no" only as "No." ("no" is Portuguese
+# for "in the"). Bare digits with none of these before them stay
+# what else they may be (a quantity, a CEP, an amount, a phone), except right after the bot
+# asked for the order number: actions/orders.py (`action_extract_order_number`) takes them then.
 ORDER_CONTEXT_WORDS = [
-    "order", "orders", "ord", "pedido", "purchase", "number", "no", "nº", "num", "ref",
-    "reference", "id", "confirmation", "code",
+    "order", "orders", "ord", "pedido", "pedidos", "encomenda", "encomendas", "compra", "compras",
+    "purchase", "number", "nº", "n.º", "num", "ref", "reference", "id", "confirmation", "code",
 ]
+# Marks between an order word and the digits: "order: 771203", "order #48213", "pedido n° 48213"
+# (spaCy splits "n°" into "n" and "°", so "n" is the filler word and "°" the mark).
+ORDER_NUMBER_MARKS = [":", "#", "-", "°", "º"]
 # Shop order codes: two or three letters, optional hyphen, 4-10 digits (TL-48213, tl48822).
+# Their value is the shop's spelling, letters upper case and a hyphen: TL-48822.
 ORDER_CODE = r"^[A-Za-z]{2,3}-?\d{4,10}$"
+ORDER_CODE_PARTS = re.compile(r"([A-Za-z]{2,3})-?(\d{4,10})")
+# "nº48213" written as one word.
+ORDER_NUMBER_SIGN = r"^[Nn][º°]\d{4,10}$"
 # A phone: optional +, digits with spaces, dots, hyphens or parentheses between them.
 PHONE_CANDIDATE = re.compile(r"(?<![\w@+])(?:\+\s?)?\(?\d[\d\s().-]{5,20}\d(?![\w@])")
 PHONE_SEPARATED_MIN_DIGITS = 8  # "+55 11 98765-4321", "(415) 555-0134"
@@ -57,7 +69,7 @@ PHONE_BARE_MIN_DIGITS = 10  # "21987654321"; shorter bare runs are order numbers
 PHONE_MAX_DIGITS = 15  # E.164
 # One-time identity codes are 6 digits; after an order word ("order 482913") they are an order.
 CODE_TOKEN = r"^\d{6}$"
-ORDER_WORDS_BEFORE_CODE = set(ORDER_CONTEXT_WORDS) - {"code", "number", "no", "num", "id", "ref"}
+ORDER_WORDS_BEFORE_CODE = set(ORDER_CONTEXT_WORDS) - {"code", "number", "num", "id", "ref"}
 
 
 @DefaultV1Recipe.register(
@@ -160,17 +172,20 @@ class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
         digits = {"TEXT": {"REGEX": r"^\d{4,10}$"}}
         matcher.add("order_id", [
             [{"TEXT": {"REGEX": ORDER_CODE}}],
+            [{"TEXT": {"REGEX": ORDER_NUMBER_SIGN}}],
             [{"ORTH": "#"}, digits],
         ])
         # Bare digits count only after an order word; the span is trimmed to the digits.
         context = {"LOWER": {"IN": ORDER_CONTEXT_WORDS}}
         filler = {"IS_ALPHA": True, "OP": "?"}
         bare = {"TEXT": {"REGEX": r"^\d{5,9}$"}}
+        mark = {"ORTH": {"IN": ORDER_NUMBER_MARKS}}
         matcher.add("order_id_after_word", [
             [context, bare],
-            [context, {"ORTH": {"IN": [":", "#", "-"]}}, bare],
+            [context, mark, bare],
             [context, filler, bare],
-            [context, filler, {"ORTH": {"IN": [":", "#", "-"]}}, bare],
+            [context, filler, mark, bare],
+            [{"LOWER": "no"}, {"ORTH": "."}, bare],
         ])
         return matcher
 
@@ -226,12 +241,21 @@ class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
     def _normalise(self, span: Span) -> str:
         text = span.text
         if span.label_ == "order_id":
-            return text.lstrip("#").upper()
+            return order_number(text)
         if span.label_ == "email":
             return text.lower()
         if span.label_ == "phone":
             return ("+" if text.startswith("+") else "") + re.sub(r"\D", "", text)
         return self._canonical.get(text.lower(), text)
+
+
+def order_number(text: str) -> str:
+    """An order number as the shop writes it: "tl48213" → "TL-48213"; bare digits ("#48213",
+    "nº48213") → "48213", for the order book to match against the customer's own orders."""
+    code = ORDER_CODE_PARTS.fullmatch(text)
+    if code:
+        return f"{code.group(1).upper()}-{code.group(2)}"
+    return re.sub(r"\D", "", text)
 
 
 def _overlaps_any(entity: Dict[str, Any], others: List[Dict[str, Any]]) -> bool:
