@@ -3,8 +3,8 @@
 - `cpf`: the rules and the mask of threadline/privacy/cpf.py. The value is always the mask
   ("***.456.789-**"): by the time a message reaches NLU its CPF is masked (connectors/webhook/
   typed_text.py), and a mask in the text is a `cpf` entity too.
-- `cep`: "01310-100" anywhere; "01310100" or "01310.100" only after the word "cep" (bare eight
-  digits are too often something else). Value "01310-100".
+- `cep`: "01310-100" or "01.310-100" anywhere; "01310100" or "01310.100" only after the word
+  "cep" (bare eight digits are too often something else). Value "01310-100".
 - `amount`: "R$ 499,90", "R$1.234,56", "499,90 reais", "US$ 20", "$49.99", "49.99 dollars".
   Value "499.90" (two decimals), `additional_info: {"currency": "BRL" | "USD"}` (the key Rasa's
   Duckling extractor uses for what is not the value). Which mark is the decimal one is read
@@ -28,7 +28,7 @@ from babel.numbers import NumberFormatError, parse_decimal
 from threadline.nlu.dates import find_dates
 from threadline.privacy.cpf import MASK_PATTERN, find_cpfs
 
-CEP_FORMATTED = re.compile(r"(?<![\d.\-/])\d{5}-\d{3}(?![\d\-/]|[.,]\d)")
+CEP_FORMATTED = re.compile(r"(?<![\d.\-/])\d{2}\.?\d{3}-\d{3}(?![\d\-/]|[.,]\d)")
 CEP_AFTER_WORD = re.compile(r"\bcep\b\.?[^\d]{0,15}(?P<cep>\d{5}\.?\d{3})(?![\d\-/]|[.,]\d)", re.IGNORECASE)
 
 _NUMBER = r"\d{1,3}(?:[.,]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
