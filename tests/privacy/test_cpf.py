@@ -1,19 +1,20 @@
 """CPFs: which 11 digits are one, and that every way customer text is kept holds only the mask.
 
-The channels' own `text_for_bot` (on a real Redis), the inbox as the webhook stores events, the
-CRM timeline rows and the handoff summary; tests/privacy/test_cpf_with_rasa.py sends CPFs
+The channels' own `text_for_bot` (on a real Redis), an email's event, the inbox as the webhook
+stores events, the CRM timeline rows and the handoff summary; tests/privacy/test_cpf_with_rasa.py sends CPFs
 through the running system.
 """
 from __future__ import annotations
 
 import time
 import types
-from datetime import datetime, timezone
+from email.message import EmailMessage
 
 import pytest
 from redis.asyncio import Redis
 
-from connectors.email.channel import EmailInput
+from connectors.email.channel import EmailInput, event_for
+from connectors.email.message import parse_email
 from connectors.instagram import InstagramInput
 from connectors.sms import SmsInput
 from connectors.webhook import events as kinds
@@ -21,10 +22,10 @@ from connectors.webhook.events import InboundEvent
 from connectors.webhook.inbox import Inbox
 from connectors.webhook.records import ChannelRecords
 from connectors.whatsapp import WhatsAppInput
+from tests.privacy.stored import everything_in_redis
 from threadline.crm.timeline import interactions_from_events
 from threadline.handoff.journey import Journey
 from threadline.handoff.rendering import redact
-from tests.privacy.stored import everything_in_redis
 from threadline.privacy.cpf import find_cpfs, is_valid_cpf, mask, mask_cpfs
 
 # Valid check digits (computed by hand from the mod-11 rule, not by the code under test).
@@ -112,6 +113,17 @@ async def test_every_channel_hands_rasa_the_masked_text(channel, records):
     text = await connector.text_for_bot(inbound(channel, f"oi, meu cpf é {CPF}, cadê meu pedido?"),
                                         types.SimpleNamespace(records=records), "cus_ana")
     assert text == f"oi, meu cpf é {MASK}, cadê meu pedido?"
+
+
+def test_an_emails_subject_and_full_text_are_masked_in_its_event():
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "Ana <ana@example.com>", "loja@example.com", f"CPF {CPF}"
+    mail["Message-ID"] = "<m1@example.com>"
+    mail.set_content(f"Bom dia,\n\nmeu cpf é {CPF_DIGITS}, preciso da nota.\n\nAna")
+    event = event_for(parse_email(bytes(mail)))
+    assert event.details["email"]["subject"] == f"CPF {MASK}"
+    assert MASK in event.details["email"]["full_text"] and CPF_DIGITS not in event.details["email"]["full_text"]
+    assert CPF_DIGITS not in event.with_cpfs_masked().to_json()
 
 
 async def test_the_inbox_stores_events_masked(redis_url):
