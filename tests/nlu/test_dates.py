@@ -72,6 +72,7 @@ def test_a_day_already_past_this_month_is_next_months_and_a_missing_day_is_skipp
     "é a quinta vez que eu peço", "terceira opção",
     "15 out of 20", "sold out 15 times", "dez reais", "o mar 3",  # short month names that are words
     "comprei 3 unidades", "pedido 48213", "R$ 15,12",
+    "i want the 2 chairs", "hoje em dia ninguem responde",
 ])
 def test_words_and_numbers_that_are_not_dates(text):
     assert resolved(text) == []

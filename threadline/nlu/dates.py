@@ -102,13 +102,14 @@ AFTER_NEXT_WORDS = ("que vem", "da semana que vem")
 LAST_WORDS = ("passada", "passado", "last")
 
 _PATTERNS = [
-    ("relative", rf"(?P<relative>{_alternatives(RELATIVE_DAYS)})"),
+    ("relative", rf"(?P<relative>{_alternatives(RELATIVE_DAYS)})(?!\s+em\s+dia)"),  # "hoje em dia": nowadays
     ("numeric", rf"{_DAY_WORD}(?P<day>[0-3]?\d)/(?P<month>[01]?\d)(?:/(?P<year>\d{{4}}|\d{{2}}))?"),
     ("day_month", rf"{_DAY_WORD}{_DAY}\s+(?:de\s+)?{_MONTH}\.?(?:\s+(?:de\s+)?{_YEAR})?"),
     ("month_day", rf"{_MONTH_BEFORE_DAY}\.?\s+(?:the\s+)?{_DAY}(?:,?\s+{_YEAR})?"),
     ("weekday", rf"(?:(?P<before>{'|'.join(NEXT_WORDS + LAST_WORDS)})\s+)?{_WEEKDAY}"
                 rf"(?:\s+(?P<after>{'|'.join(AFTER_NEXT_WORDS + LAST_WORDS)}))?"),
-    ("day_only", rf"(?:dia|the)\s+{_DAY}"),
+    # "the 3" is as often "the 3 chairs": in English only an ordinal is a day.
+    ("day_only", rf"dia\s+{_DAY}|the\s+(?P<ordinal>[0-3]?\d)(?:st|nd|rd|th)"),
 ]
 
 
@@ -143,7 +144,7 @@ def _resolve(kind: str, match: re.Match, today: date) -> Optional[date]:
     month = groups.get("month")
     month_number = int(month) if month and month.isdigit() else MONTHS.get(month or "", today.month)
     if kind == "day_only":
-        return _upcoming(int(groups["day"]), None, None, today)
+        return _upcoming(int(groups["day"] or groups["ordinal"]), None, None, today)
     year = groups.get("year")
     year_number = (2000 + int(year) if len(year) == 2 else int(year)) if year else None
     return _upcoming(int(groups["day"]), month_number, year_number, today)
