@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional
 from babel.numbers import NumberFormatError, parse_decimal
 
 from threadline.nlu.dates import find_dates
+from threadline.nlu.spans import longest_first
 from threadline.privacy.cpf import MASK_PATTERN, find_cpfs
 
 CEP_FORMATTED = re.compile(r"(?<![\d.\-/])\d{2}\.?\d{3}-\d{3}(?![\d\-/]|[.,]\d)")
@@ -56,11 +57,7 @@ def find_brazilian_entities(text: str, today: date) -> List[Mention]:
     """The cpf, cep, amount and date entities in `text`, in order, none overlapping."""
     found = (_cpfs(text) + _ceps(text) + _amounts(text)
              + [Mention("date", d.start, d.end, d.value.isoformat()) for d in find_dates(text, today)])
-    chosen: List[Mention] = []
-    for mention in sorted(found, key=lambda m: (m.start - m.end, m.start)):  # longest first
-        if not any(mention.start < other.end and other.start < mention.end for other in chosen):
-            chosen.append(mention)
-    return sorted(chosen, key=lambda m: m.start)
+    return longest_first(found)
 
 
 def _cpfs(text: str) -> List[Mention]:

@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import get_day_names, get_month_names
 
+from threadline.nlu.spans import longest_first
+
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 Clock = Callable[[], date]
 
@@ -128,11 +130,7 @@ def find_dates(text: str, today: date) -> List[DateMention]:
             value = _resolve(kind, match, today)
             if value is not None:
                 candidates.append(DateMention(match.start(), match.end(), value))
-    chosen: List[DateMention] = []
-    for mention in sorted(candidates, key=lambda m: (m.start - m.end, m.start)):
-        if not any(mention.start < other.end and other.start < mention.end for other in chosen):
-            chosen.append(mention)
-    return sorted(chosen, key=lambda m: m.start)
+    return longest_first(candidates)
 
 
 def _resolve(kind: str, match: re.Match, today: date) -> Optional[date]:

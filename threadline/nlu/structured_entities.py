@@ -151,7 +151,9 @@ class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
         taken = {(c.start, c.end) for c in codes}
         shapes = [s for s in self._shape_spans(doc) if (s.start, s.end) not in taken]
         spans = shapes + codes + self._phone_spans(doc) + self._catalogue_spans(doc)
-        entities = [self._entity(span) for span in filter_spans(spans) if not _span_overlaps(span, brazilian)]
+        taken = {i for mention in brazilian for i in range(mention.start, mention.end)}
+        entities = [self._entity(span) for span in filter_spans(spans)
+                    if not taken.intersection(range(span.start_char, span.end_char))]
         entities += [_mention_entity(mention) for mention in brazilian]
         return sorted(entities, key=lambda e: e[ENTITY_ATTRIBUTE_START])
 
@@ -241,10 +243,6 @@ class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
         if span.label_ == "phone":
             return ("+" if text.startswith("+") else "") + re.sub(r"\D", "", text)
         return self._canonical.get(text.lower(), text)
-
-
-def _span_overlaps(span: Span, mentions: List[Mention]) -> bool:
-    return any(span.start_char < m.end and m.start < span.end_char for m in mentions)
 
 
 def _mention_entity(mention: Mention) -> Dict[str, Any]:
