@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 import spacy
@@ -151,9 +151,9 @@ class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
         taken = {(c.start, c.end) for c in codes}
         shapes = [s for s in self._shape_spans(doc) if (s.start, s.end) not in taken]
         spans = shapes + codes + self._phone_spans(doc) + self._catalogue_spans(doc)
-        taken = {i for mention in brazilian for i in range(mention.start, mention.end)}
+        brazilian_chars = {i for mention in brazilian for i in range(mention.start, mention.end)}
         entities = [self._entity(span) for span in filter_spans(spans)
-                    if not taken.intersection(range(span.start_char, span.end_char))]
+                    if not brazilian_chars.intersection(range(span.start_char, span.end_char))]
         entities += [_mention_entity(mention) for mention in brazilian]
         return sorted(entities, key=lambda e: e[ENTITY_ATTRIBUTE_START])
 
