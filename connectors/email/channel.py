@@ -41,6 +41,7 @@ from connectors.webhook.records import HELD_MARK, SendSlot, turn_source
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.typed_text import typed_text_for_nlu
 from threadline.conversation import failpoints
+from threadline.privacy.cpf import mask_cpfs
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,10 @@ def event_for(mail: ParsedEmail) -> InboundEvent:
         channel=CHANNEL, kind=kinds.MESSAGE, event_id=mail.event_id, address=mail.sender,
         provider_message_id=mail.message_id, timestamp=mail.timestamp, text=mail.new_text[:MAX_TEXT_FOR_BOT],
         message_type="email", media=mail.attachments, profile_name=mail.sender_name,
-        details={"email": {"subject": mail.subject, "in_reply_to": mail.in_reply_to,
-                           "references": mail.references, "full_text": full,
+        # The subject and the full text are kept in the conversation's metadata: CPFs masked
+        # there too (threadline/privacy/cpf.py); `text` is masked on its way to Rasa.
+        details={"email": {"subject": mask_cpfs(mail.subject), "in_reply_to": mail.in_reply_to,
+                           "references": mail.references, "full_text": mask_cpfs(full),
                            "authenticated": mail.authenticated, "robot": mail.robot}},
     )
 

@@ -6,8 +6,10 @@ on. It is plain JSON so it survives a restart inside a Redis stream.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, List, Optional
+
+from threadline.privacy.cpf import mask_cpfs
 
 # What an event is, which decides what the consumer does with it.
 MESSAGE = "message"          # customer input for the bot (text, payload, media, location...)
@@ -53,6 +55,11 @@ class InboundEvent:
     emoji: Optional[str] = None
     status: Optional[str] = None
     errors: Optional[List[Dict[str, Any]]] = None
+
+    def with_cpfs_masked(self) -> "InboundEvent":
+        """This event with the CPFs in its text and payload masked, as the inbox stores it."""
+        return replace(self, text=self.text and mask_cpfs(self.text),
+                       payload=self.payload and mask_cpfs(self.payload))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)

@@ -282,13 +282,15 @@ class Inbox:
         return self.keys.channel
 
     async def accept(self, events: Iterable[InboundEvent]) -> int:
-        """Store the events not seen before (one round trip); returns how many were new."""
+        """Store the events not seen before (one round trip); returns how many were new. Their
+        CPFs are masked first, so no lane, dead letter or activity record holds one in clear."""
         async with self.redis.pipeline(transaction=False) as pipe:
             count = 0
             for event in events:
                 lane = event.order_key
                 keys = [self.keys.dedupe(event.event_id), self.keys.lane(lane), self.keys.lanes, self.keys.wake]
-                await self._accept(keys=keys, args=[self.dedupe_ttl_s, event.to_json(), lane, WAKE_MAXLEN],
+                stored = event.with_cpfs_masked().to_json()
+                await self._accept(keys=keys, args=[self.dedupe_ttl_s, stored, lane, WAKE_MAXLEN],
                                    client=pipe)
                 count += 1
             if not count:

@@ -10,13 +10,18 @@ Stripping "/" once is not enough: "/ /restart" is "/restart" again after Rasa's 
 zero-width, bidi or fullwidth prefix ("\u200b/restart", "／restart") would become a command as
 soon as any layer normalises the text (NFKC, invisible characters dropped). So the whole
 leading run of characters that are invisible, or that NFKC turns into "/", is dropped; the
-rest of the customer's words is kept exactly as typed for NLU and the agents.
+rest of the customer's words is kept exactly as typed for NLU and the agents, except CPFs:
+every channel's typed text passes here on its way to Rasa, so this is where a CPF is masked
+("***.456.789-**", threadline/privacy/cpf.py) before the tracker, the CRM timeline, the logs
+or a handoff summary can hold it.
 """
 from __future__ import annotations
 
 import logging
 
 import regex
+
+from threadline.privacy.cpf import mask_cpfs
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +46,11 @@ _PREFIXES = regex.compile("[/\uff0f]")  # rasa.shared.constants.INTENT_MESSAGE_P
 
 def typed_text_for_nlu(text: str) -> str:
     """`text` without its leading run of invisible characters and slashes ("" if nothing is
-    left), so that neither Rasa nor any Unicode normalisation reads it as "/intent"."""
+    left), so that neither Rasa nor any Unicode normalisation reads it as "/intent", and with
+    its CPFs masked."""
     noise = _LEADING_NOISE.match(text)
     if noise is None:
-        return text
+        return mask_cpfs(text)
     if _PREFIXES.search(noise.group()):
         log.info("typed text began with an intent command prefix: neutralised, NLU reads it as words")
-    return text[noise.end():]
+    return mask_cpfs(text[noise.end():])

@@ -99,7 +99,8 @@ def test_bare_digits_without_order_words_are_not_order_numbers(extractor, text):
     ("tel: 11.98765.4321", "11.98765.4321", "11987654321"),
 ])
 def test_phones_with_and_without_separators(extractor, text, words, value):
-    assert found(extractor, text) == [("phone", words, value)]
+    # "tomorrow" is a date entity (tests/nlu/test_brazilian_entities.py): not this test's point.
+    assert [f for f in found(extractor, text) if f[0] != "date"] == [("phone", words, value)]
 
 
 def test_emails_are_found_and_lowercased(extractor):
@@ -115,7 +116,8 @@ def test_emails_are_found_and_lowercased(extractor):
     "I need 12345 reasons",  # a bare number with no order word before it
 ])
 def test_numbers_that_are_neither_phones_nor_orders(extractor, text):
-    assert found(extractor, text) == []
+    # The price is an amount and the date a date (tests/nlu/test_brazilian_entities.py).
+    assert [f for f in found(extractor, text) if f[0] not in ("amount", "date")] == []
 
 
 def test_catalogue_aliases_map_to_the_canonical_name_in_any_case(extractor):

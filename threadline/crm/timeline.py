@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from threadline.conversation.event_ids import EVENT_ID, ORIGIN, event_id
 from threadline.crm.interface import InteractionRecord
+from threadline.privacy.cpf import mask_cpfs
 
 
 # An inbound message's status: `unverified` when its channel could not vouch for the sender
@@ -87,7 +88,9 @@ def _user_record(customer_id: str, event: Dict[str, Any]) -> InteractionRecord:
     return InteractionRecord(
         customer_id=customer_id, author="customer",
         channel=_optional_text(metadata.get("channel") or event.get("input_channel"), "channel"),
-        text=_optional_text(event.get("text"), "text"), occurred_at=_time(event),
+        # Channels mask CPFs before Rasa; this catches text that reached the log another way
+        # (Rasa's HTTP API, conversations from before the masking), for the CRM and summaries.
+        text=_masked(_optional_text(event.get("text"), "text")), occurred_at=_time(event),
         idempotency_key=event_id(customer_id, event), earlier_keys=earlier_keys(customer_id, event),
         intent=_optional_text(intent.get("name"), "parse_data.intent.name"), confidence=confidence,
         entities=entities,
@@ -95,6 +98,10 @@ def _user_record(customer_id: str, event: Dict[str, Any]) -> InteractionRecord:
         provider_message_id=_optional_text(
             metadata.get("provider_message_id") or event.get("message_id"), "provider_message_id"),
     )
+
+
+def _masked(text: Optional[str]) -> Optional[str]:
+    return mask_cpfs(text) if text else text
 
 
 def _bot_record(customer_id: str, event: Dict[str, Any], channel: Optional[str]) -> InteractionRecord:

@@ -5,13 +5,16 @@
 - `reason_label("complaint")` → "the customer complained" (why a person is needed).
 - `shorten(text, 60)` → the text on one line, cut at a word with "…".
 - `redact(text)` → emails, phone numbers and street addresses replaced by [email], [phone],
-  [address]: for anything that leaves the system (LLM prompts, notifications).
+  [address], CPFs masked ("***.456.789-**"): for anything that leaves the system (LLM prompts,
+  notifications) and the customer's words the summary quotes.
 """
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
 from typing import Optional
+
+from threadline.privacy.cpf import mask_cpfs
 
 CHANNEL_LABELS = {"whatsapp": "WhatsApp", "instagram": "Instagram", "sms": "SMS", "email": "Email",
                   "rest": "Web chat", "console": "Console"}
@@ -68,6 +71,7 @@ def shorten(text: Optional[str], limit: int) -> str:
 
 
 def redact(text: Optional[str]) -> str:
-    text = _EMAIL.sub("[email]", text or "")
+    # CPFs first: "123.456.789-09" has a phone's eleven digits.
+    text = _EMAIL.sub("[email]", mask_cpfs(text or ""))
     text = _ADDRESS.sub("[address]", text)
     return _PHONE.sub("[phone]", text)

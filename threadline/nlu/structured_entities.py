@@ -1,4 +1,5 @@
-"""Rule-based extraction of order numbers, emails, phones, products, plans and one-time codes.
+"""Rule-based extraction of order numbers, emails, phones, products, plans, one-time codes, and
+the Brazilian shapes of threadline/nlu/brazilian_entities.py (cpf, cep, amount, date).
 
 These entities have a shape (an email, a phone) or a fixed list of values (the catalogue), so
 rules on a blank spaCy pipeline find them more reliably than a learned model, and new
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
@@ -39,7 +41,9 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from threadline.nlu.brazilian_entities import Mention, find_brazilian_entities
 from threadline.nlu.catalogue import CatalogueEntry, catalogue_digest, load_catalogue
+from threadline.nlu.dates import business_today
 
 CATALOGUE_FILE = "catalogue.json"
 
@@ -149,14 +153,21 @@ class StructuredEntityExtractor(GraphComponent, EntityExtractorMixin):
             message.set(ENTITIES, kept + self.add_extractor_name(found), add_to_output=True)
         return messages
 
-    def extract(self, text: str) -> List[Dict[str, Any]]:
-        """The entities in `text`, longest match first where two candidates overlap."""
+    def extract(self, text: str, today: Optional[date] = None) -> List[Dict[str, Any]]:
+        """The entities in `text`, longest match first where two candidates overlap, except that
+        a Brazilian shape (cpf, cep, amount, date) beats whatever it overlaps: a CPF has the
+        digits of a phone. Dates are resolved against `today` (default: the business's day)."""
         doc = self._nlp(text)
+        brazilian = find_brazilian_entities(text, today or business_today())
         codes = self._code_spans(doc)
         taken = {(c.start, c.end) for c in codes}
         shapes = [s for s in self._shape_spans(doc) if (s.start, s.end) not in taken]
         spans = shapes + codes + self._phone_spans(doc) + self._catalogue_spans(doc)
-        return [self._entity(span) for span in sorted(filter_spans(spans), key=lambda s: s.start)]
+        brazilian_chars = {i for mention in brazilian for i in range(mention.start, mention.end)}
+        entities = [self._entity(span) for span in filter_spans(spans)
+                    if not brazilian_chars.intersection(range(span.start_char, span.end_char))]
+        entities += [_mention_entity(mention) for mention in brazilian]
+        return sorted(entities, key=lambda e: e[ENTITY_ATTRIBUTE_START])
 
     def _set_catalogue(self, catalogue: List[CatalogueEntry]) -> None:
         self._canonical = {}
@@ -256,6 +267,18 @@ def order_number(text: str) -> str:
     if code:
         return f"{code.group(1).upper()}-{code.group(2)}"
     return re.sub(r"\D", "", text)
+
+
+def _mention_entity(mention: Mention) -> Dict[str, Any]:
+    entity = {
+        ENTITY_ATTRIBUTE_TYPE: mention.entity,
+        ENTITY_ATTRIBUTE_START: mention.start,
+        ENTITY_ATTRIBUTE_END: mention.end,
+        ENTITY_ATTRIBUTE_VALUE: mention.value,
+    }
+    if mention.additional_info:
+        entity["additional_info"] = mention.additional_info
+    return entity
 
 
 def _overlaps_any(entity: Dict[str, Any], others: List[Dict[str, Any]]) -> bool:
