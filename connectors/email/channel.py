@@ -36,6 +36,7 @@ from connectors.email.unanswered import UnansweredMailRecorder
 from connectors.webhook import events as kinds
 from connectors.webhook.channel import MEDIA_INTENT, OnNewMessage, Rejected, WebhookInput, already_a_turn, inbound_key
 from connectors.webhook.events import InboundEvent
+from connectors.webhook.language import message_language
 from connectors.webhook.offers import Offer
 from connectors.webhook.records import HELD_MARK, SendSlot, turn_source
 from connectors.webhook.runtime import ChannelRuntime
@@ -342,15 +343,15 @@ class EmailOutput(OutputChannel):
         return await self.flush(customer_id)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        await self._add(recipient_id, Part(text=text))
+        await self._add(recipient_id, Part(text=text, language=message_language(kwargs)))
 
     async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
                                      **kwargs: Any) -> None:
-        await self._add(recipient_id, Part(text=text, buttons=buttons))
+        await self._add(recipient_id, Part(text=text, buttons=buttons, language=message_language(kwargs)))
 
     async def send_quick_replies(self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]],
                                  **kwargs: Any) -> None:
-        await self._add(recipient_id, Part(text=text, buttons=quick_replies))
+        await self._add(recipient_id, Part(text=text, buttons=quick_replies, language=message_language(kwargs)))
 
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
         await self._add(recipient_id, Part(image=image))
