@@ -2,10 +2,9 @@
 
 Buttons become a short numbered list; the customer answers with the number or the words
 (`Offer.chosen`, connectors/webhook/offers.py). The mail's own words (greeting, sign-off, the
-hint under the options, the subject of a new thread) are said in the language of the turn: the
-first of its messages that names one (connectors/webhook/language.py), else English. A business
-that sets its own words in credentials.yml gets them as written when the catalogue does not
-know them. Pure functions: no I/O here.
+hint under the options, the subject of a new thread) are said in the turn's language
+(`turn_language`; English when unknown). A business that sets its own words in credentials.yml
+gets them as written when the catalogue does not know them. Pure functions: no I/O here.
 """
 from __future__ import annotations
 
@@ -50,8 +49,9 @@ class Style:
                         for name, value in dataclasses.asdict(self).items()})
 
 
-def turn_language(parts: List[Part]) -> Optional[str]:
-    return next((part.language for part in parts if part.language), None)
+def turn_language(parts: List[Part], customer_language: Optional[str] = None) -> Optional[str]:
+    """The first language a message of the turn names, else the customer's."""
+    return next((part.language for part in parts if part.language), customer_language)
 
 
 def reply_subject(subject: str, default: str) -> str:
@@ -107,8 +107,10 @@ def _html(parts: List[Part], greeting: str, style: Style) -> str:
 
 
 def build_reply(*, sender: str, sender_name: str, to: str, to_name: Optional[str],
-                parts: List[Part], parent: Optional[ThreadParent], style: Style = Style()) -> EmailMessage:
-    style = style.said_in(texts_for(turn_language(parts)))
+                parts: List[Part], parent: Optional[ThreadParent], style: Style = Style(),
+                language: Optional[str] = None) -> EmailMessage:
+    """The mail of one turn; `language` the customer's, for its own words when no part names one."""
+    style = style.said_in(texts_for(turn_language(parts, language)))
     first_name = (to_name or "").split()[0] if (to_name or "").strip() else ""
     greeting = style.greeting.format(name=f" {first_name}" if first_name else "")
     msg = EmailMessage()

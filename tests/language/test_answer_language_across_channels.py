@@ -80,10 +80,12 @@ async def say_on_whatsapp(stack, provider, text: str) -> str:
 
 
 async def customer_of(stack, channel: str, provider_id: str) -> str:
-    """The customer a message we sent was for (the send record of the connectors)."""
+    """The customer a message we sent was for: the connectors' send record, written just after
+    the provider took the message (so it may trail what the provider shows by a moment)."""
     redis = Redis.from_url(stack.env["REDIS_URL"])
     try:
-        return (await redis.hget(f"tl:out:msg:{channel}:{provider_id}", "customer_id")).decode()
+        found = await wait_for(lambda: redis.hget(f"tl:out:msg:{channel}:{provider_id}", "customer_id"), timeout=10)
+        return found.decode()
     finally:
         await redis.close()
 
