@@ -18,7 +18,7 @@ help:
 	@echo "make test-unit     pytest only"
 	@echo "make nlu-report    calibration and fallback threshold, pipelines side by side on 5 folds, F1 and confused intents (results/nlu)"
 	@echo "make test-stories  conversation tests only (tests/test_*.yml)"
-	@echo "make texts-catalogue  the texts of actions/ into threadline/i18n's pt_BR catalogue, to translate"
+	@echo "make texts-catalogue  the texts of actions/ and connectors/ into threadline/i18n's pt_BR catalogue, to translate"
 	@echo "make bench-tracker per-turn tracker store cost vs history length (results/bench/tracker.*)"
 	@echo "make bench-identity identity resolution cost per message (results/bench/identity.*)"
 	@echo "make bench-crm-timeline how far the CRM timeline trails the conversation (results/bench/crm_timeline.*)"
@@ -50,12 +50,12 @@ nlu-report: setup
 	   $(if $(FOLDS_RUN),--folds-run $(FOLDS_RUN)) --out results/nlu
 	$(PY) -m threadline.nlu.report --config config.yml --nlu data/nlu --folds 5 --out results/nlu
 
-# After adding or changing a customer text in actions/: its msgid joins the pt_BR catalogue
+# After adding or changing a customer text in actions/ or connectors/: its msgid joins the pt_BR catalogue
 # untranslated (or fuzzy when close to an old one); tests/i18n fails until it is translated.
 texts-catalogue: setup
 	@pot=$$(mktemp -d)/threadline.pot && \
 	$(VENV)/bin/pybabel -q extract -k N_ --add-location=file --sort-by-file --width=100 --project=Threadline \
-	    --msgid-bugs-address=team@threadline.example -o $$pot actions && \
+	    --msgid-bugs-address=team@threadline.example -o $$pot actions connectors && \
 	$(VENV)/bin/pybabel -q update -i $$pot -d threadline/i18n/locale -D threadline -l pt_BR --width=100 \
 	    --ignore-pot-creation-date
 

@@ -175,9 +175,9 @@ async def start_claim(dispatcher: CollectingDispatcher, customer_id: str, texts:
     try:
         tools = await claim_tools()
         if contact:
-            started = await tools.claim(customer_id, contact)
+            started = await tools.claim(customer_id, contact, texts.language)
         else:
-            await tools.claim.order(customer_id, order_id)
+            await tools.claim.order(customer_id, order_id, texts.language)
     except NothingToClaim:
         return None
     except InvalidAddress:

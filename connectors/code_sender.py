@@ -12,6 +12,10 @@ keep no state outside the shared Redis.
 A phone whose WhatsApp window is closed gets the code by SMS instead (the same number: still
 the identifier's own channel). Codes never enter a tracker, the agent console's held list or
 the logs.
+
+The message is in the language of the conversation that asked for it (the claimant's `language`
+slot): the one who will type the code there. By SMS it is a shorter text, GSM-7 in every
+language (the pt-BR one leaves out the accents GSM-7 lacks), so it fits one segment.
 """
 from __future__ import annotations
 
@@ -29,15 +33,29 @@ from connectors.webhook.config import ChannelNotConfigured
 from connectors.webhook.records import ChannelRecords
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.whatsapp import WhatsAppInput
+from threadline.i18n import N_, Texts, texts_for
 from threadline.identity.addresses import PHONE, InvalidAddress, identifier_for
 
 log = logging.getLogger(__name__)
 
-CODE_TEXT = ("Your Threadline verification code is {code}. Someone asked to link this {what} to "
-             "their conversation with us; if that was you, type the code there. It expires in "
-             "{minutes} minutes. If it wasn't you, ignore this message.")
-EMAIL_SUBJECT = "Your Threadline verification code"
+CODE_TEXT = N_("Your Threadline verification code is {code}. Someone asked to link this {what} to "
+               "their conversation with us; if that was you, type the code there. It expires in "
+               "{minutes} minutes. If it wasn't you, ignore this message.")
+CODE_SMS = N_("Threadline code: {code}. Someone asked to link this number to a chat with us; if it was you, "
+              "type it there. Expires in {minutes} min. Not you? Ignore this.")
+EMAIL_ADDRESS_WORDS = N_("email address")
+PHONE_WORDS = N_("phone number")
+EMAIL_SUBJECT = N_("Your Threadline verification code")
 CODE_MINUTES = 10
+
+
+def code_message(channel: str, code: str, texts: Texts) -> str:
+    """The one-time code's message for `channel`, in the catalogue's language."""
+    minutes = texts.number(CODE_MINUTES)
+    if channel == "sms":
+        return texts.gettext(CODE_SMS).format(code=code, minutes=minutes)
+    what = EMAIL_ADDRESS_WORDS if channel == "email" else PHONE_WORDS
+    return texts.gettext(CODE_TEXT).format(code=code, what=texts.gettext(what), minutes=minutes)
 
 
 class CodeNotSent(RuntimeError):
@@ -68,28 +86,28 @@ class ChannelCodeSender:
                 channels[name] = channel
         return cls(runtime, channels)
 
-    async def send_code(self, channel: str, address: str, code: str) -> None:
-        what = "email address" if channel == "email" else "phone number"
-        text = CODE_TEXT.format(code=code, what=what, minutes=CODE_MINUTES)
-        if await self._send(channel, address, text):
+    async def send_code(self, channel: str, address: str, code: str, language: Optional[str] = None) -> None:
+        texts = texts_for(language)
+        if await self._send(channel, address, code_message(channel, code, texts), texts):
             return
         if channel == "whatsapp":
             phone = _phone_of(address)
-            if phone and await self._send("sms", phone, text):
+            if phone and await self._send("sms", phone, code_message("sms", code, texts), texts):
                 return
         # The address is PII: the log names the channel only.
         log.warning("identity code could not be sent by %s", channel)
         raise CodeNotSent(f"no way to send the code by {channel} now")
 
-    async def _send(self, channel: str, address: str, text: str) -> bool:
+    async def _send(self, channel: str, address: str, text: str, texts: Texts) -> bool:
         source = self.channels.get(channel)
         if source is None:
             return False
         output = source.output_channel(address, self.runtime)
         if channel == "email":
             # "" as the customer: the mail starts its own thread (never onto the holder's last
-            # mail); a reply to it is resolved by its sender like any new mail.
-            await output.send_text_message("", text)
+            # mail); a reply to it is resolved by its sender like any new mail. Its greeting,
+            # sign-off and subject follow the text's language.
+            await output.send_text_message("", text, language=texts.language)
             return await output.flush("") is not None
         return await output.send_text_now("", text)
 

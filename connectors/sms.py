@@ -26,6 +26,7 @@ from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import ProviderClient, RetryPolicy
 from connectors.webhook.signatures import TWILIO_HEADER, twilio_signature_valid
 from connectors.webhook.text import sms_segments
+from threadline.i18n import N_
 from threadline.sandbox import modes
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,10 @@ class SmsInput(WebhookInput):
 
 
 class SmsOutput(WebhookOutput):
+    # Short, and GSM-7 in every language (the pt-BR text leaves out ú): one accent would
+    # make the whole SMS UCS-2 and halve what fits in a segment.
+    numbered_hint = N_("Reply with a number.")
+
     @classmethod
     def name(cls) -> Text:
         return "sms"

@@ -22,10 +22,12 @@ from rasa.core.channels.channel import OutputChannel
 
 from connectors.webhook import config, events as kinds
 from connectors.webhook.events import InboundEvent
+from connectors.webhook.language import message_language
 from connectors.webhook.meta import MetaWebhookInput, graph_error_code, items
 from connectors.webhook.output import Payload, WebhookOutput
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import ProviderClient, RetryPolicy, SendFailed
+from threadline.i18n import N_, texts_for
 from threadline.sandbox import modes
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ DEFAULT_API_URL = "https://graph.facebook.com/v23.0"
 WINDOW_S = 24 * 3600
 TEXT_LIMIT = 4096
 INTERACTIVE_BODY_LIMIT = 1024
+# The button that opens a list of 4-10 options, and the list's title (at most 20 characters).
+LIST_BUTTON = N_("Options")
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 POLICY = RetryPolicy(rate_limit_codes=frozenset({130429, 131056, 80007, 4}))
 # Read receipts are cosmetic: one attempt, so a provider hiccup never delays the answer.
@@ -205,7 +209,8 @@ class WhatsAppOutput(WebhookOutput):
                                                            "action": action})
         if len(buttons) <= 10 and all(len(t) <= 24 for t in titles):
             rows = [{"id": i, "title": t} for i, t in zip(ids, titles)]
-            action = {"button": "Options", "sections": [{"title": "Options", "rows": rows}]}
+            options = texts_for(message_language(kwargs)).gettext(LIST_BUTTON)
+            action = {"button": options, "sections": [{"title": options, "rows": rows}]}
             return self._envelope(address, "interactive", {"type": "list", "body": {"text": text},
                                                            "action": action})
         return None

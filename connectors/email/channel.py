@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from sanic import Blueprint
 from sanic.request import Request
 
-from connectors.email.compose import Part, Style, build_reply
+from connectors.email.compose import Part, Style, build_reply, turn_language
 from connectors.email.config import EmailSettings
 from connectors.email.imap import ImapReader
 from connectors.email.mailgun import TOKEN_TTL_S, MailgunRejected, verified_mime
@@ -36,6 +36,7 @@ from connectors.email.unanswered import UnansweredMailRecorder
 from connectors.webhook import events as kinds
 from connectors.webhook.channel import MEDIA_INTENT, OnNewMessage, Rejected, WebhookInput, already_a_turn, inbound_key
 from connectors.webhook.events import InboundEvent
+from connectors.webhook.language import customer_language, message_language
 from connectors.webhook.offers import Offer
 from connectors.webhook.records import HELD_MARK, SendSlot, turn_source
 from connectors.webhook.runtime import ChannelRuntime
@@ -345,15 +346,15 @@ class EmailOutput(OutputChannel):
         return await self.flush(customer_id)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        await self._add(recipient_id, Part(text=text))
+        await self._add(recipient_id, Part(text=text, language=message_language(kwargs)))
 
     async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
                                      **kwargs: Any) -> None:
-        await self._add(recipient_id, Part(text=text, buttons=buttons))
+        await self._add(recipient_id, Part(text=text, buttons=buttons, language=message_language(kwargs)))
 
     async def send_quick_replies(self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]],
                                  **kwargs: Any) -> None:
-        await self._add(recipient_id, Part(text=text, buttons=quick_replies))
+        await self._add(recipient_id, Part(text=text, buttons=quick_replies, language=message_language(kwargs)))
 
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
         await self._add(recipient_id, Part(image=image))
@@ -390,9 +391,10 @@ class EmailOutput(OutputChannel):
         parent = await state.last_inbound(customer_id)
         if parent and parent.address != address:
             parent = None  # never thread onto someone else's mail
+        language = turn_language(parts) or await customer_language(self.runtime.conversation_log, customer_id)
         message = build_reply(sender=channel.settings.address, sender_name=channel.style.from_name,
                               to=address, to_name=parent.name if parent else None, parts=parts,
-                              parent=parent, style=channel.style)
+                              parent=parent, style=channel.style, language=language)
         buttons = [button for part in parts for button in part.buttons]  # numbered in order
         if buttons:
             await records.offer(customer_id, Offer.of_buttons(CHANNEL, buttons, numbered=True), ttl_s=EMAIL_OFFER_TTL_S)

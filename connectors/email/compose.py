@@ -1,10 +1,14 @@
 """Our replies: one mail per bot turn, threaded, marked as automatic, text plus simple HTML.
 
 Buttons become a short numbered list; the customer answers with the number or the words
-(`Offer.chosen`, connectors/webhook/offers.py). Pure functions: no I/O here.
+(`Offer.chosen`, connectors/webhook/offers.py). The mail's own words (greeting, sign-off, the
+hint under the options, the subject of a new thread) are said in the turn's language
+(`turn_language`; English when unknown). A business that sets its own words in credentials.yml
+gets them as written when the catalogue does not know them. Pure functions: no I/O here.
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from dataclasses import dataclass, field
@@ -16,6 +20,7 @@ from typing import Dict, List, Optional
 
 from connectors.email.robots import AUTO_SUBMITTED_VALUE
 from connectors.email.state import ThreadParent
+from threadline.i18n import N_, Texts, texts_for
 
 MAX_REFERENCES = 20  # long threads: keep the first and the latest ids (RFC 5322 §3.6.4)
 _REPLY_PREFIX = re.compile(r"^\s*((re|res|aw|sv|fwd?|enc|tr)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
@@ -27,15 +32,26 @@ class Part:
     text: str = ""
     buttons: List[Dict[str, str]] = field(default_factory=list)
     image: Optional[str] = None
+    language: Optional[str] = None  # "pt", "en"; None when the message did not say
 
 
 @dataclass(frozen=True)
 class Style:
-    from_name: str = "Customer service"
-    greeting: str = "Hello{name},"
-    sign_off: str = "Best regards,\nThe support team"
-    choose_hint: str = "Reply with the number or the words of your choice."
-    default_subject: str = "Your message"
+    from_name: str = "Customer service"  # the From name: the same in every language of a thread
+    greeting: str = N_("Hello{name},")
+    sign_off: str = N_("Best regards,\nThe support team")
+    choose_hint: str = N_("Reply with the number or the words of your choice.")
+    default_subject: str = N_("Your message")
+
+    def said_in(self, texts: Texts) -> "Style":
+        """These words in the catalogue's language (words it does not know stay as they are)."""
+        return Style(**{name: value if name == "from_name" else texts.gettext(value)
+                        for name, value in dataclasses.asdict(self).items()})
+
+
+def turn_language(parts: List[Part], customer_language: Optional[str] = None) -> Optional[str]:
+    """The first language a message of the turn names, else the customer's."""
+    return next((part.language for part in parts if part.language), customer_language)
 
 
 def reply_subject(subject: str, default: str) -> str:
@@ -91,7 +107,10 @@ def _html(parts: List[Part], greeting: str, style: Style) -> str:
 
 
 def build_reply(*, sender: str, sender_name: str, to: str, to_name: Optional[str],
-                parts: List[Part], parent: Optional[ThreadParent], style: Style = Style()) -> EmailMessage:
+                parts: List[Part], parent: Optional[ThreadParent], style: Style = Style(),
+                language: Optional[str] = None) -> EmailMessage:
+    """The mail of one turn; `language` the customer's, for its own words when no part names one."""
+    style = style.said_in(texts_for(turn_language(parts, language)))
     first_name = (to_name or "").split()[0] if (to_name or "").strip() else ""
     greeting = style.greeting.format(name=f" {first_name}" if first_name else "")
     msg = EmailMessage()

@@ -21,12 +21,14 @@ from typing import Any, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import OutputChannel
 
+from connectors.webhook.language import message_language
 from connectors.webhook.offers import Offer
 from connectors.webhook.records import HELD_MARK, SendSlot, held_source, turn_source
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import SendFailed
 from connectors.webhook.text import split_text
 from threadline.conversation import failpoints
+from threadline.i18n import N_, texts_for
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ def numbered(source: str) -> NextSlot:
 
 
 class WebhookOutput(OutputChannel):
+    # Under numbered options, in the language of the message they come with.
+    numbered_hint = N_("Reply with the number of your choice.")
+
     def __init__(self, runtime: ChannelRuntime, address: Optional[str] = None) -> None:
         self.runtime = runtime
         self.records = runtime.records
@@ -164,8 +169,13 @@ class WebhookOutput(OutputChannel):
         address = await self._reply_address(customer_id)
         if address is None:
             return []
-        # What a held message keeps: its content, and who wrote it (agents' windows differ).
-        queued = {**message, **({"kwargs": {"sent_by": kwargs["sent_by"]}} if "sent_by" in kwargs else {})}
+        # What a held message keeps: its content, who wrote it (agents' windows differ) and its
+        # language (the words a connector adds to it).
+        kept = {"sent_by": kwargs["sent_by"]} if "sent_by" in kwargs else {}
+        language = message_language(kwargs)
+        if language:
+            kept["language"] = language
+        queued = {**message, **({"kwargs": kept} if kept else {})}
         reason = await self.hold_reason(address, kwargs)
         if reason:
             slot = self._turn_slot()
@@ -210,7 +220,8 @@ class WebhookOutput(OutputChannel):
         if native is not None:
             return [native]
         lines = [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
-        numbered_text = "\n".join([text, "", *lines, "", "Reply with the number of your choice."])
+        hint = texts_for(message_language(kwargs)).gettext(self.numbered_hint)
+        numbered_text = "\n".join([text, "", *lines, "", hint])
         return [self.text_payload(address, part, kwargs) for part in split_text(numbered_text, self.fits)]
 
     async def _reply_address(self, customer_id: str) -> Optional[str]:

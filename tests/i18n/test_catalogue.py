@@ -1,5 +1,6 @@
-"""The pt_BR catalogue against the code: every text the actions say has a checked translation
-with the same placeholders, and the catalogue holds nothing the code no longer says."""
+"""The pt_BR catalogue against the code: every text the actions and the connectors say has a
+checked translation with the same placeholders, and the catalogue holds nothing the code no
+longer says (`make texts-catalogue` extracts from both folders)."""
 from __future__ import annotations
 
 from string import Formatter
@@ -14,9 +15,12 @@ from threadline.settings import PROJECT_DIR
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 
 
-def said_in_actions() -> set:
-    return {message for _, _, message, _, _ in extract_from_dir(
-        str(PROJECT_DIR / "actions"), method_map=[("**.py", "python")], keywords=KEYWORDS)}
+SOURCES = ("actions", "connectors")
+
+
+def said_in_the_code() -> set:
+    return {message for folder in SOURCES for _, _, message, _, _ in extract_from_dir(
+        str(PROJECT_DIR / folder), method_map=[("**.py", "python")], keywords=KEYWORDS)}
 
 
 def portuguese_catalogue():
@@ -28,10 +32,10 @@ def placeholders(text: str) -> set:
     return {name for _, name, _, _ in Formatter().parse(text) if name is not None}
 
 
-def test_every_action_text_has_a_checked_portuguese_translation_and_nothing_else():
+def test_every_customer_text_has_a_checked_portuguese_translation_and_nothing_else():
     catalogue = portuguese_catalogue()
     entries = {m.id: m for m in catalogue if m.id}
-    assert set(entries) == said_in_actions()
+    assert set(entries) == said_in_the_code()
     for message in entries.values():
         sources = message.id if isinstance(message.id, tuple) else (message.id,)
         translations = message.string if isinstance(message.string, tuple) else (message.string,)

@@ -58,9 +58,11 @@ class RecordingCodeSender:
 
     def __init__(self) -> None:
         self.sent: list = []
+        self.languages: list = []  # the claimant's language of each code
 
-    async def send_code(self, channel: str, address: str, code: str) -> None:
+    async def send_code(self, channel: str, address: str, code: str, language=None) -> None:
         self.sent.append((channel, address, code))
+        self.languages.append(language)
 
 
 @pytest.fixture

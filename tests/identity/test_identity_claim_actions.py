@@ -217,3 +217,14 @@ async def test_a_code_that_cannot_be_sent_is_not_announced_and_claims_are_limite
                                                          email="ana@example.com"))
     assert said == [identity_claims.REFUSED]
     assert len(outbox) == 2
+
+
+async def test_a_portuguese_customer_is_told_and_sent_the_code_in_portuguese(services, ana, stranger, outbox):
+    tracker = turn(stranger, "oi, sou a ana@example.com", "provide_contact", email="ana@example.com")
+    tracker.slots["language"] = "pt"
+    events, said = await run(ActionClaimIdentity(), tracker)
+    assert (events, said) == ([], ["Para vincular a•••@example.com a esta conversa, enviei um código de 6 dígitos "
+                                   "para lá. Digite o código aqui em até 10 minutos."])
+    [mail] = outbox
+    assert mail["Subject"] == "Re: Seu código de verificação da Threadline"
+    assert "Seu código de verificação da Threadline é " in mail.get_body(("plain",)).get_content()

@@ -13,13 +13,14 @@ from sqlalchemy import select
 
 from connectors.code_sender import EMAIL_SUBJECT, CodeNotSent
 from connectors.webhook.records import ChannelRecords
+from connectors.webhook.text import sms_segments
 from threadline.crm.demo_shop import SeedDemoShop
 from threadline.crm.models import IdentityClaim, Order
 from threadline.identity.claims import ClaimIdentity, NothingToClaim, VerifyClaim
 from tests.identity.helpers import save_turns, user_texts
 
 IGSID = "17841400000000001"
-CODE = re.compile(r"verification code is (\d{6})\.")
+CODE = re.compile(r"(?:verification code is|Threadline code:|verificação da Threadline é|Codigo Threadline:) (\d{6})\.")
 
 
 def code_in_mail(message) -> str:
@@ -84,6 +85,7 @@ async def test_phone_code_goes_by_whatsapp_inside_the_window_else_by_sms(service
     [sms] = sandbox.sent
     assert (sms["channel"], sms["to"], sms["body"]["From"]) == ("sms", "+5592981723241", channel_env["TWILIO_FROM_NUMBER"])
     code = code_in_text(sms["body"]["Body"])
+    assert sms_segments(sms["body"]["Body"]) == ("GSM-7", 1)
     outcome = await VerifyClaim(services.db, services.index, services.merge())(stranger, code)
     assert (outcome.status, outcome.customer_id) == ("verified", owner)
 
@@ -125,3 +127,41 @@ async def test_unowned_unknown_or_own_orders_and_own_addresses_need_no_code(serv
         await claim(ana, "ANA@example.com")
     assert outbox == [] and sandbox.sent == []
     assert await services.db.run(lambda s: s.query(IdentityClaim).count()) == 0
+
+
+async def test_a_portuguese_claimant_gets_the_code_in_portuguese_by_email(services, claim_limits, channel_sender,
+                                                                         outbox, ana, stranger):
+    await ClaimIdentity(services.db, channel_sender, claim_limits)(stranger, "ana@example.com", "pt")
+    [mail] = outbox
+    assert mail["Subject"] == "Re: Seu código de verificação da Threadline"
+    body = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    code = code_in_mail(mail)
+    assert body == (
+        "Olá,\n\n"
+        f"Seu código de verificação da Threadline é {code}. Alguém pediu para vincular este endereço de e-mail à "
+        "conversa que tem com a gente; se foi você, digite o código lá. Ele vale por 10 minutos. Se não foi você, "
+        "ignore esta mensagem.\n\n"
+        "Atenciosamente,\nEquipe de atendimento\n")
+    outcome = await VerifyClaim(services.db, services.index, services.merge())(stranger, code)
+    assert (outcome.status, outcome.customer_id) == ("verified", ana)
+
+
+async def test_a_portuguese_claimant_gets_the_code_in_portuguese_by_whatsapp_and_in_one_gsm7_sms(
+        services, claim_limits, channel_sender, sandbox, stranger):
+    await services.resolver.resolve("whatsapp", "559281723241")
+    claim = ClaimIdentity(services.db, channel_sender, claim_limits)
+    await ChannelRecords(channel_sender.runtime.redis).inbound_seen("whatsapp", "559281723241", None)
+    await claim(stranger, "+55 92 98172-3241", "pt")
+    [whatsapp] = sandbox.sent
+    text = whatsapp["body"]["text"]["body"]
+    assert text.startswith(f"Seu código de verificação da Threadline é {code_in_text(text)}. Alguém pediu para "
+                           "vincular este número de telefone")
+
+    await channel_sender.runtime.redis.delete("tl:out:window:whatsapp:559281723241")  # window closed: SMS
+    sandbox.sent.clear()
+    await claim(stranger, "+55 92 98172-3241", "pt")
+    [sms] = sandbox.sent
+    text = sms["body"]["Body"]
+    assert text == (f"Codigo Threadline: {code_in_text(text)}. Alguem pediu para vincular este numero a uma conversa "
+                    "conosco; se foi voce, digite-o la. Vale 10 min. Nao foi voce? Ignore.")
+    assert sms_segments(text) == ("GSM-7", 1)

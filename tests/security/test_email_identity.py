@@ -50,7 +50,7 @@ class RecordingCodeSender:
     def __init__(self) -> None:
         self.sent: list = []
 
-    async def send_code(self, channel: str, address: str, code: str) -> None:
+    async def send_code(self, channel: str, address: str, code: str, language=None) -> None:
         self.sent.append((channel, address))
 
 

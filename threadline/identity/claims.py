@@ -132,10 +132,11 @@ class ClaimIdentity:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.sender, self.limits, self.clock = db, sender, limits, clock
 
-    async def __call__(self, customer_id: str, claimed: str) -> ClaimStarted:
-        """`claimed` is what the customer typed (an email or an international phone number).
-        Raises InvalidAddress when it is neither, ClaimRefused when a limit or the phone's
-        country does not allow a code, NothingToClaim when it is already theirs."""
+    async def __call__(self, customer_id: str, claimed: str, language: Optional[str] = None) -> ClaimStarted:
+        """`claimed` is what the customer typed (an email or an international phone number);
+        `language` the claimant's, for the code's message. Raises InvalidAddress when it is
+        neither, ClaimRefused when a limit or the phone's country does not allow a code,
+        NothingToClaim when it is already theirs."""
         identifier = claimed_identifier(claimed)
         if identifier.kind == PHONE:
             self.limits.check_phone(identifier.value)
@@ -144,10 +145,10 @@ class ClaimIdentity:
         code = _new_code()
         claim_id, expires_at = await self.db.run(
             lambda s: self._store(s, claimant, identifier, code, unmatched=None if owner else (channel, address)))
-        await self._send(claim_id, channel, address, code)
+        await self._send(claim_id, channel, address, code, language)
         return ClaimStarted(claim_id, "email" if channel == "email" else "phone", expires_at, mask(channel, address))
 
-    async def order(self, customer_id: str, order_id: str) -> None:
+    async def order(self, customer_id: str, order_id: str, language: Optional[str] = None) -> None:
         """Claim another customer's order: a code to its owner's latest verified contact.
         Returns the same (nothing) whether the owner can be reached or was refused a code, so
         the claimant learns nothing about them; each case is logged. Raises NothingToClaim
@@ -174,13 +175,13 @@ class ClaimIdentity:
         except ClaimRefused:
             return  # logged by `refuse`
         try:
-            await self.sender.send_code(channel, address, code)
+            await self.sender.send_code(channel, address, code, language)
         except Exception as error:  # the claim stays pending, as when nothing was sent
             log.warning("order claim code not sent: %s", error.__class__.__name__)
 
-    async def _send(self, claim_id: int, channel: str, address: str, code: str) -> None:
+    async def _send(self, claim_id: int, channel: str, address: str, code: str, language: Optional[str]) -> None:
         try:
-            await self.sender.send_code(channel, address, code)
+            await self.sender.send_code(channel, address, code, language)
         except BaseException:
             await self.db.run(lambda s: s.execute(
                 update(IdentityClaim).where(IdentityClaim.id == claim_id).values(status="failed")))

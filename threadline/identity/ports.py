@@ -23,5 +23,6 @@ class ConversationLocks(Protocol):
 
 
 class CodeSender(Protocol):
-    async def send_code(self, channel: str, address: str, code: str) -> None:
-        """Send `code` to `address` on `channel` ("email", "sms" or "whatsapp")."""
+    async def send_code(self, channel: str, address: str, code: str, language: Optional[str] = None) -> None:
+        """Send `code` to `address` on `channel` ("email", "sms" or "whatsapp"), its message in
+        `language` (the claimant's: "pt", "en"; None: English)."""
