@@ -43,7 +43,7 @@ validate: setup
 # calibration and the fallback threshold it supports; the chosen pipeline and the previous one
 # side by side on the same 5 folds (COMPARE= other pipelines/*.yml; FOLDS_RUN=1 for one fold,
 # e.g. for DIET); `rasa test nlu` cross-validation of config.yml (entities, confused pairs).
-COMPARE ?= pipelines/tfidf_calibrated.yml pipelines/tfidf_logreg_crf_rules.yml
+COMPARE ?= pipelines/tfidf_embedding.yml pipelines/tfidf_calibrated.yml
 nlu-report: setup
 	$(PY) -m threadline.nlu.report --config config.yml --nlu data/nlu --thresholds
 	$(PY) -m threadline.nlu.report --compare $(COMPARE) --nlu data/nlu --folds 5 \

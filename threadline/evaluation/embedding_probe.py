@@ -1,21 +1,13 @@
-"""Does a small pretrained embedding shipped inside a PyPI package help the intent classifier?
-
-The embedding: `wordllama` (PyPI, MIT) ships `wordllama/weights/l2_supercat_256.safetensors`
-(32,000 x 256 token vectors distilled from Llama-2's embedding table) and its tokenizer
-(`wordllama/tokenizers/l2_supercat_tokenizer_config.json`, Llama-2 BPE). Nothing is
-downloaded at run time. The package itself cannot go into Rasa 3.6's environment (it requires
-numpy >= 2 and pydantic >= 2; Rasa 3.6 pins numpy 1.23 and pydantic 1.10), so this probe reads
-the two files directly: the vectors with `safetensors` (already in .venv), the tokenizer with
-HuggingFace `tokenizers` (not in .venv; give it on PYTHONPATH).
+"""Does the shipped pretrained embedding help the intent classifier? A quick check, no Rasa.
 
 It compares, on the first `--folds-run` folds of the seeded stratified 5-fold that
 threadline.evaluation.cross_validation uses, TfidfIntentClassifier's own model (features and
 logistic regression, no calibration) against the same with the message's mean token vector
-(L2-normalised) appended to its TF-IDF features: intent macro-F1 overall and per language.
+(threadline/nlu/embeddings.py, installed by `make setup`) appended to its TF-IDF features:
+intent macro-F1 overall and per language. Minutes instead of the hour of `make nlu-report`, so
+a designer can check a data change with it.
 
-    .venv/bin/pip download --no-deps -d /tmp/wl wordllama==0.4.0.post1 && unzip /tmp/wl/*.whl -d /tmp/wl
-    PYTHONPATH=/path/with/tokenizers .venv/bin/python -m threadline.evaluation.embedding_probe \\
-        --package-dir /tmp/wl/wordllama --folds-run 2
+    .venv/bin/python -m threadline.evaluation.embedding_probe --folds-run 5
 """
 from __future__ import annotations
 
@@ -30,37 +22,15 @@ from sklearn.base import clone
 from sklearn.metrics import f1_score
 
 from threadline.evaluation.cross_validation import fold_indices, language_of
-
-WEIGHTS = "weights/l2_supercat_256.safetensors"
-TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
-
-
-class MeanTokenEmbedding:
-    """A text's vector: the mean of its tokens' vectors, L2-normalised."""
-
-    def __init__(self, package_dir: Path) -> None:
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-
-        self._vectors = next(iter(load_file(str(package_dir / WEIGHTS)).values())).astype(np.float32)
-        self._tokenizer = Tokenizer.from_file(str(package_dir / TOKENIZER))
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self._vectors.shape[1]), np.float32)
-        for row, encoding in enumerate(self._tokenizer.encode_batch([t.lower() for t in texts])):
-            ids = [i for i in encoding.ids if i < len(self._vectors)]
-            if ids:
-                out[row] = self._vectors[ids].mean(axis=0)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1, norms)
-
+from threadline.nlu.embeddings import EMBEDDINGS, mean_token_vectors
+from threadline.quiet import quiet_library_warnings
 
 def _macro_f1(truth: Sequence[str], predicted: Sequence[str]) -> float:
     return round(float(f1_score(truth, predicted, labels=sorted(set(truth)), average="macro",
                                 zero_division=0)), 3)
 
 
-def probe(nlu: Path, package_dir: Path, folds: int, folds_run: int) -> Dict[str, Dict[str, float]]:
+def probe(nlu: Path, embedding_name: str, folds: int, folds_run: int) -> Dict[str, Dict[str, float]]:
     from rasa.shared.nlu.training_data.loading import load_data
 
     from threadline.nlu.catalogue import load_catalogue
@@ -72,7 +42,7 @@ def probe(nlu: Path, package_dir: Path, folds: int, folds_run: int) -> Dict[str,
     texts = np.array([e.get("text") for e in examples], dtype=object)
     labels = np.array([e.get("intent") for e in examples])
     languages = np.array([language_of(e) for e in examples])
-    embedding = MeanTokenEmbedding(package_dir)(list(texts))
+    embedding = mean_token_vectors(embedding_name, list(texts))
     predicted: Dict[str, List[str]] = {"tfidf": [], "tfidf + embedding": []}
     truth: List[str] = []
     tested_languages: List[str] = []
@@ -103,14 +73,14 @@ def probe(nlu: Path, package_dir: Path, folds: int, folds_run: int) -> Dict[str,
 
 
 def main() -> None:
+    quiet_library_warnings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nlu", default="data/nlu")
-    parser.add_argument("--package-dir", required=True, type=Path,
-                        help="the unpacked wordllama/ folder of the wordllama wheel")
+    parser.add_argument("--embedding", default="wordllama-l2-supercat-256", choices=sorted(EMBEDDINGS))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--folds-run", type=int, default=2)
     args = parser.parse_args()
-    for name, figures in probe(Path(args.nlu), args.package_dir, args.folds, args.folds_run).items():
+    for name, figures in probe(Path(args.nlu), args.embedding, args.folds, args.folds_run).items():
         print(name, figures)
 
 

@@ -358,6 +358,9 @@ def compare(configs: Sequence[Path], nlu: Path, folds: int, folds_run: Optional[
 
 
 def main(argv: List[str] | None = None) -> None:
+    from threadline.quiet import quiet_library_warnings
+
+    quiet_library_warnings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config.yml")
     parser.add_argument("--nlu", default="data/nlu")
