@@ -14,6 +14,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 def test_without_python_310_setup_names_what_to_install(tmp_path):
     for name in ("requirements.txt", "requirements-dev.txt", "constraints.txt"):
         shutil.copy(PROJECT / name, tmp_path / name)
+    # setup.sh's stamp covers the pinned embedding's digests too.
+    (tmp_path / "threadline" / "nlu").mkdir(parents=True)
+    shutil.copy(PROJECT / "threadline" / "nlu" / "embeddings.py", tmp_path / "threadline" / "nlu")
     (tmp_path / "scripts").mkdir()
     shutil.copy(PROJECT / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
     # A PATH with the basic tools but no Python, no pyenv.
