@@ -3,8 +3,9 @@ the answer to a message in a language we do not speak.
 
 Rasa runs `action_validate_slot_mappings` after extracting slots from every message. The NLU
 puts the message's language in the parse data (threadline/nlu/language.py); only a language
-we speak switches the slot, and only a switch writes Customer.language. ActionSessionStart
-(actions/session.py) restores the slot from the CRM on a new session.
+we speak switches the slot, and only a switch writes Customer.language. A new customer whose
+message has none starts in THREADLINE_DEFAULT_LANGUAGE (threadline/language/default.py).
+ActionSessionStart (actions/session.py) restores the slot from the CRM on a new session.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.crm_context import services
 from actions.handoff import hand_over
 from threadline.crm.interface import CrmUnavailable
+from threadline.language.default import default_language
 from threadline.language.detect import SPOKEN
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,12 @@ class ActionValidateSlotMappings(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         detected = (tracker.latest_message or {}).get("language")
-        if detected not in SPOKEN or detected == tracker.get_slot(LANGUAGE_SLOT):
+        current = tracker.get_slot(LANGUAGE_SLOT)
+        if detected not in SPOKEN and current is None:
+            # A new customer whose message has no language we speak: the business's default,
+            # a guess, so the CRM keeps "not known" until a message says.
+            return [SlotSet(LANGUAGE_SLOT, default_language())]
+        if detected not in SPOKEN or detected == current:
             return []
         try:
             crm = await services()

@@ -34,7 +34,10 @@ def extractor(tmp_path_factory):
 @pytest.fixture
 def endpoint(crm_url, redis_url, tmp_path, database):
     give_orders(database, {"TL-48213": "cus_ana", "TL-70315": "cus_bob"})
-    with action_server({"CRM_DATABASE_URL": crm_url, "REDIS_URL": redis_url}, tmp_path / "actions.log") as url:
+    # The messages here skip the NLU, so none has a language: without this the customer would be
+    # answered in the assistant's default for such a new customer, Portuguese.
+    env = {"CRM_DATABASE_URL": crm_url, "REDIS_URL": redis_url, "THREADLINE_DEFAULT_LANGUAGE": "en"}
+    with action_server(env, tmp_path / "actions.log") as url:
         yield EndpointConfig(url=url)
 
 

@@ -4,7 +4,9 @@ The set is tests/language/detection_set.yml, written separately from the detecto
 data/nlu. `none`: the message carries no language and the customer's current one is kept.
 Besides accuracy, the wrong switches: a message given a language that is not its own (the
 customer is then answered in it, or told we do not speak it). Missing a language (`none`)
-only keeps the current one. Run with -s to see the figures.
+only keeps the current one. The costliest switch is a Brazilian called Spanish (told we do not
+speak their language): none of the set's Portuguese messages may be. Run with -s to see the
+figures.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ OVERALL_FLOOR = 0.90
 SHORT_FLOOR = 0.85
 PER_LANGUAGE_FLOOR = 0.80
 WRONG_SWITCH_CEILING = 0.03
+PORTUGUESE_AS_ENGLISH_CEILING = 0.02  # of the Portuguese messages; 3 of 204 measured
 MEAN_DETECT_MS_CEILING = 2.0  # measured ~0.1 ms; the ceiling leaves room for a busy machine
 
 
@@ -35,6 +38,10 @@ def accuracy(pairs: List[Tuple[str, str]]) -> float:
 
 def wrong_switches(pairs: List[Tuple[str, str]]) -> float:
     return sum(got not in ("none", expected) for expected, got in pairs) / len(pairs)
+
+
+def called(pairs: List[Tuple[str, str]], language: str) -> int:
+    return sum(got == language for _, got in pairs)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +62,8 @@ def results() -> Dict[str, List[Tuple[str, str]]]:
         if name != "mean ms":
             print(f"  {name:<14} {accuracy(pairs):.3f}  ({len(pairs)} messages)")
     print(f"  wrong switch   {wrong_switches(groups['all']):.3f}")
+    for wrong in ("es", "en"):
+        print(f"  pt read as {wrong}  {called(groups['language pt'], wrong)} of {len(groups['language pt'])}")
     print(f"  mean detect    {groups['mean ms'][0][1]} ms")
     return groups
 
@@ -78,3 +87,11 @@ def test_detection_does_not_hold_the_event_loop(results):
 
 def test_few_messages_switch_to_a_wrong_language(results):
     assert wrong_switches(results["all"]) <= WRONG_SWITCH_CEILING
+
+
+def test_no_portuguese_message_is_called_spanish(results):
+    assert called(results["language pt"], "es") == 0
+
+
+def test_few_portuguese_messages_are_called_english(results):
+    assert called(results["language pt"], "en") <= PORTUGUESE_AS_ENGLISH_CEILING * len(results["language pt"])

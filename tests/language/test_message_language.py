@@ -22,6 +22,10 @@ def parsed(text: str, intent: str = "order_status") -> dict:
 @pytest.mark.parametrize("text, language", [
     ("obg", "pt"), ("vlw", "pt"), ("oi, cadê meu pedido TL-48213?", "pt"),
     ("thx", "en"), ("where is my order TL-48213?", "en"),
+    # Catalogue names carry no language; Portuguese that lingua splits with Spanish is Portuguese.
+    ("quanto ta a Trailhead Backpack?", "pt"), ("qual o status do pedido TL-31402?", "pt"),
+    ("quero comprar a mochila", "pt"), ("queremos comprar 25 Atlas Office Chair pro escritorio novo", "pt"),
+    ("is the Orbit Smartwatch waterproof?", "en"),
 ])
 def test_a_spoken_language_is_in_the_parse_data(text, language):
     result = parsed(text)
@@ -30,15 +34,18 @@ def test_a_spoken_language_is_in_the_parse_data(text, language):
     assert result["entities"] == [ORDER]  # no entity of its own: stories and reports unchanged
 
 
-@pytest.mark.parametrize("text", ["ok", "TL-48213", "👍", "#48213", "maria.souza@example.com", "hmm"])
+@pytest.mark.parametrize("text", ["ok", "TL-48213", "👍", "#48213", "maria.souza@example.com", "hmm",
+                                  "o Orbit Smartwatch", "Trailhead Backpack"])
 def test_a_message_without_language_gets_none(text):
     result = parsed(text)
     assert "language" not in result
     assert result["intent"]["name"] == "order_status"
 
 
-def test_spanish_becomes_the_other_language_intent():
-    result = parsed("hola, quiero hablar con una persona", intent="request_human")
+@pytest.mark.parametrize("text", ["hola, quiero hablar con una persona", "mi pedido todavía no llegó",
+                                  "¿tienen el Orbit Smartwatch en negro?"])
+def test_spanish_becomes_the_other_language_intent(text):
+    result = parsed(text, intent="request_human")
     assert result["language"] == "es"
     assert result["intent"] == {"name": "other_language", "confidence": 1.0}
 

@@ -31,21 +31,6 @@ STORIES = PROJECT_DIR / "tests" / "test_journeys_pt.yml"
 ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")  # [TL-48213](order_id) → TL-48213
 
 
-# Known wrong today, found by this test (threadline/language/detect.py, issue #16): a catalogue
-# name reads as English ("o Orbit Smartwatch" → en, so the customer is switched to English), and
-# a first message lingua is unsure of ("qual o status do pedido TL-31402?", "quero comprar a
-# Trailhead Backpack" → None; "queremos comprar 25 Atlas Office Chair pro escritorio novo" → es)
-# leaves a new customer's language unset, so they are answered in English. Strict: a fix makes
-# these pass and the marks must go.
-ENGLISH_TODAY = {
-    "pt - assunto sensivel no meio do formulario de venda vai para uma pessoa": "first message → None",
-    "pt - estoque sem nome do produto, depois nao obrigado": "'o Orbit Smartwatch' → en",
-    "pt - o mesmo pedido e alterado logo depois de ver o status": "first message → None",
-    "pt - uma empresa quer comprar em quantidade": "first message → es",
-    "pt - uma pergunta de preco vira um lead qualificado": "'quanto ta a Trailhead Backpack?' → en",
-}
-
-
 def journeys() -> Dict[str, List[str]]:
     """Each story that starts with the customer's first message: its messages, as typed."""
     stories = yaml.safe_load(STORIES.read_text())["stories"]
@@ -64,9 +49,7 @@ def test_the_stories_cover_the_journeys():
     assert len(journeys()) >= 25
 
 
-@pytest.mark.parametrize("story", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"language detection: {ENGLISH_TODAY[name]}"))
-    if name in ENGLISH_TODAY else name for name in sorted(journeys())])
+@pytest.mark.parametrize("story", sorted(journeys()))
 async def test_every_answer_of_a_portuguese_journey_is_portuguese(agent, story):
     customer = "cus_pt_" + re.sub(r"\W+", "_", story)
     detector, english, replies = shared_detector(), [], 0

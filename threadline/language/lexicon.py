@@ -10,7 +10,7 @@ far more; Spanish sentences are lingua's to tell.
 from __future__ import annotations
 
 import re
-from typing import Dict, FrozenSet, Optional
+from typing import Dict, FrozenSet, Iterable, Optional, Tuple
 
 PORTUGUESE = frozenset("""
     oi oii oiii oie oiee ola olá opa eai eae salve tchau tchauzinho flw falou
@@ -36,8 +36,36 @@ ENGLISH = frozenset("""
 
 SPANISH = frozenset("""
     hola gracias buenas buenos adios adiós usted ustedes quiero necesito tengo
-    hablar persona favor llegó llego todavía cuánto cuanto dónde donde envío
+    hablar persona llegó llego todavía cuánto cuanto dónde donde envío
 """.split())
+
+# Telling Portuguese from Spanish, which share most words ("pedido", "comprar", "cancelar",
+# "dia", "por favor"): words only one of the two has. A Brazilian called Spanish is told we do
+# not speak their language, the costliest mistake, so a message is Spanish only when it has
+# more of these Spanish words than Portuguese ones (threadline.language.detect).
+PORTUGUESE_NOT_SPANISH = frozenset("""
+    não nao ñ naum você voce vc vcs do da dos das na nas num numa um uma umas uns com sem
+    meu minha meus minhas seu sua seus suas é eu ele ela eles elas isso esse essa esses essas
+    isto aquilo tô tá ta tava tou estou vou sou tem têm tenho pra pras pro pros novo nova
+    obrigado obrigada obg obgd vlw valeu blz beleza quero onde quando quanto quanta
+    qual quais ainda agora hoje ontem amanhã amanha também tambem tbm muito muita mais ou até
+    já cadê cade oi olá ola oie eai tchau pq porque q oq kd mim
+""".split())
+
+SPANISH_NOT_PORTUGUESE = frozenset("""
+    el los las del y una unas unos pero muy hay usted ustedes quiero quieres necesito
+    tengo tiene tienen puedo puedes puede pueden hablar persona gracias hola buenas buenos bien
+    señor señora también tambien todavía aún ayer mañana cuando cuándo cuanto cuánto donde dónde
+    cuál cuales mi mis yo soy estoy voy son hace hacer nuevo nueva bueno llegó llego llega
+    envío envíos ahora aquí entonces con sin ya le lo les dinero adios adiós
+""".split())
+
+ORTHOGRAPHY = {
+    # ç, ã, õ, ê, ô and the digraphs nh, lh are Portuguese; ñ and ll are Spanish.
+    "pt": re.compile(r"[çãõêô]|\w(nh|lh)\w|ção$|ções$"),
+    "es": re.compile(r"\wñ|ñ\w|\wll|ción$|ciones$"),
+}
+INVERTED_MARKS = re.compile(r"[¿¡]")  # Spanish questions and exclamations: "¿cuánto?"
 
 # No language at all: acknowledgements and noises every customer types.
 NEUTRAL = frozenset("ok okay okey okk kk hm hmm hmmm ah ahh oh ohh uh aha hehe".split())
@@ -49,6 +77,16 @@ PATTERNS: Dict[str, "re.Pattern[str]"] = {
 }
 
 WORDS: Dict[str, FrozenSet[str]] = {"pt": PORTUGUESE, "en": ENGLISH, "es": SPANISH}
+
+
+def iberian_marks(text: str, words: Iterable[str]) -> Tuple[int, int]:
+    """(Portuguese, Spanish): how many of the message's words (and marks) only that one of the
+    two languages has."""
+    portuguese, spanish = 0, len(INVERTED_MARKS.findall(text))
+    for word in words:
+        portuguese += word in PORTUGUESE_NOT_SPANISH or bool(ORTHOGRAPHY["pt"].search(word))
+        spanish += word in SPANISH_NOT_PORTUGUESE or bool(ORTHOGRAPHY["es"].search(word))
+    return portuguese, spanish
 
 
 def language_of_word(word: str) -> Optional[str]:
