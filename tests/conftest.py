@@ -52,7 +52,7 @@ async def store(redis_url):
 
 @pytest.fixture(scope="session")
 def trained_processor():
-    """The trained model, loaded once per test process (a load takes ~15 s): tests wrap it in
+    """The trained model, loaded once per test process (each load took 20-55 s here): tests wrap it in
     their own Agent with their own stores and action server (tests/support/assistant.py)."""
     from tests.support.assistant import load_processor
 
