@@ -59,8 +59,9 @@ texts-catalogue: setup
 	$(VENV)/bin/pybabel -q update -i $$pot -d threadline/i18n/locale -D threadline -l pt_BR --width=100 \
 	    --ignore-pot-creation-date
 
-# Two processes (pytest-xdist), each test file whole in one of them: files start their own
-# servers on free ports and share nothing but the trained model, read only.
+# Two processes (pytest-xdist), each test file whole in one of them, the longest files first
+# (slow(minutes=N) marks; tests/support/scheduling.py): files start their own servers on free
+# ports; within a process the loaded model and one assistant stack are shared (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 test-unit: setup
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile

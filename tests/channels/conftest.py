@@ -144,7 +144,10 @@ def channel_env(redis_server, tmp_path_factory) -> Dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def bot(channel_env, tmp_path_factory):
+def bot(channel_env, redis_server, tmp_path_factory):
+    # An empty Redis first: a message an earlier file left in an inbox stream (its server had
+    # no worker) would otherwise be this bot's first turn, racing the first test's flush.
+    redis_server.flush()
     server = ScriptedStack(channel_env, tmp_path_factory.mktemp("bot"))
     server.start()
     yield server

@@ -98,23 +98,11 @@ async def page_token(client: TestClient, path: str) -> str:
 # --- the real assistant: Rasa server, action server, CRM timeline consumer, sandbox -----------
 
 @pytest.fixture(scope="module")
-def stack(redis_server, tmp_path_factory):
-    """Rasa with the trained model behind the real connectors (bench/rasa_stack.py), plus the
-    CRM timeline consumer, as `make run` starts them; the sandbox provider runs in the test."""
-    from bench.rasa_stack import RasaStack
-    from tests.support.processes import project_process
-
-    redis_server.flush()
-    rasa = RasaStack(redis_server.url, tmp_path_factory.mktemp("rasa"), with_sandbox_process=False)
-    timeline_port = free_port()
-    rasa.env["CRM_TIMELINE_PORT"] = str(timeline_port)
-    rasa.start()
-    try:
-        with project_process(["-m", "threadline.crm.timeline_worker"], f"http://127.0.0.1:{timeline_port}/health",
-                             rasa.env, rasa.log_dir / "timeline.log"):
-            yield rasa
-    finally:
-        rasa.stop()
+def stack(assistant_stack):
+    """Rasa with the trained model behind the real connectors, the action server and the CRM
+    timeline consumer, as `make run` starts them (the session's, shared with other files: its
+    CRM holds their customers too); the sandbox provider runs in the test."""
+    return assistant_stack
 
 
 @pytest.fixture

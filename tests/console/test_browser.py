@@ -27,6 +27,20 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The assistant of this file alone (not the session's): the agent's queue starts empty."""
+    from tests.support.assistant_stack import running_assistant
+    from tests.support.redis_server import RedisServer
+
+    redis = RedisServer()
+    try:
+        with running_assistant(redis.url, tmp_path_factory.mktemp("rasa")) as rasa:
+            yield rasa
+    finally:
+        redis.stop()
+
+
+@pytest.fixture(scope="module")
 def playwright_ready():
     done = subprocess.run(["bash", str(PROJECT / "scripts" / "install-browser.sh")], capture_output=True, text=True)
     if done.returncode != 0:

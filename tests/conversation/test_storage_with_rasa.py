@@ -20,15 +20,17 @@ from rasa.shared.core.events import ConversationPaused
 
 from threadline.conversation.lock_store import CustomerLockStore
 from threadline.conversation.tracker_store import CustomerTrackerStore
-from tests.support.assistant import load_processor
 
 MESSAGES = ["hello", "thanks a lot", "are you a bot?", "hi there", "thank you!"]
 TWO_HOURS = 7200
 
 
 @pytest.fixture(scope="module")
-def processor(action_endpoint):
-    return load_processor(action_endpoint)
+def processor(trained_processor, action_endpoint):
+    """The session's loaded model, with the action server as Agent.load(action_endpoint=) sets it."""
+    processor = copy.copy(trained_processor)
+    processor.action_endpoint = action_endpoint
+    return processor
 
 
 def server(processor, tracker_store: TrackerStore, lock_store) -> Agent:

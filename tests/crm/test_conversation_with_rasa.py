@@ -15,7 +15,7 @@ from rasa.core.agent import Agent
 from rasa.core.channels import UserMessage
 from sqlalchemy import func, select
 
-from tests.support.assistant import assistant_on_redis, load_processor
+from tests.support.assistant import assistant_on_redis
 from tests.support.channel_output import ChannelOutput
 from tests.support.crm_outage import crm_outage
 from tests.support.processes import action_server, project_process
@@ -29,8 +29,8 @@ IGSID, PHONE_WA, PHONE_SMS = "17841400000000001", "5511987654321", "+55119876543
 
 
 @pytest.fixture(scope="module")
-def processor():
-    return load_processor()
+def processor(trained_processor):
+    return trained_processor
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from tests.foundation.test_launcher import alive
 from tests.support.stack import Stack, turns, wait_until
 from threadline.training import model_path
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow(minutes=5), pytest.mark.timeout(1200)]
 
 CUSTOMERS = 200
 MESSAGES = ("hello", "are you a bot?", "thanks", "bye", "hello", "are you a bot?", "thanks", "bye",

@@ -45,7 +45,7 @@ def load_and_parse(mode: str, action_endpoint) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=2)
 def test_fast_loading_predicts_exactly_like_rasa(action_endpoint):
     assert model_path().is_file(), "train first: make train"
     rasa = load_and_parse("rasa", action_endpoint)

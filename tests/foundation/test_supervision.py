@@ -35,7 +35,7 @@ def pid_running(launcher_pid: int, module: str) -> int:
     return pid
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=2)
 def test_two_inbox_workers_run_and_any_dead_child_is_started_again(tmp_path):
     assert model_path().is_file(), "train first: make train"
     worker_port, console_port = free_port_pair(), free_port()

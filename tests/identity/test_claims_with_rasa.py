@@ -15,7 +15,7 @@ from rasa.core.agent import Agent
 from rasa.core.channels import UserMessage
 from sqlalchemy import update
 
-from tests.support.assistant import assistant_on_redis, load_processor
+from tests.support.assistant import assistant_on_redis
 from tests.support.channel_output import ChannelOutput
 from tests.support.processes import action_server
 from tests.support.waiting import wait_for
@@ -29,8 +29,8 @@ IGSID, WA_ID, EMAIL = "17841400000000001", "5511987654321", "ana@example.com"
 
 
 @pytest.fixture(scope="module")
-def processor():
-    return load_processor()
+def processor(trained_processor):
+    return trained_processor
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import ActionExecuted, SessionStarted
 
+from tests.support.assistant import in_memory_agent
 from tests.support.channel_output import ChannelOutput
 from threadline.training import model_path
 
@@ -22,10 +23,10 @@ CUSTOMER = "cus_context_test"
 
 
 @pytest.fixture(scope="module")
-def agent(action_endpoint) -> Agent:
+def agent(request, action_endpoint) -> Agent:
     if not model_path().is_file():
         pytest.skip("no trained model: run `make train` first (make test does)")
-    return Agent.load(str(model_path()), action_endpoint=action_endpoint)
+    return in_memory_agent(request.getfixturevalue("trained_processor"), action_endpoint)
 
 
 async def say(agent: Agent, text: str, channel: str) -> List[str]:

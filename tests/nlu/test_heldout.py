@@ -16,6 +16,7 @@ from rasa.core.agent import Agent
 from rasa.shared.nlu.training_data.loading import load_data
 from sklearn.metrics import f1_score
 
+from tests.support.assistant import in_memory_agent
 from threadline.training import model_path
 
 HELDOUT = Path(__file__).with_name("heldout.yml")
@@ -27,10 +28,10 @@ FALLBACK = "nlu_fallback"
 
 
 @pytest.fixture(scope="module")
-def agent() -> Agent:
+def agent(request) -> Agent:
     if not model_path().is_file():
         pytest.skip("no trained model: run `make train` first (make test does)")
-    return Agent.load(str(model_path()))
+    return in_memory_agent(request.getfixturevalue("trained_processor"))
 
 
 async def test_heldout_messages_are_understood(agent):

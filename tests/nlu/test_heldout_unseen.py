@@ -23,6 +23,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 
 from threadline.evaluation.heldout import fallback_threshold, outcome_of, report
 from threadline.settings import PROJECT_DIR
+from tests.support.assistant import in_memory_agent
 from threadline.training import model_path
 
 HERE = Path(__file__).parent
@@ -60,10 +61,10 @@ SETS = {
 
 
 @pytest.fixture(scope="module")
-def agent() -> Agent:
+def agent(request) -> Agent:
     if not model_path().is_file():
         pytest.skip("no trained model: run `make train` first (make test does)")
-    return Agent.load(str(model_path()))
+    return in_memory_agent(request.getfixturevalue("trained_processor"))
 
 
 @pytest.mark.parametrize("name", sorted(SETS))

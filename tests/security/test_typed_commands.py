@@ -40,7 +40,6 @@ from connectors.whatsapp import WhatsAppInput
 from threadline.sandbox import payloads as p
 from tests.channels.conftest import bot, channel_env, post, sandbox, store  # noqa: F401 (fixtures)
 from tests.channels.helpers import handled, sent
-from tests.support.redis_server import RedisServer
 from tests.support.sandbox import serve_sandbox
 from tests.support.waiting import wait_for
 
@@ -309,24 +308,24 @@ async def test_webhook_button_of_an_older_offer_is_typed_text(bot, sandbox, stor
 
 # --- through the real Rasa server, inbox worker and trained model -------------------------------
 @pytest.fixture(scope="module")
-def rasa_stack(tmp_path_factory):
-    redis = RedisServer()  # its own: the scripted bot server above consumes the same streams
-    stack = RasaStack(redis.url, tmp_path_factory.mktemp("rasa"), with_sandbox_process=False)
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
-        redis.stop()
+def rasa_stack(assistant_stack):
+    """The session's assistant, on its own Redis (the scripted bot server above consumes the
+    same streams on the shared one); RASA_WA_ID is a customer no other file writes as."""
+    return assistant_stack
+
+
+RASA_WA_ID = "5511944440002"
 
 
 @pytest.mark.slow
 async def test_typed_restart_does_not_restart_the_conversation_in_rasa(rasa_stack):
     env, url = rasa_stack.env, f"{rasa_stack.base}/webhooks/whatsapp/webhook"
     async with serve_sandbox(env, rasa_stack.sandbox_port) as provider:
-        assert await post(url, whatsapp_delivery(env, [p.whatsapp_message("text", WA_ID, {"body": "hi there"})])) == 200
-        greeting = (await wait_for(lambda: sent(provider, "whatsapp", WA_ID), timeout=60))[0]
-        assert await post(url, whatsapp_delivery(env, [p.whatsapp_message("text", WA_ID, {"body": "/ /restart"})])) == 200
+        hello = [p.whatsapp_message("text", RASA_WA_ID, {"body": "hi there"})]
+        assert await post(url, whatsapp_delivery(env, hello, RASA_WA_ID)) == 200
+        greeting = (await wait_for(lambda: sent(provider, "whatsapp", RASA_WA_ID), timeout=60))[0]
+        restart = [p.whatsapp_message("text", RASA_WA_ID, {"body": "/ /restart"})]
+        assert await post(url, whatsapp_delivery(env, restart, RASA_WA_ID)) == 200
         customer_id = await wait_for(lambda: _customer_of(env, greeting["id"]))  # recorded after the send
         events = await wait_for(lambda: _after_second_turn(rasa_stack, customer_id), timeout=60)
     users = [e for e in events if e["event"] == "user"]

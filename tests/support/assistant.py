@@ -1,5 +1,6 @@
 """The trained assistant on the project's own Redis tracker and lock stores, for tests that run
-real conversations: one model load per module, a fresh `Agent` per test around it."""
+real conversations: one model load per test process (the session's `trained_processor`
+fixture), a fresh `Agent` per test or module around it, sharing only the read-only graph."""
 from __future__ import annotations
 
 import contextlib
@@ -8,7 +9,9 @@ from typing import AsyncIterator, Optional
 
 import pytest
 from rasa.core.agent import Agent
+from rasa.core.lock_store import InMemoryLockStore
 from rasa.core.processor import MessageProcessor
+from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.utils.endpoints import EndpointConfig
 
 from threadline.conversation.lock_store import CustomerLockStore
@@ -30,6 +33,14 @@ def agent_with_stores(processor: MessageProcessor, tracker_store, lock_store,
     agent.processor.tracker_store, agent.processor.lock_store = tracker_store, lock_store
     if action_url:
         agent.processor.action_endpoint = EndpointConfig(url=action_url)
+    return agent
+
+
+def in_memory_agent(processor: MessageProcessor, action_endpoint: Optional[EndpointConfig] = None) -> Agent:
+    """What `Agent.load(model, action_endpoint=...)` gives (in-memory tracker and lock stores),
+    around the already loaded model."""
+    agent = agent_with_stores(processor, InMemoryTrackerStore(processor.domain), InMemoryLockStore())
+    agent.processor.action_endpoint = action_endpoint
     return agent
 
 
