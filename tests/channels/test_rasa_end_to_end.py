@@ -6,10 +6,10 @@ import asyncio
 
 import aiohttp
 import pytest
-from redis.asyncio import Redis
 
 from threadline.sandbox import payloads as p
 from tests.channels.conftest import post
+from tests.support.outbound import customer_of_our_message
 from tests.support.waiting import wait_for
 from tests.support.sandbox import serve_sandbox
 from tests.channels.helpers import sent
@@ -49,7 +49,7 @@ async def test_whatsapp_delivered_three_times_is_one_user_event_and_one_reply(st
     assert reply["body"]["text"]["body"].startswith("Hi! 👋 I'm Threadline's assistant")  # WhatsApp variant
     await asyncio.sleep(2)
     assert len(sent(provider, "whatsapp", WA_ID)) == 1
-    customer_id = await _customer_of_our_message(stack, "whatsapp", reply["id"])
+    customer_id = await wait_for(lambda: customer_of_our_message(stack.env["REDIS_URL"], "whatsapp", reply["id"]))
     events = (await tracker(stack, customer_id))["events"]
     users = [e for e in events if e["event"] == "user"]
     assert len(users) == 1 and users[0]["message_id"] == message["id"]
@@ -62,7 +62,7 @@ async def test_agent_message_through_the_http_api_reaches_the_customers_whatsapp
                                    contacts=[p.whatsapp_contact(WA_ID, "Ana")])
     await post(f"{stack.base}/webhooks/whatsapp/webhook", p.meta_delivery(env["WHATSAPP_APP_SECRET"], envelope))
     [bot_reply] = await wait_for(lambda: sent(provider, "whatsapp", WA_ID), timeout=30)
-    customer_id = await _customer_of_our_message(stack, "whatsapp", bot_reply["id"])
+    customer_id = await wait_for(lambda: customer_of_our_message(stack.env["REDIS_URL"], "whatsapp", bot_reply["id"]))
     url = (f"{stack.base}/conversations/{customer_id}/tracker/events?token={stack.token}"
            f"&execute_side_effects=true&output_channel=whatsapp")
     async with aiohttp.ClientSession() as session:
@@ -81,11 +81,3 @@ async def test_sms_photo_gets_the_sms_response_variant(stack, provider):
                       p.twilio_delivery(env["TWILIO_AUTH_TOKEN"], env["TWILIO_WEBHOOK_URL"], params)) == 200
     [reply] = await wait_for(lambda: sent(provider, "sms", PHONE), timeout=30)
     assert reply["body"]["Body"] == "Thanks, got it. Tell me in a few words what it is about."
-
-
-async def _customer_of_our_message(stack, channel, provider_id):
-    redis = Redis.from_url(stack.env["REDIS_URL"])
-    try:
-        return (await redis.hget(f"tl:out:msg:{channel}:{provider_id}", "customer_id")).decode()
-    finally:
-        await redis.close()

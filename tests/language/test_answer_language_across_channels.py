@@ -20,7 +20,6 @@ import re
 from email.utils import make_msgid
 
 import pytest
-from redis.asyncio import Redis
 
 from bench.rasa_stack import RasaStack
 from tests.channels.conftest import post
@@ -28,6 +27,7 @@ from tests.channels.helpers import sent
 from tests.email_channel.conftest import (  # noqa: F401  (fixtures, found by name)
     MX, SHOP, dovecot, mail, mailbox, outbox, plain_body, smtp_server,
 )
+from tests.support.outbound import customer_of_our_message
 from tests.support.sandbox import serve_sandbox
 from tests.support.waiting import wait_for
 from threadline.sandbox import payloads as p
@@ -80,14 +80,9 @@ async def say_on_whatsapp(stack, provider, text: str) -> str:
 
 
 async def customer_of(stack, channel: str, provider_id: str) -> str:
-    """The customer a message we sent was for: the connectors' send record, written just after
-    the provider took the message (so it may trail what the provider shows by a moment)."""
-    redis = Redis.from_url(stack.env["REDIS_URL"])
-    try:
-        found = await wait_for(lambda: redis.hget(f"tl:out:msg:{channel}:{provider_id}", "customer_id"), timeout=10)
-        return found.decode()
-    finally:
-        await redis.close()
+    """The customer a message we sent was for, once its send record is written."""
+    return await wait_for(lambda: customer_of_our_message(stack.env["REDIS_URL"], channel, provider_id),
+                          timeout=10)
 
 
 async def test_portuguese_on_whatsapp_and_english_by_email_each_answered_in_its_language(

@@ -23,6 +23,7 @@ from bench.rasa_stack import RasaStack
 from tests.channels.conftest import post
 from tests.channels.helpers import sent
 from tests.privacy.stored import everything_in_redis, everything_in_sqlite
+from tests.support.outbound import customer_of_our_message
 from tests.support.processes import project_process
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.sandbox import serve_sandbox
@@ -62,15 +63,6 @@ async def tracker_events(stack: RasaStack, conversation_id: str) -> List[dict]:
             return (await response.json())["events"]
 
 
-async def customer_of(env, provider_id: str) -> Optional[str]:
-    redis = Redis.from_url(env["REDIS_URL"])
-    try:
-        customer_id = await redis.hget(f"tl:out:msg:whatsapp:{provider_id}", "customer_id")
-        return customer_id.decode() if customer_id else None
-    finally:
-        await redis.close()
-
-
 def users(events: List[dict]) -> List[dict]:
     return [e for e in events if e["event"] == "user"]
 
@@ -90,7 +82,7 @@ async def test_a_cpf_is_stored_and_logged_only_masked(running):
             contacts=[p.whatsapp_contact(WA_ID, "Ana")]))
         assert await post(f"{running.base}/webhooks/whatsapp/webhook", delivery) == 200
         reply = (await wait_for(lambda: sent(provider, "whatsapp", WA_ID), timeout=90))[0]
-        customer_id = await wait_for(lambda: customer_of(env, reply["id"]))
+        customer_id = await wait_for(lambda: customer_of_our_message(env["REDIS_URL"], "whatsapp", reply["id"]))
 
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{running.base}/webhooks/rest/webhook",

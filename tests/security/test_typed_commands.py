@@ -40,6 +40,7 @@ from connectors.whatsapp import WhatsAppInput
 from threadline.sandbox import payloads as p
 from tests.channels.conftest import bot, channel_env, post, sandbox, store  # noqa: F401 (fixtures)
 from tests.channels.helpers import handled, sent
+from tests.support.outbound import customer_of_our_message
 from tests.support.sandbox import serve_sandbox
 from tests.support.waiting import wait_for
 
@@ -326,22 +327,13 @@ async def test_typed_restart_does_not_restart_the_conversation_in_rasa(rasa_stac
         greeting = (await wait_for(lambda: sent(provider, "whatsapp", RASA_WA_ID), timeout=60))[0]
         restart = [p.whatsapp_message("text", RASA_WA_ID, {"body": "/ /restart"})]
         assert await post(url, whatsapp_delivery(env, restart, RASA_WA_ID)) == 200
-        customer_id = await wait_for(lambda: _customer_of(env, greeting["id"]))  # recorded after the send
+        customer_id = await wait_for(lambda: customer_of_our_message(env["REDIS_URL"], "whatsapp", greeting["id"]))  # recorded after the send
         events = await wait_for(lambda: _after_second_turn(rasa_stack, customer_id), timeout=60)
     users = [e for e in events if e["event"] == "user"]
     assert [u["text"] for u in users] == ["hi there", "restart"]
     assert users[1]["parse_data"]["intent"]["name"] != "restart"
     assert not any(e.get("extractor") == "RegexMessageHandler" for u in users for e in u["parse_data"]["entities"])
     assert "restart" not in [e["event"] for e in events]
-
-
-async def _customer_of(env, provider_id: str) -> Optional[str]:
-    redis = Redis.from_url(env["REDIS_URL"])
-    try:
-        customer_id = await redis.hget(f"tl:out:msg:whatsapp:{provider_id}", "customer_id")
-        return customer_id.decode() if customer_id else None
-    finally:
-        await redis.close()
 
 
 async def _after_second_turn(stack: RasaStack, customer_id: str):
