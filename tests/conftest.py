@@ -64,14 +64,10 @@ def assistant_stack(tmp_path_factory):
     """The assistant's processes (tests/support/assistant_stack.py), started once per test
     process for the test files that talk to it through its webhooks and HTTP API; each of them
     writes as customers (addresses) of its own. Its own Redis: other tests flush the shared one."""
-    from tests.support.assistant_stack import running_assistant
+    from tests.support.assistant_stack import running_assistant_with_own_redis
 
-    redis = RedisServer()
-    try:
-        with running_assistant(redis.url, tmp_path_factory.mktemp("assistant")) as stack:
-            yield stack
-    finally:
-        redis.stop()
+    with running_assistant_with_own_redis(tmp_path_factory.mktemp("assistant")) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

@@ -29,15 +29,10 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """The assistant of this file alone (not the session's): the agent's queue starts empty."""
-    from tests.support.assistant_stack import running_assistant
-    from tests.support.redis_server import RedisServer
+    from tests.support.assistant_stack import running_assistant_with_own_redis
 
-    redis = RedisServer()
-    try:
-        with running_assistant(redis.url, tmp_path_factory.mktemp("rasa")) as rasa:
-            yield rasa
-    finally:
-        redis.stop()
+    with running_assistant_with_own_redis(tmp_path_factory.mktemp("rasa")) as rasa:
+        yield rasa
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import Iterator
 
 from bench.rasa_stack import RasaStack
 from tests.support.processes import project_process
-from tests.support.redis_server import free_port
+from tests.support.redis_server import RedisServer, free_port
 
 
 @contextlib.contextmanager
@@ -24,3 +24,14 @@ def running_assistant(redis_url: str, folder: Path) -> Iterator[RasaStack]:
             yield rasa
     finally:
         rasa.stop()
+
+
+@contextlib.contextmanager
+def running_assistant_with_own_redis(folder: Path) -> Iterator[RasaStack]:
+    """`running_assistant` on a Redis of its own (other tests flush the shared one)."""
+    redis = RedisServer()
+    try:
+        with running_assistant(redis.url, folder) as stack:
+            yield stack
+    finally:
+        redis.stop()
