@@ -27,8 +27,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import yaml
 
 from threadline.language import lexicon
-from threadline.language.detect import (LINGUA_LANGUAGES, MIN_CONFIDENCE, SHORT_WORDS, LanguageDetector, shared_detector,
-                                        words_of)
+from threadline.language.detect import LINGUA_LANGUAGES, MIN_CONFIDENCE, SHORT_WORDS, LanguageDetector, words_of
+from threadline.nlu.language import shared_detector
 from threadline.settings import PROJECT_DIR
 
 SET = PROJECT_DIR / "tests" / "language" / "detection_set.yml"

@@ -18,7 +18,7 @@ from typing import Dict, List, Tuple
 import pytest
 import yaml
 
-from threadline.language.detect import shared_detector
+from threadline.nlu.language import shared_detector
 
 HERE = Path(__file__).parent
 SET = HERE / "detection_set.yml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from rasa.shared.nlu.training_data.message import Message
 
-from threadline.language.detect import shared_detector
+from threadline.nlu.language import shared_detector
 from threadline.nlu.language import MessageLanguage, OtherLanguageIntent
 
 ORDER = {"entity": "order_id", "value": "TL-48213", "start": 16, "end": 24, "extractor": "rules"}

@@ -21,7 +21,7 @@ from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
 
 from tests.support.channel_output import ChannelOutput
-from threadline.language.detect import shared_detector
+from threadline.nlu.language import shared_detector
 from threadline.settings import PROJECT_DIR
 from threadline.training import model_path
 

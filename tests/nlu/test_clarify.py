@@ -142,7 +142,7 @@ async def test_an_sms_customer_sees_numbered_plain_words_and_1_becomes_the_inten
     await say(sms, customer_id, messages)
     [text] = [s["body"]["Body"] for s in sent(sandbox, "sms", PHONE)]
     assert text == ("Which of these is it about?\n\n1. Where my order is\n2. Delivery times\n3. Something else\n\n"
-                    "Reply with the number of your choice.")
+                    "Reply with a number.")
     assert "order_status" not in text and "delivery_time" not in text
     assert sms_segments(text) == ("GSM-7", 1)
 

@@ -28,22 +28,19 @@ language (en/pt, lingua kept for Spanish) reached 0.970 on the first 400 but swi
 to a wrong language (names and codes read as English): a missed language only keeps the
 current one, a wrong one answers the customer in it, so lingua + lexicon it is.
 
-Building loads lingua's models (about 1 s, `shared_detector` does it once per process);
+Building loads lingua's models (about 1 s; threadline.nlu.language.shared_detector builds one
+per process, with the catalogue's names);
 `detect` then takes well under a millisecond on a chat message.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import lru_cache
 from typing import Dict, Iterable, List, Optional
 
 from lingua import Language, LanguageDetectorBuilder
 
 from threadline.language import lexicon
-from threadline.settings import PROJECT_DIR
-
-CATALOGUE = PROJECT_DIR / "data" / "catalogue" / "products.csv"
 
 # The languages told apart. The assistant speaks SPOKEN; any other one detected gets the
 # "which languages we speak" answer.
@@ -141,13 +138,3 @@ class LanguageDetector:
         """lingua's confidence per language (they sum to 1)."""
         return {LINGUA_LANGUAGES[c.language]: c.value
                 for c in self.lingua.compute_language_confidence_values(text)}
-
-
-@lru_cache(maxsize=1)
-def shared_detector() -> LanguageDetector:
-    """One detector per process: lingua's models are loaded once. Product and plan names come
-    from the catalogue the NLU reads (data/catalogue/products.csv)."""
-    from threadline.nlu.catalogue import load_catalogue  # stdlib only: no Rasa imported here
-
-    entries = load_catalogue(CATALOGUE)
-    return LanguageDetector(names=[phrase for entry in entries for phrase in entry.phrases()])

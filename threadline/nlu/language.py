@@ -20,6 +20,7 @@ over when the customer insists.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Dict, List, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -29,10 +30,22 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from threadline.language.detect import SPOKEN, LanguageDetector, shared_detector
+from threadline.language.detect import SPOKEN, LanguageDetector
+from threadline.nlu.catalogue import load_catalogue
+from threadline.settings import PROJECT_DIR
 
+CATALOGUE = PROJECT_DIR / "data" / "catalogue" / "products.csv"
 LANGUAGE = "language"
 OTHER_LANGUAGE_INTENT = "other_language"
+
+
+@lru_cache(maxsize=1)
+def shared_detector() -> LanguageDetector:
+    """One detector per process: lingua's models are loaded once. Product and plan names, which
+    belong to no language ("o Orbit Smartwatch" is Portuguese), come from the catalogue the
+    intent classifier reads."""
+    entries = load_catalogue(CATALOGUE)
+    return LanguageDetector(names=[phrase for entry in entries for phrase in entry.phrases()])
 
 
 # Registered as an extractor: that type runs on parsed messages only (a featurizer would also
