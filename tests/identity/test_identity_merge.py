@@ -3,6 +3,7 @@ Redis index and CRM database."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 
@@ -91,3 +92,33 @@ async def test_link_adds_a_verified_identity_and_never_steals_one(services):
         await services.link()(insta, "sms", "+5511987654321", actor="agent:carla", reason="typo")
     await services.undo_link()(link.audit_id, actor="agent:carla", reason="wrong address")
     assert await services.resolver.resolve("email", "ana@example.com") not in (ana, insta)
+
+
+async def test_a_timeline_write_racing_a_merge_ends_with_the_survivor(services, monkeypatch):
+    """The CRM timeline read the Instagram customer's owner, then the merge committed, then the
+    timeline wrote that customer's message: the row is the survivor's, as the merge's own are."""
+    from threadline.crm import sql_backend
+    from threadline.crm.interface import InteractionRecord
+    from threadline.crm.models import Interaction
+
+    ana, insta, _, _ = await _two_customers(services)
+    loop = asyncio.get_running_loop()
+    read_owner = sql_backend.current_owner
+    merged_in_between = []
+
+    def owner_then_merge(session, customer_id):
+        owner = read_owner(session, customer_id)
+        if not merged_in_between:  # the timeline's first read, in its worker thread
+            merged_in_between.append(asyncio.run_coroutine_threadsafe(
+                services.merge()(ana, insta, actor="ops", reason="race"), loop).result(30))
+        return owner
+
+    monkeypatch.setattr(sql_backend, "current_owner", owner_then_merge)
+    crm = sql_backend.SqlCrm(services.db)
+    record = InteractionRecord(customer_id=insta, author="customer", channel="instagram", text="the code",
+                               occurred_at=datetime.now(timezone.utc), idempotency_key="evt:race")
+    assert await crm.record_interactions([record]) == 1
+
+    assert merged_in_between
+    owners = await services.db.run(lambda s: [row.customer_id for row in s.query(Interaction)])
+    assert owners == [ana]

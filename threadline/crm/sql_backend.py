@@ -5,9 +5,9 @@ import json
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Callable, List, Optional, Sequence, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,20 @@ def current_owner(session: Session, customer_id: str) -> str:
             return customer_id
         customer_id = merged_into
     return customer_id
+
+
+def rehome_if_merged_meanwhile(session: Session, owners: Dict[str, str]) -> None:
+    """Rows just written for a customer a merge folded away meanwhile go to the survivor.
+
+    The owner was read before the rows were written; a merge committed in between moved the
+    customer's older rows but not these. Read again under the customer row's lock (the merge
+    takes it first, see threadline.identity.merge): on SQLite the flush already holds the
+    database's write lock, on PostgreSQL `FOR UPDATE` waits for a merge in progress."""
+    for customer_id, owner in owners.items():
+        session.scalar(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+        now = current_owner(session, customer_id)
+        if now != owner:  # a merged customer owns no rows: all of them are the ones just written
+            session.execute(update(Interaction).where(Interaction.customer_id == owner).values(customer_id=now))
 
 
 def _opportunity_view(row: Opportunity) -> OpportunityView:
@@ -155,6 +169,7 @@ class SqlCrm(SqlStore):
                 new += 1
             if new:
                 session.flush()  # the rows are written; the commit follows `work`
+                rehome_if_merged_meanwhile(session, owners)
                 failpoints.reach(failpoints.BEFORE_TIMELINE_COMMIT)
             return new
 

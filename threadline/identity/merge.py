@@ -199,7 +199,10 @@ class MergeCustomers:
     @staticmethod
     def _merge_records(session: Session, survivor_id: str, merged_id: str, actor: str, reason: str) -> int:
         """The CRM step; the audit id of the merge (an earlier run's when it was done already)."""
-        survivor, merged = session.get(Customer, survivor_id), session.get(Customer, merged_id)
+        # Locked first: a timeline write for the merged customer waits for this transaction and
+        # then finds the survivor (threadline.crm.sql_backend.rehome_if_merged_meanwhile).
+        merged = session.get(Customer, merged_id, with_for_update=True)
+        survivor = session.get(Customer, survivor_id)
         if merged.merged_into == survivor_id:
             return session.get(CustomerAlias, merged_id).audit_id
         if survivor.merged_into or merged.merged_into:
