@@ -21,13 +21,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import yaml
 
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
+from threadline.evaluation.entities import EntityScoring
+from threadline.evaluation.entities import markdown_table as entity_table
 from threadline.evaluation.heldout import FALLBACK_INTENT, Outcome, fallback_threshold, \
     figures_of, outcome_of
+from threadline.nlu.dates import business_today
 
 SPLIT_SEED = 42
 DEFAULT_LANGUAGE = "en"
@@ -58,6 +63,8 @@ class PipelineScores:
     parse_ms_median: float
     parse_ms_p95: float
     reliability: Any = field(repr=False)  # threadline.nlu.report.Calibration: the bins and ECE
+    # threadline.evaluation.entities.EntityScoring.scores(): entity F1 per language and entity
+    entities: Dict[str, Any] = field(default_factory=dict)
 
 
 def language_of(message: Any) -> str:
@@ -75,18 +82,22 @@ def fold_indices(labels: Sequence[str], folds: int) -> List[Any]:
     return list(splitter.split(list(labels), list(labels)))
 
 
-async def _parse_all(model_path: str, messages: Sequence[Any], threshold: float
-                     ) -> Tuple[List[Parsed], List[float]]:
+async def _parse_all(model_path: str, messages: Sequence[Any], threshold: float,
+                     entities: EntityScoring) -> Tuple[List[Parsed], List[float]]:
     from rasa.core.agent import Agent
 
     agent = Agent.load(model_path)
     parsed_messages, seconds = [], []
     for message in messages:
+        # The day StructuredEntityExtractor resolves "amanhã" against, for the gold dates too.
+        today = business_today()
         started = time.perf_counter()
         parsed = await agent.parse_message(message.get("text"))
         seconds.append(time.perf_counter() - started)
         outcome = outcome_of(message.get("intent"), language_of(message), parsed, threshold)
         parsed_messages.append(Parsed(outcome, top_confidence(parsed)))
+        entities.record(language_of(message), message.get("text"), message.get("entities") or [],
+                        parsed, today)
     return parsed_messages, seconds
 
 
@@ -97,18 +108,33 @@ def _macro_f1(parsed: Sequence[Parsed]) -> float:
                                 zero_division=0)), 3)
 
 
-def cross_validate(config: Path, nlu: Path, folds: int, folds_run: Optional[int] = None
-                   ) -> PipelineScores:
-    """Train `config` on each training part of the seeded folds and score the held-out parts.
-    `folds_run` < `folds` runs only the first folds (a slow pipeline on shared CPUs)."""
+@dataclass
+class FoldModel:
+    """One fold's model, trained on the fold's training part, and the fold's held-out part."""
+    number: int
+    of: int
+    model: str  # path of the trained model (valid until the next fold starts)
+    held_out: List[Any]  # the held-out messages (Rasa Message objects)
+    train_seconds: float
+
+
+def held_out_examples(nlu: Path) -> Tuple[Any, List[Any]]:
+    """The training data and its intent examples, in the order the folds index them."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(nlu))
+    return data, [e for e in data.intent_examples if e.get("intent") and e.get("text")]
+
+
+def trained_folds(config: Path, nlu: Path, folds: int, folds_run: Optional[int] = None
+                  ) -> Iterator[FoldModel]:
+    """Train `config` on the training part of each seeded fold, one fold at a time; each model
+    is deleted when the next is asked for. `folds_run` < `folds` trains only the first folds."""
     from rasa.engine.caching import CACHE_SIZE_ENV
     from rasa.model_training import train_nlu
-    from rasa.shared.nlu.training_data.loading import load_data
     from rasa.shared.nlu.training_data.training_data import TrainingData
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
-
-    from threadline.nlu.report import Prediction, calibrate
 
     # Rasa logs every parse with its text at debug level; these logs carry no message bodies.
     configure_logging_and_warnings(logging.WARNING)
@@ -117,13 +143,8 @@ def cross_validate(config: Path, nlu: Path, folds: int, folds_run: Optional[int]
     # the same examples: the training times would then measure the cache.
     os.environ[CACHE_SIZE_ENV] = "0"
 
-    data = load_data(str(nlu))
-    examples = [e for e in data.intent_examples if e.get("intent") and e.get("text")]
-    threshold = fallback_threshold(config)
+    data, examples = held_out_examples(nlu)
     splits = fold_indices([e.get("intent") for e in examples], folds)[: folds_run or folds]
-    parsed: List[Parsed] = []
-    parse_seconds: List[float] = []
-    train_seconds: List[float] = []
     for number, (train_index, test_index) in enumerate(splits, start=1):
         train = TrainingData(training_examples=[examples[i] for i in train_index],
                              entity_synonyms=data.entity_synonyms,
@@ -134,13 +155,44 @@ def cross_validate(config: Path, nlu: Path, folds: int, folds_run: Optional[int]
             train.persist_nlu(str(train_file))
             started = time.perf_counter()
             model = train_nlu(str(config), str(train_file), directory, fixed_model_name="fold")
-            train_seconds.append(time.perf_counter() - started)
-            fold_parsed, fold_seconds = asyncio.run(
-                _parse_all(model, [examples[i] for i in test_index], threshold))
+            seconds = time.perf_counter() - started
+            print(f"{config}: fold {number}/{len(splits)} trained in {seconds:.0f} s",
+                  file=sys.stderr, flush=True)
+            yield FoldModel(number, len(splits), model, [examples[i] for i in test_index], seconds)
+
+
+def entity_scoring(config: Path) -> EntityScoring:
+    """Entity scoring with `config`'s StructuredEntityExtractor rules (and its catalogue): the
+    normal form of the gold values, and the rules scored alone."""
+    from threadline.nlu.catalogue import load_catalogue
+    from threadline.nlu.structured_entities import StructuredEntityExtractor
+
+    pipeline = (yaml.safe_load(config.read_text()) or {}).get("pipeline") or []
+    settings = next((c for c in pipeline if c.get("name", "").endswith(".StructuredEntityExtractor")),
+                    {})
+    catalogue = settings.get("catalogue") or StructuredEntityExtractor.get_default_config()["catalogue"]
+    return EntityScoring(StructuredEntityExtractor({}, None, None, load_catalogue(Path(catalogue))))
+
+
+def cross_validate(config: Path, nlu: Path, folds: int, folds_run: Optional[int] = None
+                   ) -> PipelineScores:
+    """Train `config` on each training part of the seeded folds and score the held-out parts:
+    intents as the bot acts on them, and entities (threadline/evaluation/entities.py)."""
+    from threadline.nlu.report import Prediction, calibrate
+
+    threshold = fallback_threshold(config)
+    entities = entity_scoring(config)
+    parsed: List[Parsed] = []
+    parse_seconds: List[float] = []
+    train_seconds: List[float] = []
+    folds_done = 0
+    for fold in trained_folds(config, nlu, folds, folds_run):
+        fold_parsed, fold_seconds = asyncio.run(
+            _parse_all(fold.model, fold.held_out, threshold, entities))
         parsed += fold_parsed
         parse_seconds += fold_seconds
-        print(f"{config}: fold {number}/{len(splits)} trained in {train_seconds[-1]:.0f} s",
-              file=sys.stderr, flush=True)
+        train_seconds.append(fold.train_seconds)
+        folds_done = fold.of
 
     figures = figures_of(p.outcome for p in parsed)
     languages = sorted({p.outcome.language for p in parsed})
@@ -148,7 +200,7 @@ def cross_validate(config: Path, nlu: Path, folds: int, folds_run: Optional[int]
                                         else "", p.top_confidence) for p in parsed], threshold)
     ordered = sorted(parse_seconds)
     return PipelineScores(
-        config=str(config), folds_run=len(splits), folds=folds, messages=len(parsed),
+        config=str(config), folds_run=folds_done, folds=folds, messages=len(parsed),
         macro_f1=_macro_f1(parsed),
         macro_f1_by_language={lang: _macro_f1([p for p in parsed if p.outcome.language == lang])
                               for lang in languages},
@@ -160,11 +212,12 @@ def cross_validate(config: Path, nlu: Path, folds: int, folds_run: Optional[int]
         parse_ms_median=round(1000 * statistics.median(ordered), 1),
         parse_ms_p95=round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
         reliability=calibration,
+        entities=entities.scores(),
     )
 
 
 def markdown_table(scores: Sequence[PipelineScores]) -> str:
-    """The comparison as a table for docs/designers-guide.md."""
+    """The comparison as a table for docs/designers-guide.md, then each pipeline's entity table."""
     languages = sorted({lang for s in scores for lang in s.macro_f1_by_language})
     header = (["Pipeline", "folds", "macro-F1"] + [f"macro-F1 {lang}" for lang in languages]
               + ["accuracy", "fallback", "confident-wrong", "top-2", "ECE", "threshold",
@@ -178,4 +231,15 @@ def markdown_table(scores: Sequence[PipelineScores]) -> str:
                     f"{s.fallback_threshold:g}", f"{s.train_seconds_median:.0f}",
                     f"{s.parse_ms_median:.1f} / {s.parse_ms_p95:.1f}"])
         rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+    entities = entity_tables(scores)
+    return "\n".join(rows) + ("\n\n" + entities if entities else "")
+
+
+def entity_tables(scores: Sequence[PipelineScores]) -> str:
+    """Each pipeline's entity F1 per language and entity (the bot's entities), for comparison.md."""
+    parts = []
+    for s in scores:
+        if s.entities:
+            parts += [f"Entities, `{s.config}` ({s.folds_run} of {s.folds} folds): the bot's entities",
+                      "", entity_table(s.entities["bot"]), ""]
+    return "\n".join(parts)
