@@ -43,12 +43,19 @@ validate: setup
 # calibration and the fallback threshold it supports; the chosen pipeline and the previous one
 # side by side on the same 5 folds (COMPARE= other pipelines/*.yml; FOLDS_RUN=1 for one fold,
 # e.g. for DIET); `rasa test nlu` cross-validation of config.yml (entities, confused pairs).
+# The comparison also scores entities per language (comparison.md). ENTITIES_ONLY=1 runs only
+# that part, for config.yml, training only its entity components (results/nlu/entities.*).
 COMPARE ?= pipelines/tfidf_embedding.yml pipelines/tfidf_calibrated.yml
 nlu-report: setup
+ifdef ENTITIES_ONLY
+	$(PY) -m threadline.evaluation.entity_report --config config.yml --nlu data/nlu --folds 5 \
+	   $(if $(FOLDS_RUN),--folds-run $(FOLDS_RUN)) --out results/nlu
+else
 	$(PY) -m threadline.nlu.report --config config.yml --nlu data/nlu --thresholds
 	$(PY) -m threadline.nlu.report --compare $(COMPARE) --nlu data/nlu --folds 5 \
 	   $(if $(FOLDS_RUN),--folds-run $(FOLDS_RUN)) --out results/nlu
 	$(PY) -m threadline.nlu.report --config config.yml --nlu data/nlu --folds 5 --out results/nlu
+endif
 
 # After adding or changing a customer text in actions/ or connectors/: its msgid joins the pt_BR catalogue
 # untranslated (or fuzzy when close to an old one); tests/i18n fails until it is translated.
