@@ -5,9 +5,11 @@ Replies: POST {WHATSAPP_API_URL}/{WHATSAPP_PHONE_NUMBER_ID}/messages.
 Outside the 24-hour customer-service window a free-form message is held (with its content) for
 an agent; when WHATSAPP_TEMPLATE_NAME is set, that approved template is sent once per batch of
 held messages to invite the customer back, in the customer's language: one template name,
-approved at Meta in each language, sent with the language code of the customer's language
-(customers.language: "pt" → WHATSAPP_TEMPLATE_LANGUAGE_PT, default `pt_BR`; English and not
-yet known → WHATSAPP_TEMPLATE_LANGUAGE, default `en`; docs/channels.md). Held messages go out,
+approved at Meta in each language we speak, sent with Meta's code of the customer's language
+(customers.language "pt" → WHATSAPP_TEMPLATE_LANGUAGE_PT, default `pt_BR`; "en" →
+WHATSAPP_TEMPLATE_LANGUAGE, default `en`). A customer whose language is not known (the bot's
+THREADLINE_DEFAULT_LANGUAGE guess is never stored) gets the business default's code
+(docs/channels.md). Held messages go out,
 in order, as soon as the customer writes again. Each message the bot answers is marked as read
 (blue ticks) first.
 """
@@ -28,6 +30,7 @@ from connectors.webhook.output import Payload, WebhookOutput
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import ProviderClient, RetryPolicy, SendFailed
 from threadline.i18n import N_, texts_for
+from threadline.language.default import DEFAULT_LANGUAGE, default_language
 from threadline.sandbox import modes
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,27 @@ POLICY = RetryPolicy(rate_limit_codes=frozenset({130429, 131056, 80007, 4}))
 # Read receipts are cosmetic: one attempt, so a provider hiccup never delays the answer.
 READ_POLICY = RetryPolicy(attempts=1)
 REENGAGEMENT_ERROR = 131047
-# Meta's language code of the invitation template per customer language; any other (or
-# unknown) language gets `template_language`.
-TEMPLATE_LANGUAGES = {"pt": "pt_BR"}
+# Meta's language code of the invitation template per language we speak, the variable that
+# changes it, and the codes Meta has for that language (its list of template languages): a
+# template is approved per code, so "pt" or "pt-BR" would be refused at send time (error 132001).
+TEMPLATE_LANGUAGES = {"pt": "pt_BR", "en": "en"}
+TEMPLATE_LANGUAGE_VARIABLES = {"pt": "WHATSAPP_TEMPLATE_LANGUAGE_PT", "en": "WHATSAPP_TEMPLATE_LANGUAGE"}
+META_TEMPLATE_CODES = {"pt": ("pt_BR", "pt_PT"), "en": ("en", "en_US", "en_GB")}
 WINDOW_CLOSED = "whatsapp 24-hour window closed"
+
+
+def template_languages_from_env() -> Dict[str, str]:
+    """Meta's template language code per language we speak, from the environment; a code that
+    is not one of Meta's for that language stops the server at start, naming the variable."""
+    codes = {}
+    for language, variable in TEMPLATE_LANGUAGE_VARIABLES.items():
+        code = os.environ.get(variable, "").strip() or TEMPLATE_LANGUAGES[language]
+        if code not in META_TEMPLATE_CODES[language]:
+            raise config.ChannelNotConfigured(
+                f"{variable} must be Meta's code of the template's {language!r} translation, one of "
+                f"{', '.join(META_TEMPLATE_CODES[language])}; not {code!r}. Refusing to start.")
+        codes[language] = code
+    return codes
 
 
 class WhatsAppInput(MetaWebhookInput):
@@ -58,15 +78,15 @@ class WhatsAppInput(MetaWebhookInput):
         return "whatsapp"
 
     def __init__(self, *, access_token: str, phone_number_id: str, api_url: str = DEFAULT_API_URL,
-                 template_name: str = "", template_language: str = "en",
-                 template_languages: Optional[Mapping[str, str]] = None, **kwargs: Any) -> None:
+                 template_name: str = "", template_languages: Optional[Mapping[str, str]] = None,
+                 default_language: str = DEFAULT_LANGUAGE, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.access_token = access_token
         self.phone_number_id = phone_number_id
         self.api_url = api_url.rstrip("/")
         self.template_name = template_name
-        self.template_language = template_language
-        self.template_languages = dict(TEMPLATE_LANGUAGES if template_languages is None else template_languages)
+        self.template_languages = {**TEMPLATE_LANGUAGES, **(template_languages or {})}
+        self.default_language = default_language
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WhatsAppInput":
@@ -83,8 +103,8 @@ class WhatsAppInput(MetaWebhookInput):
             phone_number_id=values["WHATSAPP_PHONE_NUMBER_ID"],
             api_url=get("api_url", "WHATSAPP_API_URL", DEFAULT_API_URL),
             template_name=os.environ.get("WHATSAPP_TEMPLATE_NAME", ""),
-            template_language=os.environ.get("WHATSAPP_TEMPLATE_LANGUAGE", "en"),
-            template_languages={"pt": os.environ.get("WHATSAPP_TEMPLATE_LANGUAGE_PT", TEMPLATE_LANGUAGES["pt"])},
+            template_languages=template_languages_from_env(),
+            default_language=default_language(),
             sandbox=mode == modes.SANDBOX,
             disabled=mode == modes.DISABLED,
         )
@@ -93,8 +113,9 @@ class WhatsAppInput(MetaWebhookInput):
         return WhatsAppOutput(runtime or self.runtime, address, self)
 
     def template_code(self, language: Optional[str]) -> str:
-        """Meta's language code of the invitation template for a customer's language."""
-        return self.template_languages.get(language or "", self.template_language)
+        """Meta's language code of the invitation template for a customer's language: the
+        customer's known language, else (not known, or one we do not speak) the business's."""
+        return self.template_languages.get(language or "") or self.template_languages[self.default_language]
 
     # --- parsing ----------------------------------------------------------------------
     def parse_entry(self, entry: dict) -> Iterable[InboundEvent]:

@@ -9,6 +9,7 @@ import pytest
 
 from connectors.instagram import InstagramInput
 from connectors.sms import SmsInput
+from connectors.webhook.config import ChannelNotConfigured
 from connectors.webhook.inbox import backlog
 from connectors.webhook.output import numbered
 from connectors.webhook.records import held_source
@@ -47,7 +48,7 @@ async def customer(channel, address, last_inbound_age_s):
 
 async def test_whatsapp_outside_24h_holds_the_message_and_sends_the_template(channels, sandbox, store, monkeypatch):
     whatsapp = channels["whatsapp"]
-    whatsapp.template_name, whatsapp.template_language = "order_update_followup", "pt_BR"
+    whatsapp.template_name = "order_update_followup"
     customer_id = await customer(whatsapp, WA_ID, 25 * 3600)
     await whatsapp.output_channel(None).send_text_message(customer_id, "Your order shipped.")
     [template] = [s["body"] for s in sandbox.sent]
@@ -57,17 +58,65 @@ async def test_whatsapp_outside_24h_holds_the_message_and_sends_the_template(cha
     assert b"Your order shipped." in held[b"message"]
 
 
-async def test_the_invitation_template_goes_out_in_the_customers_language(channels, sandbox):
-    whatsapp = channels["whatsapp"]
-    whatsapp.template_name = "order_update_followup"
-    portuguese = await customer(whatsapp, WA_ID, 25 * 3600)
-    unknown = await customer(whatsapp, "5521912345678", 25 * 3600)
-    await whatsapp.runtime.resolver.db.run(lambda s: setattr(s.get(Customer, portuguese), "language", "pt"))
-    for customer_id in (portuguese, unknown):
+@pytest.fixture
+async def whatsapp_with_env(channel_env, sandbox, monkeypatch):
+    """WhatsAppInput.from_credentials under the test's own language settings (none from the
+    machine's environment), with the real resolver; closed after the test."""
+    made = []
+
+    async def make(**settings: str) -> WhatsAppInput:
+        for name in ("THREADLINE_DEFAULT_LANGUAGE", "WHATSAPP_TEMPLATE_LANGUAGE", "WHATSAPP_TEMPLATE_LANGUAGE_PT"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in {**channel_env, "WHATSAPP_TEMPLATE_NAME": "order_update_followup", **settings}.items():
+            monkeypatch.setenv(name, value)
+        whatsapp = WhatsAppInput.from_credentials(None)
+        whatsapp.runtime = ChannelRuntime.open(default_resolver_factory)
+        made.append(whatsapp)
+        return whatsapp
+
+    yield make
+    for whatsapp in made:
+        await whatsapp.runtime.close()
+
+
+async def invite(whatsapp, sandbox, language_of_customer):
+    """Hold a message for customers out of the window, each with that CRM language (None: never
+    confirmed, as the bot leaves a THREADLINE_DEFAULT_LANGUAGE guess); the invitations' bodies."""
+    for number, language in enumerate(language_of_customer):
+        customer_id = await customer(whatsapp, f"55119876500{number:02d}", 25 * 3600)
+        await whatsapp.runtime.resolver.db.run(
+            lambda s, c=customer_id, lang=language: setattr(s.get(Customer, c), "language", lang))
         await whatsapp.output_channel(None).send_text_message(customer_id, "Your order shipped.")
-    assert [(s["body"]["to"], s["body"]["template"]) for s in sandbox.sent] == [
-        (WA_ID, {"name": "order_update_followup", "language": {"code": "pt_BR"}}),
-        ("5521912345678", {"name": "order_update_followup", "language": {"code": "en"}})]
+    return [(s["body"]["to"], s["body"]["template"]) for s in sandbox.sent]
+
+
+def template(code):
+    return {"name": "order_update_followup", "language": {"code": code}}
+
+
+async def test_the_invitation_template_goes_out_in_the_customers_language_else_the_business_default(
+        whatsapp_with_env, sandbox):
+    whatsapp = await whatsapp_with_env()  # THREADLINE_DEFAULT_LANGUAGE unset: Portuguese
+    assert await invite(whatsapp, sandbox, ["pt", "en", None]) == [
+        ("5511987650000", template("pt_BR")), ("5511987650001", template("en")),
+        ("5511987650002", template("pt_BR"))]
+
+
+async def test_a_customer_of_unknown_language_gets_the_configured_default_and_codes(whatsapp_with_env, sandbox):
+    whatsapp = await whatsapp_with_env(THREADLINE_DEFAULT_LANGUAGE="en", WHATSAPP_TEMPLATE_LANGUAGE="en_US",
+                                       WHATSAPP_TEMPLATE_LANGUAGE_PT="pt_PT")
+    # "es": a language we do not speak (an agent's typo, an older record) is not a template code.
+    assert await invite(whatsapp, sandbox, [None, "pt", "es"]) == [
+        ("5511987650000", template("en_US")), ("5511987650001", template("pt_PT")),
+        ("5511987650002", template("en_US"))]
+
+
+@pytest.mark.parametrize("variable, code", [("WHATSAPP_TEMPLATE_LANGUAGE_PT", "pt"),
+                                            ("WHATSAPP_TEMPLATE_LANGUAGE_PT", "pt-BR"),
+                                            ("WHATSAPP_TEMPLATE_LANGUAGE", "pt_BR")])
+async def test_a_template_code_meta_has_not_for_that_language_refuses_to_start(whatsapp_with_env, variable, code):
+    with pytest.raises(ChannelNotConfigured, match=f"{variable} must be Meta's code .* not '{code}'"):
+        await whatsapp_with_env(**{variable: code})
 
 
 async def test_whatsapp_inside_window_sends_via_the_customers_address(channels, sandbox):
