@@ -5,7 +5,8 @@ parse gave (found). Two figures per entity, each with precision, recall, F1 and 
 
 - **exact**: a found entity counts when its type, its character span and its value are those
   of a gold entity. The gold value is the annotation written the way the bot receives that
-  entity: StructuredEntityExtractor's normal form of the annotated words (order code
+  entity: StructuredEntityExtractor's normal form of the annotated words, read in their
+  message, else alone (order code
   "tl48213" → "TL-48213", phone → "+5511987654321", email lower case, product → the
   catalogue's name, date → the ISO date of the day the message was parsed, cep → "01310-100"),
   or the words themselves when the rules make nothing of them alone (a quantity, a bare order
@@ -56,20 +57,23 @@ def found_mentions(parsed: Mapping[str, Any]) -> List[Mention]:
 
 
 class GoldValues:
-    """The value the bot should receive for annotated words: the rule extractor's normal form of
-    those words alone when it finds exactly that entity in all of them, else the words."""
+    """The value the bot should receive for annotated words: what the rule extractor makes of
+    exactly those words, in their message (a bare "30140071" is a CEP only after "cep") or else
+    alone ("tl48213" alone is still TL-48213); the words themselves when the rules make nothing
+    of them (a quantity, "last month")."""
 
     def __init__(self, rules: Any) -> None:
         self._rules = rules  # a StructuredEntityExtractor (or anything with its `extract`)
 
     def mentions(self, text: str, annotations: Iterable[Mapping[str, Any]], today: date
                  ) -> List[Mention]:
+        in_message = {(e["entity"], e["start"], e["end"]): str(e["value"])
+                      for e in self._rules.extract(text, today=today)}
         gold = []
         for annotation in annotations:
-            start, end = int(annotation["start"]), int(annotation["end"])
-            words = text[start:end]
-            gold.append(Mention(annotation["entity"], start, end,
-                                self.value(annotation["entity"], words, today)))
+            entity, start, end = annotation["entity"], int(annotation["start"]), int(annotation["end"])
+            value = in_message.get((entity, start, end)) or self.value(entity, text[start:end], today)
+            gold.append(Mention(entity, start, end, value))
         return gold
 
     def value(self, entity: str, words: str, today: date) -> str:

@@ -78,10 +78,10 @@ def score_entities(config: Path, nlu: Path, folds: int, folds_run: Optional[int]
 
 
 def render(report: Dict[str, Any]) -> str:
+    messages = ", ".join(f"{lang} {n}" for lang, n in report["bot"]["messages"].items())
     return "\n".join([
         f"Entity F1 on {report['folds_run']} of {report['folds']} seeded folds, `{report['config']}` "
-        f"({report['pipeline']}); held-out messages {report['bot']['messages']}; "
-        f"wall time {report['wall_seconds']:.0f} s",
+        f"({report['pipeline']}); held-out messages: {messages}; wall time {report['wall_seconds']:.0f} s",
         "", "The bot's entities (the whole pipeline, as the running bot merges them):", "",
         markdown_table(report["bot"]),
         "", "StructuredEntityExtractor alone (rules, same held-out messages):", "",
