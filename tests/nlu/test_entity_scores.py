@@ -183,3 +183,16 @@ def test_the_entity_run_scores_each_language_on_the_held_out_fold(tmp_path):
     assert report["rules_alone"]["by_language"]["pt"]["date"]["support"] == bot["pt"]["date"]["support"]
     markdown = (tmp_path / "out" / "entities.md").read_text()
     assert "| date | pt |" in markdown and "StructuredEntityExtractor alone" in markdown
+
+
+def test_the_entity_run_finds_the_entities_the_whole_pipeline_finds(tmp_path):
+    """ENTITIES_ONLY=1 leaves the intent classifiers out: the entities must not change."""
+    from threadline.evaluation.cross_validation import cross_validate
+    from threadline.evaluation.entity_report import score_entities
+
+    nlu = tmp_path / "nlu.yml"
+    nlu.write_text(SMALL_NLU)
+    whole = cross_validate(CONFIG, nlu, folds=2, folds_run=1)
+    alone = score_entities(CONFIG, nlu, folds=2, folds_run=1)
+    assert whole.messages == 18 and whole.entities["bot"]["by_language"]["all"]["order_id"]["support"]
+    assert whole.entities["bot"] == alone["bot"]
