@@ -43,6 +43,12 @@ def test_a_gold_value_whose_shape_needs_its_context_is_read_in_the_message(scori
     assert [m.value for m in scoring._gold.mentions(text, annotations, FRIDAY)] == ["30140-071", "48213"]
 
 
+def test_annotated_words_around_one_date_have_that_dates_value(scoring):
+    text = "it was my birthday on the 20th, deliver by christmas"
+    annotations = [{"entity": "date", "start": 10, "end": 30}, {"entity": "date", "start": 43, "end": 52}]
+    assert [m.value for m in scoring._gold.mentions(text, annotations, FRIDAY)] == ["2026-12-20", "christmas"]
+
+
 def test_exact_needs_span_and_value_value_only_needs_the_value():
     tally = EntityTally()
     gold = [Mention("date", 10, 16, "2026-12-15"), Mention("order_id", 0, 8, "TL-48213")]

@@ -9,9 +9,9 @@ parse gave (found). Two figures per entity, each with precision, recall, F1 and 
   message, else alone (order code
   "tl48213" → "TL-48213", phone → "+5511987654321", email lower case, product → the
   catalogue's name, date → the ISO date of the day the message was parsed, cep → "01310-100"),
-  or the words themselves when the rules make nothing of them alone (a quantity, a bare order
-  number). The found value is never normalised here: a learned extractor's "sexta" is not the
-  date the bot needs.
+  or the words themselves when the rules make nothing of them (a quantity, "last month"). The
+  found value is never normalised here: a learned extractor's "sexta" is not the date the bot
+  needs.
 - **value**: type and value only, wherever the words are ("dia 15" annotated, "15" found: the
   bot got the right date). Counted per message as a multiset.
 
@@ -58,9 +58,9 @@ def found_mentions(parsed: Mapping[str, Any]) -> List[Mention]:
 
 class GoldValues:
     """The value the bot should receive for annotated words: what the rule extractor makes of
-    exactly those words, in their message (a bare "30140071" is a CEP only after "cep") or else
-    alone ("tl48213" alone is still TL-48213); the words themselves when the rules make nothing
-    of them (a quantity, "last month")."""
+    exactly those words in their message (a bare "30140071" is a CEP only after "cep"), else of
+    the words alone ("tl48213" alone is still TL-48213); the words themselves when the rules
+    make nothing of them (a quantity, "last month", "christmas")."""
 
     def __init__(self, rules: Any) -> None:
         self._rules = rules  # a StructuredEntityExtractor (or anything with its `extract`)
@@ -77,9 +77,10 @@ class GoldValues:
         return gold
 
     def value(self, entity: str, words: str, today: date) -> str:
-        whole = [e for e in self._rules.extract(words, today=today)
-                 if e["entity"] == entity and e["start"] == 0 and e["end"] == len(words)]
-        return str(whole[0]["value"]) if len(whole) == 1 else words
+        """The value of the one such entity the rules find in `words` alone (the annotation
+        "on monday" or "my birthday on the 20th" holds one date), else `words`."""
+        inside = [e for e in self._rules.extract(words, today=today) if e["entity"] == entity]
+        return str(inside[0]["value"]) if len(inside) == 1 else words
 
 
 @dataclass
