@@ -13,6 +13,9 @@ from threadline.evaluation.entities import MIN_SUPPORT, EntityTally, Mention
 from threadline.evaluation.entity_report import main, without_intent_classifiers
 from threadline.settings import PROJECT_DIR
 
+# Two of the tests train Rasa NLU models (small data, about half a minute each).
+pytestmark = pytest.mark.slow
+
 CONFIG = PROJECT_DIR / "config.yml"
 FRIDAY = date(2026, 12, 4)
 

@@ -8,7 +8,10 @@ message through the trained model like the running bot does (Agent.parse_message
 escalation included), and scores the parses with threadline.evaluation.heldout: accuracy,
 fallback, confident-and-wrong and top-two rates, plus intent macro-F1 overall and per language
 (intent blocks in data/nlu/pt/ carry `metadata: language: pt`; the rest is English), expected
-calibration error of the classifier's top confidence, training time and parse time.
+calibration error of the classifier's top confidence, training time and parse time; and the
+same parses' entities, per language and entity (threadline/evaluation/entities.py).
+`trained_folds` is the fold loop alone, which threadline/evaluation/entity_report.py reuses to
+train only a pipeline's entity components.
 """
 from __future__ import annotations
 
