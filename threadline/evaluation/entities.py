@@ -6,12 +6,11 @@ parse gave (found). Two figures per entity, each with precision, recall, F1 and 
 - **exact**: a found entity counts when its type, its character span and its value are those
   of a gold entity. The gold value is the annotation written the way the bot receives that
   entity: StructuredEntityExtractor's normal form of the annotated words, read in their
-  message, else alone (order code
-  "tl48213" → "TL-48213", phone → "+5511987654321", email lower case, product → the
-  catalogue's name, date → the ISO date of the day the message was parsed, cep → "01310-100"),
-  or the words themselves when the rules make nothing of them (a quantity, "last month"). The
-  found value is never normalised here: a learned extractor's "sexta" is not the date the bot
-  needs.
+  message, else alone (order code "tl48213" → "TL-48213", phone → "+5511987654321", email
+  lower case, product → the catalogue's name, date → the ISO date of the day the message was
+  parsed, cep → "01310-100"), or the words themselves when the rules make nothing of them (a
+  quantity, "last month"). The found value is never normalised here: a learned extractor's
+  "sexta" is not the date the bot needs.
 - **value**: type and value only, wherever the words are ("dia 15" annotated, "15" found: the
   bot got the right date). Counted per message as a multiset.
 
@@ -31,7 +30,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 # The entities issue #16 asks to measure; reported even when no message of a language has one.
 REQUIRED_ENTITIES = ("order_id", "email", "phone", "cep", "cpf", "date")
