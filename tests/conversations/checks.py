@@ -13,8 +13,9 @@ Automatic checks, on every turn:
   word for word, nor sends one message twice in a turn;
 - no_answer: every customer message is answered (unless a person already has the conversation);
 - wrong_channel: the answer goes to the channel the customer wrote from;
-- wrong_language: a reply whose language the project's detector can tell is in the
-  conversation's language (the one the customer writes in);
+- wrong_language: once the customer has written a message whose language the project's
+  detector can tell, a reply whose language it can tell is in the conversation's language (a
+  first "TL-48213" or "483920" has none, and gets the shop's default language by design);
 - slot_value: product and plan slots only ever hold catalogue names, order_id an order number,
   email an address (a city is never a product).
 """
@@ -147,9 +148,10 @@ def language_of(text: str) -> Optional[str]:
 
 
 def check_turn(number: int, observed: ObservedTurn, previous: Optional[ObservedTurn],
-               domain: Domain, language: str, detect: LanguageOf = language_of) -> List[Finding]:
+               domain: Domain, language: Optional[str], detect: LanguageOf = language_of) -> List[Finding]:
     """The automatic checks and the turn's own expectations; `previous` is the bot's previous
-    answered turn (None for the first), `language` the conversation's."""
+    answered turn (None for the first), `language` the conversation's (None: the bot cannot
+    know it yet)."""
     findings: List[Finding] = []
     turn = observed.turn
     everything = _texts(observed)
@@ -164,7 +166,7 @@ def check_turn(number: int, observed: ObservedTurn, previous: Optional[ObservedT
     for message in observed.messages:
         for leak in leaks(message.visible(), domain):
             add("leak", leak, message.visible())
-        spoken = detect(message.visible())
+        spoken = detect(message.visible()) if language else None
         if spoken in ("en", "pt") and spoken != language:
             add("wrong_language", f"a reply in {spoken}, the customer writes {language}", message.visible())
         if message.channel != turn.channel:
@@ -243,8 +245,10 @@ def check_conversation(observed: Iterable[ObservedTurn], language: str, domain: 
     domain = domain or project_domain()
     findings: List[Finding] = []
     previous: Optional[ObservedTurn] = None
+    shown = False  # whether the customer has written anything in a language one can tell
     for number, turn in enumerate(observed, 1):
-        findings += check_turn(number, turn, previous, domain, language, detect)
+        shown = shown or detect(turn.turn.text) is not None
+        findings += check_turn(number, turn, previous, domain, language if shown else None, detect)
         if turn.messages:
             previous = turn
     return findings

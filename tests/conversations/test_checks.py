@@ -89,6 +89,15 @@ def test_wrong_channel_and_wrong_language_are_found():
     assert [f.check for f in findings] == ["wrong_language"]
 
 
+def test_the_language_is_held_only_once_the_customer_has_shown_it():
+    def detect(text):
+        return {"TL-48213": None, "where is it?": "en"}.get(text, "pt")
+    default = answered(said("TL-48213"), "Anotei o pedido TL-48213.")
+    stays = answered(said("where is it?"), "O pedido TL-48213 está atrasado.")
+    findings = check_conversation([default, stays], "en", project_domain(), detect=detect)
+    assert [(f.turn, f.check) for f in findings] == [(2, "wrong_language")]
+
+
 def test_the_corpus_follows_the_format_and_is_big_enough():
     corpus = load_corpus()
     assert len(corpus) >= 80
