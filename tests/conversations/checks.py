@@ -9,8 +9,8 @@ Automatic checks, on every turn:
   slot, form, action or response of domain.yml, in any text or button the customer sees;
 - form_question_after_closer: a thanks / bye / never mind (NLU intent thank or goodbye, or a
   turn the author marked `closer`) is never followed, in the same turn, by a form question;
-- repeated_question: the bot never asks the question it asked in its previous turn again,
-  word for word, nor sends one message twice in a turn;
+- repeated_question: the bot never asks the question it asked in its previous turn again
+  (word for word, or the same form question response), nor sends one message twice in a turn;
 - no_answer: every customer message is answered (unless a person already has the conversation);
 - wrong_channel: the answer goes to the channel the customer wrote from;
 - wrong_language: once the customer has written a message whose language the project's
@@ -112,10 +112,16 @@ def _normalised(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+SEGMENTS = re.compile(r"(?<=[.?!])\s+|\n+")
+ASKING = re.compile(r"\?[^\w.!]*$")
+
+
 def is_question(message: BotMessage) -> bool:
-    """Options to choose from, or a text that ends asking ("Paid before 2 pm? It ships the
-    same day." informs)."""
-    return bool(message.buttons) or bool(re.search(r"\?[^\w.!]*$", message.text))
+    """Options to choose from, or a text that opens or ends asking: "What's your order number?
+    It starts with TL…" asks; "Standard: 3-7 days. Paid before 2 pm? It ships the same day."
+    informs."""
+    segments = [part for part in SEGMENTS.split(message.text.strip()) if part.strip()]
+    return bool(message.buttons) or any(ASKING.search(part) for part in segments[:1] + segments[-1:])
 
 
 def asked_slots(observed: ObservedTurn, domain: Domain) -> List[str]:
@@ -176,13 +182,13 @@ def check_turn(number: int, observed: ObservedTurn, previous: Optional[ObservedT
     asked = asked_slots(observed, domain)
     if closing and asked:
         add("form_question_after_closer", f"asked for {', '.join(asked)} after a closer (intent {observed.intent})")
-    findings += _repeats(number, observed, previous)
+    findings += _repeats(number, observed, previous, domain)
     findings += _slot_values(number, observed, domain, everything)
     findings += _expectations(number, observed, turn.expect, asked, everything)
     return findings
 
 
-def _repeats(number: int, observed: ObservedTurn, previous: Optional[ObservedTurn]) -> List[Finding]:
+def _repeats(number: int, observed: ObservedTurn, previous: Optional[ObservedTurn], domain: Domain) -> List[Finding]:
     findings = []
     seen = set()
     for message in observed.messages:
@@ -190,12 +196,16 @@ def _repeats(number: int, observed: ObservedTurn, previous: Optional[ObservedTur
         if key in seen:
             findings.append(Finding(number, "repeated_question", "the same message twice in one turn", message.visible()))
         seen.add(key)
-    if previous is not None:
-        asked_before = {_normalised(m.visible()) for m in previous.messages if is_question(m)}
-        for message in observed.messages:
-            if is_question(message) and _normalised(message.visible()) in asked_before:
-                findings.append(Finding(number, "repeated_question", "the question of the bot's previous turn, again",
-                                        message.visible()))
+    if previous is None:
+        return findings
+    asked_before = {_normalised(m.visible()) for m in previous.messages if is_question(m)}
+    again = [m.visible() for m in observed.messages if is_question(m) and _normalised(m.visible()) in asked_before]
+    # The same form question by name, whatever its wording on this channel or in this language.
+    same_form_question = set(observed.responses) & set(previous.responses) & domain.form_questions
+    if again or same_form_question:
+        findings.append(Finding(number, "repeated_question", "the question of the bot's previous turn, again: "
+                                + ", ".join(sorted(same_form_question) or ["the same words"]),
+                                "\n".join(again) or _texts(observed)))
     return findings
 
 

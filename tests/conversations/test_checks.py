@@ -51,9 +51,12 @@ def test_a_form_question_after_thanks_is_found_by_intent_or_by_the_authors_mark(
 
 
 def test_the_same_question_in_two_turns_in_a_row_is_found_but_an_answer_twice_is_not():
-    ask = answered(said("where is my order"), "What's your order number?")
-    again = answered(said("hm"), "What's your order number?")
+    ask = answered(said("where is my order"), "What's your order number? It starts with TL.")
+    again = answered(said("hm"), "What's your order number? It starts with TL.")
     assert (2, "repeated_question") in checks(ask, again)
+    by_name = answered(said("where is my order"), "Order number?", responses=["utter_ask_order_id"])
+    reworded = answered(said("hm"), "Your order number, please", responses=["utter_ask_order_id"])
+    assert (2, "repeated_question") in checks(by_name, reworded)
     answer = answered(said("how long?"), "Standard: 3-7 business days. Paid before 2 pm? It ships today.")
     assert checks(answer, answered(said("how long did you say?"), answer.messages[0].text)) == []
 
