@@ -16,7 +16,9 @@ from tests.conversations.corpus import load_corpus
 from tests.conversations.results import record
 from tests.conversations.runner import run_corpus
 
-pytestmark = pytest.mark.slow(minutes=4)
+# The first test plays the whole corpus in its set-up (stack start included): more than the
+# default 600 s per test on a loaded machine must not cut it short.
+pytestmark = [pytest.mark.slow(minutes=4), pytest.mark.timeout(1500)]
 CORPUS = load_corpus()
 NAMES = [conversation.name for conversation in CORPUS]
 
