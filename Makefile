@@ -8,7 +8,7 @@ RASA := $(PY) -m rasa
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup train run test validate nlu-report test-unit test-stories freeze audit clean help texts-catalogue \
+.PHONY: setup train run test validate nlu-report test-unit test-stories test-conversations freeze audit clean help texts-catalogue \
         bench-tracker bench-identity bench-webhooks bench-crm-timeline bench-hostile-mail
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make test-unit     pytest only"
 	@echo "make nlu-report    calibration and fallback threshold, pipelines side by side on 5 folds, F1 and confused intents (results/nlu)"
 	@echo "make test-stories  conversation tests only (tests/test_*.yml)"
+	@echo "make test-conversations  the conversation corpus (tests/conversations/*.yml) through the real stack (results/conversations.json)"
 	@echo "make texts-catalogue  the texts of actions/ and connectors/ into threadline/i18n's pt_BR catalogue, to translate"
 	@echo "make bench-tracker per-turn tracker store cost vs history length (results/bench/tracker.*)"
 	@echo "make bench-identity identity resolution cost per message (results/bench/identity.*)"
@@ -71,12 +72,17 @@ texts-catalogue: setup
 # ports; within a process the loaded model and one assistant stack are shared (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 test-unit: setup
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/conversations
 
 test-stories: train
 	$(RASA) test core --stories tests/ --model models/threadline.tar.gz --out results/stories --fail-on-prediction-errors
 
-test: validate train test-unit test-stories
+# The corpus in one process (one stack, a few customers at a time: CORPUS_CONCURRENCY); its own
+# target, not part of test-unit, so it runs once and writes results/conversations.json.
+test-conversations: train
+	$(PY) -m pytest -p no:xdist -p no:cacheprovider tests/conversations
+
+test: validate train test-unit test-stories test-conversations
 
 bench-tracker: setup
 	@$(PY) -W ignore -m bench.tracker
