@@ -276,7 +276,7 @@ async def test_open_case_with_the_crm_away_says_no_absent_value(crm, monkeypatch
 
 @pytest.mark.parametrize("order_id", [
     pytest.param(None, marks=pytest.mark.xfail(strict=True, reason=(
-        "actions/orders.py:104: with no order number it says 'I couldn't find order None.' "
+        "actions/orders.py:112: with no order number it says 'I couldn't find order None.' "
         "(orders.py is the forms engineer's; reported)"))),
     "TL-48213", "TL-70315", "TL-99999", "48213"])
 async def test_order_status_says_no_absent_value(crm, order_id):  # noqa: F811
@@ -300,7 +300,7 @@ async def test_order_and_product_with_the_crm_away_say_no_absent_value(crm, monk
 
 @pytest.mark.parametrize("slots", [
     pytest.param({}, marks=pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-        "actions/sales.py:38: with neither product nor plan it looks up product None and the action "
+        "actions/sales.py:40: with neither product nor plan it looks up product None and the action "
         "fails (the customer gets no answer); sales.py is the forms engineer's, reported"))),
     {"product": "Atlas Office Chair", "quantity": "3"}, {"product": "Flux Capacitor"}, {"plan": "Club Plus"}])
 async def test_register_lead_and_what_follows_it_leak_nothing_without_a_contact(crm, slots):  # noqa: F811
