@@ -224,7 +224,7 @@ class ActionClaimIdentity(Action):
                                        order_id=None if contact else str(order_id))
         if events is None:
             dispatcher.utter_message(response="utter_got_order_number" if order_id and not contact
-                                     else "utter_got_contact")
+                                     else "utter_got_contact", order_id=order_id)
             return []
         return events
 

@@ -29,6 +29,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import CRM_UNAVAILABLE, add_business_days, channel_of, services, texts_of
 from actions.identity_claims import refuse_unverified, start_claim
+from actions.support import late_order_case
 from threadline.crm.interface import CrmUnavailable, OrderBook, OrderInfo
 from threadline.i18n import N_, Texts
 
@@ -134,9 +135,8 @@ class ActionOrderStatus(Action):
         except CrmUnavailable:
             dispatcher.utter_message(text=describe(order, today, texts))
             return resolved
-        dispatcher.utter_message(text=texts.gettext(
-            "{status} I've opened case #{case} with our delivery team and we'll update you by {day}."
-        ).format(status=describe(order, today, texts), case=case.id, day=texts.date(update_by)))
+        dispatcher.utter_message(text=await late_order_case(
+            crm.crm, tracker.sender_id, case, created, update_by, describe(order, today, texts), texts))
         return resolved
 
 

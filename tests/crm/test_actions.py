@@ -50,10 +50,10 @@ async def test_a_late_order_opens_one_case_and_one_promise(database, crm):
     [promise] = rows(database, Promise)
     assert (promise.case_id, promise.due_date, promise.status) == (case.id, update_by, "open")
     due = say_date(date.today() - timedelta(days=2))
-    assert texts(dispatcher)[0] == (
+    assert texts(dispatcher)[0] == (  # the second time: the case is not opened again (issue #15)
         f"Your order TL-48213 (1 × Drift Running Shoes) has shipped with Correios; it was due on {due}, "
-        f"so it is late. I've opened case #{case.id} with our delivery team and we'll update you by "
-        f"{say_date(update_by)}.")
+        f"so it is late. Case #{case.id} with our delivery team is already open, due "
+        f"{say_date(update_by)}: we'll update you by then.")
 
 
 async def test_unknown_order_number_is_cleared_so_the_form_asks_again(database, crm):
@@ -123,7 +123,8 @@ async def test_open_case_for_a_refund_with_a_promise(database, crm):
     assert (promise.case_id, promise.due_date) == (case.id, due)
     again = CollectingDispatcher()
     await ActionOpenCase().run(again, tracker(slots, intent="refund_request"), DOMAIN)
-    assert texts(again)[0].startswith(f"You already have case #{case.id}")
+    assert texts(again) == [f"Case #{case.id} about order TL-50927 is already open, due {say_date(due)}: "
+                            "our team will confirm your refund by then."]
     assert len(rows(database, Case)) == 1 and len(rows(database, Promise)) == 1
 
 

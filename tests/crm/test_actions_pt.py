@@ -92,8 +92,8 @@ async def test_a_case_in_portuguese(database, crm):
     due = dia(add_business_days(date.today(), 2))
     assert opened == (f"Abri o chamado #{case.id} sobre o pedido TL-50927: a nossa equipe vai confirmar o seu "
                       f"reembolso até {due}.")
-    assert again == (f"Você já tem o chamado #{case.id} aberto sobre o pedido TL-50927: a nossa equipe vai "
-                     f"confirmar o seu reembolso até {due}.")
+    assert again == (f"O chamado #{case.id} sobre o pedido TL-50927 já está aberto, com prazo até {due}: a nossa "
+                     "equipe vai confirmar o seu reembolso até lá.")  # not opened again (issue #15)
 
 
 async def test_welcome_back_in_portuguese(database, crm):
