@@ -233,3 +233,16 @@ async def test_a_follow_up_on_another_channel_is_answered_about_the_open_order(
     assert ("chamado" in words) == (said.language == "pt"), words  # in the customer's language
     assert await channels.customer_of(second_channel, answer_id) == customer_id  # one conversation
     assert len(channels.sent(customer, first_channel)) == sent_on_first  # answered where they wrote
+
+
+@pytest.mark.parametrize("channel, follow_up, question", [
+    ("sms", "hello again, any update?", "I see nothing open for you. What is it about? An order number will do."),
+    ("whatsapp", "oi de novo, alguma novidade?", "Não encontrei nenhum pedido ou solicitação sua em aberto. É sobre o "
+                                                 "quê? O número do pedido ou poucas palavras já bastam."),
+], ids=["sms-en", "whatsapp-pt"])
+async def test_a_follow_up_with_nothing_open_gets_one_short_question_not_a_greeting(
+        stack, provider, dovecot, mailbox, smtp_server, channel, follow_up, question):  # noqa: F811
+    customer = Customer(len(PAIRS) + 1 + (channel == "whatsapp"))
+    channels = Channels(stack, provider, dovecot, mailbox, smtp_server[1].messages)
+    _, answer = await channels.answer(customer, channel, follow_up)
+    assert answer == question
