@@ -37,9 +37,10 @@ IN_PROGRESS = ("processing", "shipped")
 CASE_DUE = N_("Case #{case} is still open: our team will {step} by {day}.")
 CASE_ABOUT_ORDER_DUE = N_("Case #{case} about order {order} is still open: our team will {step} by {day}.")
 CASE_OVERDUE = N_("Case #{case} is still open. We said we would {step} by {day} and we are late: "
-                  "I'm sorry. If you like, I'll pass you to a colleague now.")
+                  "I'm sorry. If you'd like a colleague to look at it now, just say so.")
 CASE_ABOUT_ORDER_OVERDUE = N_("Case #{case} about order {order} is still open. We said we would {step} by "
-                              "{day} and we are late: I'm sorry. If you like, I'll pass you to a colleague now.")
+                              "{day} and we are late: I'm sorry. If you'd like a colleague to look at it now, "
+                              "just say so.")
 CASE_OPEN = N_("Case #{case} is still open with our team.")
 CASE_ABOUT_ORDER_OPEN = N_("Case #{case} about order {order} is still open with our team.")
 PRODUCT_ASKED = N_("You asked about the {product}. {news}")

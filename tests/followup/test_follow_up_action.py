@@ -84,7 +84,7 @@ async def test_a_promise_whose_day_has_passed_is_owned_up_to(crm):
     message, _ = await follow_up({}, text="still nothing")
     assert message["text"] == (
         f"Case #{case.id} is still open. We said we would send you the invoice by "
-        f"{texts_for('en').date(last_week)} and we are late: I'm sorry. If you like, I'll pass you to a colleague now.")
+        f"{texts_for('en').date(last_week)} and we are late: I'm sorry. If you'd like a colleague to look at it now, just say so.")
 
 
 async def test_other_open_cases_are_mentioned_not_hidden(crm):
