@@ -16,7 +16,7 @@ The form asks nothing in the turn it steps aside, so no form question ever follo
 """
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, abstractmethod
 from typing import Any, Dict, FrozenSet, List, Optional, Text
 
 from rasa_sdk import FormValidationAction, Tracker
@@ -85,6 +85,9 @@ class GuardedFormValidation(FormValidationAction, ABC):
     answer_intents: FrozenSet[str] = frozenset()
     # Slots the form goes on without once they were asked `MAX_ASKS` times.
     optional_slots: FrozenSet[str] = frozenset()
+
+    @abstractmethod
+    def name(self) -> Text: ...
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
