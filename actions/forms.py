@@ -108,10 +108,12 @@ class GuardedFormValidation(FormValidationAction, ABC):
         if not answering or tracker.get_slot(requested) is not None:
             return events
         await self.explain_missing(requested, dispatcher, tracker, texts)
-        if asks_since_start(tracker, form, requested) < MAX_ASKS or requested in self.optional_slots:
+        if not any(event.get("event") == "slot" and event.get("name") == requested for event in events):
             # A slot of ours set keeps Rasa from rejecting the form: it asks the next question itself.
-            return events + [SlotSet(requested, None)]
-        return events + [SlotSet(requested, None)] + await hand_over(dispatcher, tracker, GAVE_UP)
+            events = events + [SlotSet(requested, None)]
+        if asks_since_start(tracker, form, requested) < MAX_ASKS or requested in self.optional_slots:
+            return events
+        return events + await hand_over(dispatcher, tracker, GAVE_UP)
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> List[Text]:
