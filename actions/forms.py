@@ -96,7 +96,8 @@ class GuardedFormValidation(FormValidationAction, ABC):
         answering = bool(requested) and arrived_while_asking(tracker, form)
         starting = (tracker.active_loop or {}).get("name") != form
         if answering and not self._gives_a_slot(tracker, domain):
-            if intent in CLOSERS or intent not in self.answer_intents | SIDE_QUESTIONS | UNCLEAR:
+            if (intent in CLOSERS or intent not in self.answer_intents | SIDE_QUESTIONS | UNCLEAR
+                    or self.is_another_subject(tracker)):
                 return step_aside(form)
             if intent in SIDE_QUESTIONS:
                 return []  # Rasa rejects the form; the rule for the question answers
@@ -121,6 +122,11 @@ class GuardedFormValidation(FormValidationAction, ABC):
         return [slot for slot in domain_slots
                 if not (slot in self.optional_slots and tracker.get_slot(slot) is None
                         and asks_since_start(tracker, self.form_name(), slot) >= MAX_ASKS)]
+
+    def is_another_subject(self, tracker: Tracker) -> bool:
+        """Whether a message said with one of this form's own (or an unclear) intent is still about
+        something else (the product form: a plan)."""
+        return False
 
     async def on_start(self, dispatcher: CollectingDispatcher, tracker: Tracker, texts: Texts) -> None:
         """Said when the form starts, before its first question (if it has one)."""

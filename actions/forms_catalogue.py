@@ -3,7 +3,8 @@
 - A `product` or `plan` entity fills its slot only when it names a catalogue entry
   (data/catalogue/products.csv, names and aliases, any case): a city or any other word a learned
   extractor took for a product ("Sao Paulo") is never one. A product entity that names a plan
-  fills `plan`, and the other way round.
+  fills `plan`, and the other way round; a price or stock question about a plan fills both
+  (the order book prices plans too).
 - A new product question without a product name ("do you have the blue sneakers in size 42?")
   empties `product`, so the product asked about earlier is not silently reused; one that refers
   back ("how much is it?", "quanto custa?", "is that one in stock?") keeps it.
@@ -93,12 +94,16 @@ def refers_back(text: str) -> bool:
     return any(word in REFERRING_WORDS for word in words) or all(word in QUESTION_WORDS for word in words)
 
 
+def speaks_of_plans(text: str) -> bool:
+    return any(word in PLAN_WORDS for word in words_of(text))
+
+
 def closest(text: str) -> List[CatalogueEntry]:
     """The catalogue entries closest to what the customer wrote: every plan when the message
     speaks of a plan, else the products sharing a word (or nearly: "sneaker", "snickers")."""
-    words = [PORTUGUESE_WORDS.get(word, word) for word in words_of(text) if len(word) > 2]
-    if any(word in PLAN_WORDS for word in words):
+    if speaks_of_plans(text):
         return [entry for entry in catalogue() if entry.kind == "plan"]
+    words = [PORTUGUESE_WORDS.get(word, word) for word in words_of(text) if len(word) > 2]
     scored = []
     for position, entry in enumerate(catalogue()):
         if entry.kind != "product":
@@ -141,6 +146,8 @@ class ActionExtractCatalogueItems(Action):
                 if entry is not None:
                     found.setdefault(SLOT_OF_KIND[entry.kind], entry.name)
         intent = (message.get("intent") or {}).get("name")
+        if intent in PRODUCT_QUESTIONS and "plan" in found and "product" not in found:
+            found["product"] = found["plan"]  # the price of a plan: the order book has plans too
         if ("product" not in found and intent in PRODUCT_QUESTIONS and tracker.get_slot("product")
                 and not refers_back(message.get("text") or "")):
             return [SlotSet("product", None)]

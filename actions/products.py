@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import CRM_UNAVAILABLE, channel_of, services, texts_of
 from actions.forms import GuardedFormValidation
-from actions.forms_catalogue import suggest_closest
+from actions.forms_catalogue import speaks_of_plans, suggest_closest
 from threadline.crm.interface import CrmUnavailable, ProductInfo
 from threadline.i18n import N_, Texts
 
@@ -68,6 +68,10 @@ class ValidateProductForm(GuardedFormValidation):
 
     def name(self) -> Text:
         return "validate_product_form"
+
+    def is_another_subject(self, tracker: Tracker) -> bool:
+        # "how much is the pro plan?" taken for a price question or not understood: plans, not products.
+        return speaks_of_plans((tracker.latest_message or {}).get("text") or "")
 
     async def on_start(self, dispatcher: CollectingDispatcher, tracker: Tracker, texts: Texts) -> None:
         if tracker.get_slot("product") is None:

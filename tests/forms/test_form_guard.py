@@ -123,3 +123,21 @@ async def test_a_new_product_question_forgets_the_old_product_unless_it_refers_b
 ])
 def test_unknown_names_get_the_closest_real_ones(text, names):
     assert [entry.name for entry in closest(text)] == names
+
+
+async def test_the_price_of_a_plan_is_a_product_question_about_the_plan():
+    found = await run_extraction("how much is the club premium?", "product_price",
+                                 [{"entity": "plan", "value": "Club Premium"}], {"product": "Atlas Office Chair"})
+    assert found == {"plan": "Club Premium", "product": "Club Premium"}
+
+
+async def test_plan_talk_while_the_product_form_asks_makes_it_step_aside():
+    from actions.products import ValidateProductForm
+
+    events = [{"event": "active_loop", "name": "product_form"}] + asked("product") + [
+        user("quanto custa o plano pro?", "nlu_fallback"), {"event": "slot", "name": "requested_slot", "value": "product"},
+        {"event": "action", "name": "product_form"}]
+    domain = {**DOMAIN, "forms": {"product_form": {"required_slots": ["product"]}}}
+    result = await ValidateProductForm().run(
+        CollectingDispatcher(), tracker(events, {"product": None, "requested_slot": "product"}, "product_form"), domain)
+    assert [e["event"] for e in result] == ["active_loop", "slot", "action_execution_rejected"]

@@ -125,3 +125,35 @@ async def test_a_city_next_to_a_product_fills_only_the_product(assistant):
     replies = " ".join(await customer.says("I live in Sao Paulo. Do you have the Orbit watch in stock right now?"))
     assert "Orbit Smartwatch costs" in replies and "Sao Paulo" not in replies, replies
     assert (await customer.slots())["product"] == "Orbit Smartwatch"
+
+
+async def test_the_issue_table_in_portuguese_on_whatsapp(assistant, form_questions):
+    customer = Customer(assistant, "cus_forms_table_pt")
+    delivery = await customer.says("quanto tempo demora a entrega pra Sao Paulo?")
+    assert len(delivery) == 1 and "Prazos de entrega" in delivery[0], delivery
+    sneakers = await customer.says("vcs tem o tenis azul no 42?")
+    assert not any("Sao Paulo" in reply for reply in sneakers), sneakers
+    assert any("Drift Running Shoes" in reply for reply in sneakers), sneakers
+    assert sneakers[-1].startswith("Qual produto você quer dizer?"), sneakers
+    plans = " ".join(await customer.says("quero saber do plano pro, quanto custa?"))
+    assert all(name in plans for name in ("Club Basic", "Club Plus", "Club Premium")), plans
+    assert "Qual produto" not in plans
+    thanks = await customer.says("valeu!")
+    assert thanks == ["Imagina, por nada!"], thanks
+    bye = await customer.says("tchau")
+    assert len(bye) == 1 and bye[0].startswith("Até mais!"), bye
+    assert not asks_a_form_question(thanks + bye, form_questions)
+    assert await customer.active_form() is None
+
+
+async def test_a_goodbye_in_the_middle_of_the_sales_form_is_only_a_goodbye(assistant, form_questions):
+    customer = Customer(assistant, "cus_forms_sales_bye")
+    asked = await customer.says("I want to buy the Trailhead backpack")
+    assert asked[-1] == "How many would you like?", asked
+    bye = await customer.says("gotta go, bye")
+    assert len(bye) == 1 and bye[0].startswith("Bye for now"), bye
+    assert not asks_a_form_question(bye, form_questions)
+    # The product is kept: coming back to it asks only what is still missing.
+    back = await customer.says("I'd like to order it now")
+    assert back[-1] == "How many would you like?", back
+    assert (await customer.slots())["product"] == "Trailhead Backpack"
