@@ -109,7 +109,7 @@ def closest(text: str) -> List[CatalogueEntry]:
         if entry.kind != "product":
             continue
         names = {w for phrase in entry.phrases() for w in words_of(phrase) if w not in GENERIC_WORDS and len(w) > 2}
-        score = sum(max((difflib.SequenceMatcher(None, word, name).ratio() for name in names), default=0) >= SIMILAR_ENOUGH
+        score = sum(any(difflib.SequenceMatcher(None, word, name).ratio() >= SIMILAR_ENOUGH for name in names)
                     for word in words if word not in QUESTION_WORDS)
         if score:
             scored.append((-score, position, entry))

@@ -135,8 +135,8 @@ async def test_plan_talk_while_the_product_form_asks_makes_it_step_aside():
     from actions.products import ValidateProductForm
 
     events = [{"event": "active_loop", "name": "product_form"}] + asked("product") + [
-        user("quanto custa o plano pro?", "nlu_fallback"), {"event": "slot", "name": "requested_slot", "value": "product"},
-        {"event": "action", "name": "product_form"}]
+        user("quanto custa o plano pro?", "nlu_fallback"),
+        {"event": "slot", "name": "requested_slot", "value": "product"}, {"event": "action", "name": "product_form"}]
     domain = {**DOMAIN, "forms": {"product_form": {"required_slots": ["product"]}}}
     result = await ValidateProductForm().run(
         CollectingDispatcher(), tracker(events, {"product": None, "requested_slot": "product"}, "product_form"), domain)
