@@ -17,18 +17,15 @@ from threadline.crm import Database
 from threadline.crm.demo_shop import SeedDemoShop
 
 
-@pytest.fixture
-def crm_url(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
-    database = Database(url)
+@pytest.fixture(scope="module")
+def actions_url(tmp_path_factory, redis_server):
+    """One action server and CRM per test file: each test writes as customers of its own."""
+    folder = tmp_path_factory.mktemp("forms-actions")
+    crm_url = f"sqlite:///{folder / 'crm.sqlite3'}"
+    database = Database(crm_url)
     SeedDemoShop(database, date.today())()
     database.dispose()
-    return url
-
-
-@pytest.fixture
-def actions_url(crm_url, redis_url, tmp_path):
-    with action_server({"CRM_DATABASE_URL": crm_url, "REDIS_URL": redis_url}, tmp_path / "actions.log") as url:
+    with action_server({"CRM_DATABASE_URL": crm_url, "REDIS_URL": redis_server.url}, folder / "actions.log") as url:
         yield url
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from tests.forms.conftest import Customer
 
+pytestmark = pytest.mark.slow(minutes=1)
+
 
 @pytest.fixture
 def form_questions(trained_processor) -> Set[str]:
