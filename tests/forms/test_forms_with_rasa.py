@@ -159,3 +159,15 @@ async def test_a_goodbye_in_the_middle_of_the_sales_form_is_only_a_goodbye(assis
     back = await customer.says("I'd like to order it now")
     assert back[-1] == "How many would you like?", back
     assert (await customer.slots())["product"] == "Trailhead Backpack"
+
+
+async def test_a_refusal_to_give_the_email_ends_the_sales_form(assistant, form_questions):
+    customer = Customer(assistant, "cus_forms_refusal")
+    asked = await customer.says("I want to buy 2 Nimbus pillows")
+    assert asked[-1].startswith("What's the best email"), asked
+    refusal = await customer.says("I'd rather not give my email")
+    assert refusal == ["Is there anything else I can help with?"], refusal
+    assert not asks_a_form_question(refusal, form_questions)
+    assert await customer.active_form() is None
+    slots = await customer.slots()
+    assert (slots["product"], slots["quantity"], slots["email"]) == ("Nimbus Pillow", "2", None)
