@@ -23,11 +23,12 @@ from abc import ABC, abstractmethod
 from datetime import date
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import CRM_UNAVAILABLE, add_business_days, channel_of, services, texts_of
+from actions.forms import GuardedFormValidation
 from actions.identity_claims import refuse_unverified, start_claim
 from actions.support import late_order_case
 from threadline.crm.interface import CrmUnavailable, OrderBook, OrderInfo
@@ -156,9 +157,16 @@ class ActionExtractOrderNumber(Action):
         return []
 
 
-class OrderFormValidation(FormValidationAction, ABC):
+# The intents a customer answers "What's your order number?" with, in each order form; the
+# order-case intents also say what the case is about (slot case_topic).
+CASE_INTENTS = frozenset({"cancel_order", "change_order", "change_address", "return_exchange",
+                          "refund_request", "refund_status", "invoice"})
+
+
+class OrderFormValidation(GuardedFormValidation, ABC):
     """The order number a form was given, as the full id of the order it means (see the module's
-    docstring); the form asks again when it means none or several."""
+    docstring); the form asks again when it means none or several, and stops as every form does
+    (actions/forms.py)."""
 
     @abstractmethod
     def name(self) -> Text: ...
@@ -184,10 +192,14 @@ class OrderFormValidation(FormValidationAction, ABC):
 
 
 class ValidateOrderStatusForm(OrderFormValidation):
+    answer_intents = frozenset({"provide_order_number", "order_status"})
+
     def name(self) -> Text:
         return "validate_order_status_form"
 
 
 class ValidateOrderCaseForm(OrderFormValidation):
+    answer_intents = frozenset({"provide_order_number"}) | CASE_INTENTS
+
     def name(self) -> Text:
         return "validate_order_case_form"

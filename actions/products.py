@@ -1,4 +1,8 @@
-"""Product journey: stock and price from the catalogue; every product question is a lead."""
+"""Product journey: stock and price from the catalogue; every product question is a lead.
+
+The product form stops as every form does (actions/forms.py); when the customer names something
+that is not in the catalogue, the bot says the closest products or plans it has
+(actions/forms_catalogue.py) before asking which one."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -8,8 +12,13 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import CRM_UNAVAILABLE, channel_of, services, texts_of
+from actions.forms import GuardedFormValidation
+from actions.forms_catalogue import speaks_of_plans, suggest_closest
 from threadline.crm.interface import CrmUnavailable, ProductInfo
-from threadline.i18n import Texts
+from threadline.i18n import N_, Texts
+
+NOT_IN_CATALOGUE = N_("I couldn't find \"{name}\" in our catalogue. Could you give me the name as it appears "
+                      "on the website?")
 
 
 def describe(product: ProductInfo, texts: Texts) -> str:
@@ -34,13 +43,15 @@ class ActionProductInfo(Action):
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         name = tracker.get_slot("product")
         texts = texts_of(tracker)
+        if not name:  # reached without a product (a story, not the form): ask, never print "None"
+            suggest_closest(dispatcher, tracker, texts)
+            dispatcher.utter_message(response="utter_ask_product")
+            return []
         try:
             crm = await services()
-            product = await crm.orders.product(name) if name else None
-            if product is None:
-                dispatcher.utter_message(text=texts.gettext(
-                    "I couldn't find \"{name}\" in our catalogue. Could you give me the name as it appears "
-                    "on the website?").format(name=name))
+            product = await crm.orders.product(name)
+            if product is None:  # in the catalogue file but not (yet) in the shop's order book
+                dispatcher.utter_message(text=texts.gettext(NOT_IN_CATALOGUE).format(name=name))
                 return [SlotSet("product", None)]
             await crm.crm.touch_opportunity(
                 tracker.sender_id, product=product.name, stage="new", channel=channel_of(tracker),
@@ -50,3 +61,22 @@ class ActionProductInfo(Action):
             return []
         dispatcher.utter_message(text=describe(product, texts))
         return []
+
+
+class ValidateProductForm(GuardedFormValidation):
+    answer_intents = frozenset({"product_availability", "product_price"})
+
+    def name(self) -> Text:
+        return "validate_product_form"
+
+    def is_another_subject(self, tracker: Tracker) -> bool:
+        # "how much is the pro plan?" taken for a price question or not understood: plans, not products.
+        return speaks_of_plans((tracker.latest_message or {}).get("text") or "")
+
+    async def on_start(self, dispatcher: CollectingDispatcher, tracker: Tracker, texts: Texts) -> None:
+        if tracker.get_slot("product") is None:
+            suggest_closest(dispatcher, tracker, texts)
+
+    async def explain_missing(self, slot: str, dispatcher: CollectingDispatcher, tracker: Tracker,
+                              texts: Texts) -> None:
+        suggest_closest(dispatcher, tracker, texts)

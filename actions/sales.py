@@ -1,4 +1,7 @@
-"""Sales journey: the qualification and plan forms end here; the lead becomes qualified."""
+"""Sales journey: the qualification and plan forms end here; the lead becomes qualified.
+
+Both forms stop as every form does (actions/forms.py): after two tries they go on without the
+quantity or the plan, and hand over to a person without a product or a way to reach the customer."""
 from __future__ import annotations
 
 from datetime import date
@@ -9,6 +12,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_context import add_business_days, channel_of, services
+from actions.forms import GuardedFormValidation
 from threadline.crm.interface import CrmUnavailable
 
 CONTACT_WITHIN_DAYS = 1
@@ -35,9 +39,11 @@ class ActionRegisterLead(Action):
         quantity = parse_quantity(tracker.get_slot("quantity"))
         try:
             crm = await services()
-            # The plan form runs without a product: a plan lead is about the plan.
-            about_plan = plan_name is not None and _last_form(tracker) == "plan_form"
-            item = await crm.orders.product(plan_name if about_plan else (product_name or plan_name))
+            # The plan form runs without a product: a plan lead is about the plan (or plans in
+            # general, when the customer did not choose one).
+            about_plan = _last_form(tracker) == "plan_form"
+            name = plan_name if about_plan else (product_name or plan_name)
+            item = await crm.orders.product(name) if name else None
             value: Optional[Decimal] = None
             if item is not None and not about_plan:
                 value = item.price * (quantity or 1)
@@ -61,3 +67,19 @@ def _last_form(tracker: Tracker) -> Optional[str]:
         if event.get("event") == "active_loop" and event.get("name"):
             return event["name"]
     return None
+
+
+class ValidateSalesQualificationForm(GuardedFormValidation):
+    answer_intents = frozenset({"provide_quantity", "provide_contact", "purchase_intent"})
+    optional_slots = frozenset({"quantity"})
+
+    def name(self) -> Text:
+        return "validate_sales_qualification_form"
+
+
+class ValidatePlanForm(GuardedFormValidation):
+    answer_intents = frozenset({"plan_interest", "provide_contact"})
+    optional_slots = frozenset({"plan"})
+
+    def name(self) -> Text:
+        return "validate_plan_form"
