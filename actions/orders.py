@@ -109,6 +109,9 @@ class ActionOrderStatus(Action):
         if choices:
             ask_which(dispatcher, texts, order_id, choices, payload_intent="order_status")
             return [SlotSet(ORDER_SLOT, None)]
+        if order_id is None:  # reached without the form: ask, as the form would
+            dispatcher.utter_message(response="utter_ask_order_id")
+            return []
         if order is None:
             dispatcher.utter_message(text=texts.gettext(NOT_FOUND).format(order=order_id))
             return [SlotSet(ORDER_SLOT, None)]

@@ -48,14 +48,18 @@ class ActionRegisterLead(Action):
             if item is not None and not about_plan:
                 value = item.price * (quantity or 1)
             due = add_business_days(date.today(), CONTACT_WITHIN_DAYS)
+            contact = email or "the customer in this conversation"
+            product = None if about_plan else (item.name if item else product_name)
+            plan = (item.name if item else plan_name) if about_plan else None
+            if not (product or plan):  # nothing chosen yet: a promise to get in touch, no opportunity
+                await crm.crm.make_promise(tracker.sender_id, f"Contact {contact} about what they would like", due)
+                return []
             opportunity = await crm.crm.touch_opportunity(
-                tracker.sender_id,
-                product=None if about_plan else (item.name if item else product_name),
-                plan=(item.name if item else plan_name) if about_plan else None,
+                tracker.sender_id, product=product, plan=plan,
                 stage="qualified", quantity=None if about_plan else quantity, value=value,
-                next_step=f"contact {email} with a quote", channel=channel_of(tracker))
+                next_step=f"contact {contact} with a quote", channel=channel_of(tracker))
             await crm.crm.make_promise(
-                tracker.sender_id, f"Contact {email} about opportunity #{opportunity.id}", due)
+                tracker.sender_id, f"Contact {contact} about opportunity #{opportunity.id}", due)
         except CrmUnavailable:
             pass  # utter_lead_registered still follows; the team sees the conversation
         return []
