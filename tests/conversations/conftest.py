@@ -21,5 +21,5 @@ def pytest_terminal_summary(terminalreporter) -> None:
     figures = summary()
     terminalreporter.write_line(
         f"conversation corpus: {figures['conversations']} conversations, {figures['customer_turns']} customer "
-        f"messages, {figures['bot_messages_checked']} bot messages checked, {figures['broken']} broken "
-        f"({RESULTS.relative_to(RESULTS.parents[1])})")
+        f"messages, {figures['bot_messages_checked']} bot messages checked, {figures['broken']} broken, "
+        f"{figures['known_bugs']} known bugs ({RESULTS.relative_to(RESULTS.parents[1])})")

@@ -36,4 +36,8 @@ def corpus_results(request, assistant_stack):
 def test_conversation(corpus_results, name):
     result = corpus_results[name]
     record(result)
+    known = result.conversation.known_bug
+    if known:
+        assert result.broken, f"{name} passes now: remove its known_bug ({known})"
+        pytest.xfail(f"known bug: {known}\n{result.report()}")
     assert not result.broken, result.report()
