@@ -80,3 +80,35 @@ class ValidateProductForm(GuardedFormValidation):
     async def explain_missing(self, slot: str, dispatcher: CollectingDispatcher, tracker: Tracker,
                               texts: Texts) -> None:
         suggest_closest(dispatcher, tracker, texts)
+
+
+OFFER = "action_offer_purchase"
+
+
+def offered_last_turn(tracker: Tracker) -> bool:
+    """Whether the bot's turn before this message offered the purchase: the customer heard it and
+    asked on about the product ("how much is it?"), so the same question again would nag."""
+    users_seen = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            users_seen += 1
+            if users_seen == 2:
+                return False
+        elif users_seen == 1 and event.get("event") == "bot" and \
+                (event.get("metadata") or {}).get("utter_action") == "utter_offer_purchase":
+            return True
+    return False
+
+
+class ActionOfferPurchase(Action):
+    """After an answer about a product: offer to order it, unless that was the last thing asked.
+    The rules for yes and no follow this action whether or not it spoke."""
+
+    def name(self) -> Text:
+        return OFFER
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        if not offered_last_turn(tracker):
+            dispatcher.utter_message(response="utter_offer_purchase")
+        return []
