@@ -41,6 +41,7 @@ from typing import Dict, Iterable, List, Optional
 from lingua import Language, LanguageDetectorBuilder
 
 from threadline.language import lexicon
+from threadline.language.places import place_names
 
 # The languages told apart. The assistant speaks SPOKEN; any other one detected gets the
 # "which languages we speak" answer.
@@ -50,6 +51,9 @@ SPOKEN = ("en", "pt")
 SHORT_WORDS = 3  # up to this many words the lexicon may decide alone
 # lingua's top confidence (its values sum to 1 over the three languages) must reach this.
 MIN_CONFIDENCE = 0.6
+# A message of one word no list knows ("blorp", "fechado") is thin evidence: lingua gives made-up
+# words 0.6 to 0.7 ("blorp" pt 0.60), real ones mostly more ("perfeito" 0.88, "sorry" 0.97).
+LONE_WORD_CONFIDENCE = 0.7
 # Spanish with no word only Spanish has ("comprar mochila") needs lingua this sure.
 CLEAR_SPANISH = 0.8
 
@@ -85,13 +89,14 @@ def names_pattern(names: Iterable[str]) -> Optional["re.Pattern[str]"]:
 
 
 class LanguageDetector:
-    """`names`: phrases of no language (the catalogue's products and plans), removed first."""
+    """`names`: phrases of no language (the catalogue's products and plans), removed first,
+    with the place names (threadline.language.places)."""
 
     def __init__(self, use_lexicon: bool = True, min_confidence: float = MIN_CONFIDENCE,
                  names: Iterable[str] = ()) -> None:
         self.use_lexicon = use_lexicon
         self.min_confidence = min_confidence
-        self.names = names_pattern(names)
+        self.names = names_pattern([*names, *place_names()])
         self.lingua = (LanguageDetectorBuilder.from_languages(*LINGUA_LANGUAGES)
                        .with_preloaded_language_models().build())
 
@@ -111,7 +116,8 @@ class LanguageDetector:
         else:
             confidences = self.confidences(" ".join(meaningful))
             best = max(confidences, key=confidences.__getitem__, default=None)
-            found = best if best and confidences[best] >= self.min_confidence else majority(votes)
+            floor = LONE_WORD_CONFIDENCE if len(meaningful) == 1 and not votes else self.min_confidence
+            found = best if best and confidences[best] >= floor else majority(votes)
         if not self.use_lexicon:
             return found
         return self.iberian(found, confidences, *lexicon.iberian_marks(text, meaningful))
