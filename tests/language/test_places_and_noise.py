@@ -65,3 +65,7 @@ def test_what_reaches_the_parse_data(text, language):
     so the customer's `language` slot is kept."""
     [message] = MessageLanguage(shared_detector()).process([Message(data={"text": text})])
     assert (message.get(LANGUAGE) if LANGUAGE in message.output_properties else None) == language
+
+
+def test_a_name_written_with_punctuation_is_removed_whole():
+    assert shared_detector().words_of("do you ship to St. Lucia or Guinea-Bissau?") == ["do", "you", "ship", "to", "or"]

@@ -72,6 +72,7 @@ NOT_LANGUAGE = re.compile(
     r"|\+\d[\d\s.\-()]*",
     re.IGNORECASE,
 )
+FIRST_WORD = re.compile(r"\w+")  # how a name is looked up by its first word
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
@@ -95,10 +96,12 @@ class Names:
     def __init__(self, names: Iterable[str]) -> None:
         self.by_first_word: Dict[str, List[str]] = {}
         for phrase in {" ".join(name.split()) for name in names if name.strip()}:
-            self.by_first_word.setdefault(phrase.split()[0].lower(), []).append(phrase)
+            first_word = FIRST_WORD.search(phrase.lower())  # "st" of "St. Lucia"
+            if first_word:
+                self.by_first_word.setdefault(first_word.group(), []).append(phrase)
 
     def remove(self, text: str) -> str:
-        candidates = tuple(sorted({phrase for word in re.findall(r"\w+", text.lower())
+        candidates = tuple(sorted({phrase for word in FIRST_WORD.findall(text.lower())
                                    for phrase in self.by_first_word.get(word, ())}))
         return names_pattern(candidates).sub(" ", text) if candidates else text
 

@@ -16,8 +16,8 @@ from babel import Locale
 
 LOCALES = ("en", "pt", "es")
 # CLDR territories that are not a country someone ships to, or whose name is a word of the
-# chat ("Mundo", "Europe" are regions; codes of three digits are regions too).
-NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO"})
+# chat; codes of three digits ("Mundo", "Europe") are regions and are left out too.
+NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"})  # XA, XB: pseudo-locales
 
 BRAZIL = (
     # states
