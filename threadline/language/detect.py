@@ -142,7 +142,8 @@ class LanguageDetector:
         else:
             confidences = self.confidences(" ".join(meaningful))
             best = max(confidences, key=confidences.__getitem__, default=None)
-            floor = LONE_WORD_CONFIDENCE if len(meaningful) == 1 and not votes else self.min_confidence
+            lone_unknown_word = self.use_lexicon and len(meaningful) == 1 and not votes
+            floor = LONE_WORD_CONFIDENCE if lone_unknown_word else self.min_confidence
             found = best if best and confidences[best] >= floor else majority(votes)
         if not self.use_lexicon:
             return found
