@@ -29,6 +29,7 @@ ENGLISH = frozenset("""
     hi hey hello hiya bye goodbye cya thanks thank thx ty tysm thnx pls plz please
     yes yeah yep yup nope nah sure okie cool great awesome
     u ur r idk lol btw asap omg imo tbh nvm dunno wanna gonna gotta
+    i i'm you your
     my order where when what why how can could would should is are was the it this that
     still yet got help agent human refund cancel track tracking parcel package
     morning evening night good
