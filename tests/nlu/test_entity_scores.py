@@ -3,6 +3,8 @@ through real Rasa training and parsing on seeded folds."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 from datetime import date
 
 import pytest
@@ -200,7 +202,10 @@ def test_the_entity_run_finds_the_entities_the_whole_pipeline_finds(tmp_path):
 
     nlu = tmp_path / "nlu.yml"
     nlu.write_text(SMALL_NLU)
+    log_level, root_level = os.environ.get("LOG_LEVEL"), logging.root.level
     whole = cross_validate(CONFIG, nlu, folds=2, folds_run=1)
     alone = score_entities(CONFIG, nlu, folds=2, folds_run=1)
+    # Rasa's logging set-up is undone: the processes a caller starts later keep their INFO logs.
+    assert os.environ.get("LOG_LEVEL") == log_level and logging.root.level == root_level
     assert whole.messages == 18 and whole.entities["bot"]["by_language"]["all"]["order_id"]["support"]
     assert whole.entities["bot"] == alone["bot"]

@@ -16,6 +16,7 @@ train only a pipeline's entity components.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import statistics
@@ -134,17 +135,40 @@ def trained_folds(config: Path, nlu: Path, folds: int, folds_run: Optional[int] 
     """Train `config` on the training part of each seeded fold, one fold at a time; each model
     is deleted when the next is asked for. `folds_run` < `folds` trains only the first folds."""
     from rasa.engine.caching import CACHE_SIZE_ENV
-    from rasa.model_training import train_nlu
-    from rasa.shared.nlu.training_data.training_data import TrainingData
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
 
-    # Rasa logs every parse with its text at debug level; these logs carry no message bodies.
-    configure_logging_and_warnings(logging.WARNING)
-    configure_structlog(logging.WARNING)
-    # Rasa's training cache would hand a fold the components another run already trained on
-    # the same examples: the training times would then measure the cache.
-    os.environ[CACHE_SIZE_ENV] = "0"
+    with process_settings_restored():
+        # Rasa logs every parse with its text at debug level; these logs carry no message bodies.
+        configure_logging_and_warnings(logging.WARNING)
+        configure_structlog(logging.WARNING)
+        # Rasa's training cache would hand a fold the components another run already trained on
+        # the same examples: the training times would then measure the cache.
+        os.environ[CACHE_SIZE_ENV] = "0"
+        yield from _trained_folds(config, nlu, folds, folds_run)
+
+
+@contextlib.contextmanager
+def process_settings_restored() -> Iterator[None]:
+    """The environment and log levels as they were, once the folds are done: Rasa's logging set-up
+    writes LOG_LEVEL into os.environ and raises the root level, which a caller in the same process
+    (the test suite) and every process it starts afterwards would otherwise inherit."""
+    environment = dict(os.environ)
+    loggers = [logging.root, *(logger for logger in logging.root.manager.loggerDict.values()
+                               if isinstance(logger, logging.Logger))]
+    levels = [(logger, logger.level) for logger in loggers]
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+        for logger, level in levels:
+            logger.setLevel(level)
+
+
+def _trained_folds(config: Path, nlu: Path, folds: int, folds_run: Optional[int]) -> Iterator[FoldModel]:
+    from rasa.model_training import train_nlu
+    from rasa.shared.nlu.training_data.training_data import TrainingData
 
     data, examples = held_out_examples(nlu)
     splits = fold_indices([e.get("intent") for e in examples], folds)[: folds_run or folds]
