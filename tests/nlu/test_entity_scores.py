@@ -3,8 +3,8 @@ through real Rasa training and parsing on seeded folds."""
 from __future__ import annotations
 
 import json
-import logging
-import os
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
 import pytest
@@ -111,6 +111,13 @@ def test_the_entity_run_trains_config_yml_without_its_intent_classifiers():
                 "threadline.nlu.escalation.EscalationDetector"} & set(kept)
 
 
+def in_child_process(function, *args, **kwargs):
+    """Rasa's training, in a process of its own: it changes process-wide state (logging set-up,
+    caches) that later tests on this pytest worker would otherwise inherit."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
 # Our own words: every annotated entity has a shape the rules know, so the bot must find each.
 SMALL_NLU = """version: "3.1"
 nlu:
@@ -174,8 +181,8 @@ nlu:
 def test_the_entity_run_scores_each_language_on_the_held_out_fold(tmp_path):
     nlu = tmp_path / "nlu.yml"
     nlu.write_text(SMALL_NLU)
-    main(["--config", str(CONFIG), "--nlu", str(nlu), "--folds", "2", "--folds-run", "1",
-          "--out", str(tmp_path / "out")])
+    in_child_process(main, ["--config", str(CONFIG), "--nlu", str(nlu), "--folds", "2", "--folds-run", "1",
+                            "--out", str(tmp_path / "out")])
     report = json.loads((tmp_path / "out" / "entities.json").read_text())
     assert (report["folds_run"], report["folds"]) == (1, 2)
     messages = report["bot"]["messages"]
@@ -202,10 +209,7 @@ def test_the_entity_run_finds_the_entities_the_whole_pipeline_finds(tmp_path):
 
     nlu = tmp_path / "nlu.yml"
     nlu.write_text(SMALL_NLU)
-    log_level, root_level = os.environ.get("LOG_LEVEL"), logging.root.level
-    whole = cross_validate(CONFIG, nlu, folds=2, folds_run=1)
-    alone = score_entities(CONFIG, nlu, folds=2, folds_run=1)
-    # Rasa's logging set-up is undone: the processes a caller starts later keep their INFO logs.
-    assert os.environ.get("LOG_LEVEL") == log_level and logging.root.level == root_level
+    whole = in_child_process(cross_validate, CONFIG, nlu, folds=2, folds_run=1)
+    alone = in_child_process(score_entities, CONFIG, nlu, folds=2, folds_run=1)
     assert whole.messages == 18 and whole.entities["bot"]["by_language"]["all"]["order_id"]["support"]
     assert whole.entities["bot"] == alone["bot"]
