@@ -9,7 +9,8 @@ export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONDONTWRITEBYTECODE = 1
 
 .PHONY: setup train run test validate nlu-report test-unit test-stories test-conversations freeze audit clean help texts-catalogue \
-        bench-tracker bench-identity bench-webhooks bench-crm-timeline bench-hostile-mail
+        bench-tracker bench-turn-size bench-identity bench-webhooks bench-crm-timeline bench-hostile-mail bench-insights \
+        bench-ack-replicas bench-scale
 
 help:
 	@echo "make run           set up, train if data changed, start everything (Ctrl-C stops it)"
@@ -21,9 +22,13 @@ help:
 	@echo "make test-conversations  the conversation corpus (tests/conversations/*.yml) through the real stack (results/conversations.json)"
 	@echo "make texts-catalogue  the texts of actions/ and connectors/ into threadline/i18n's pt_BR catalogue, to translate"
 	@echo "make bench-tracker per-turn tracker store cost vs history length (results/bench/tracker.*)"
+	@echo "make bench-turn-size bytes a turn stores in Redis through Rasa's processor (results/bench/turn_size.json; LABEL=before|after)"
 	@echo "make bench-identity identity resolution cost per message (results/bench/identity.*)"
 	@echo "make bench-crm-timeline how far the CRM timeline trails the conversation (results/bench/crm_timeline.*)"
 	@echo "make bench-webhooks  webhook acknowledgement latency at 200 req/s for 30 s"
+	@echo "make bench-ack-replicas  webhook ack latency with THREADLINE_ACK_REPLICAS=0 and =1 on Redis Sentinel (results/bench/ack_replicas.*)"
+	@echo "make bench-scale    2 Rasa servers + 2 inbox workers behind HAProxy, Sentinel, PostgreSQL; the Redis primary SIGKILLed mid-load (results/bench/scale.*)"
+	@echo "make bench-insights  Insights page data and aggregate update cost at 100k customers / 1M messages (results/bench/insights.*)"
 	@echo "make bench-hostile-mail  parse-or-refuse time of 1 MB adversarial mails (results/bench/hostile_mail.*)"
 	@echo "make audit         known vulnerabilities in constraints.txt and whether Rasa's pins allow the fix"
 	@echo "                   (offline: make audit ADVISORIES=path/to/a/clone/of/pypa/advisory-database)"
@@ -46,7 +51,7 @@ validate: setup
 # e.g. for DIET); `rasa test nlu` cross-validation of config.yml (entities, confused pairs).
 # The comparison also scores entities per language (comparison.md). ENTITIES_ONLY=1 runs only
 # that part, for config.yml, training only its entity components (results/nlu/entities.*).
-COMPARE ?= pipelines/tfidf_embedding.yml pipelines/tfidf_calibrated.yml
+COMPARE ?= pipelines/tfidf_embedding_svm.yml pipelines/tfidf_embedding.yml
 nlu-report: setup
 ifdef ENTITIES_ONLY
 	$(PY) -m threadline.evaluation.entity_report --config config.yml --nlu data/nlu --folds 5 \
@@ -87,6 +92,9 @@ test: validate train test-unit test-stories test-conversations
 bench-tracker: setup
 	@$(PY) -W ignore -m bench.tracker
 
+bench-turn-size: setup
+	@$(PY) -W ignore -m bench.turn_size --label $(or $(LABEL),after)
+
 bench-identity: setup
 	@$(PY) -W ignore -m bench.identity
 
@@ -98,6 +106,15 @@ bench-webhooks: train
 
 bench-hostile-mail: setup
 	@$(PY) -W ignore -m bench.hostile_mail
+
+bench-ack-replicas: setup
+	@$(PY) -W ignore -m bench.ack_replicas
+
+bench-scale: train
+	@$(PY) -W ignore -m bench.scale
+
+bench-insights: setup
+	@nice -n 10 $(PY) -W ignore -m bench.insights $(BENCH_INSIGHTS_ARGS)
 
 # After editing requirements*.txt: refresh the frozen tree in constraints.txt.
 freeze: setup

@@ -26,7 +26,7 @@ CANDIDATES = 2
 # the payload would carry no value).
 NEVER_OFFERED = frozenset({
     "nlu_fallback", "out_of_scope", "greet", "goodbye", "affirm", "deny", "thank", "bot_challenge",
-    "share_media", "unsupported_message",
+    "share_media", "unsupported_message", "csat_rating",
     "provide_contact", "provide_order_number", "provide_quantity", "provide_code",
     # Set by the language detector, not something to choose (threadline/nlu/language.py).
     "other_language",

@@ -62,7 +62,7 @@ def texts_of(tracker: Tracker) -> Texts:
 
 CRM_UNAVAILABLE = N_("Sorry, I can't look that up right now. Please try again in a few minutes, or ask for a person.")
 
-CHANNEL_NAMES = {"whatsapp": "WhatsApp", "instagram": "Instagram", "sms": "SMS", "email": N_("email")}
+CHANNEL_NAMES = {"whatsapp": "WhatsApp", "instagram": "Instagram", "sms": "SMS", "rcs": "RCS", "email": N_("email")}
 
 
 def say_channel(channel: Optional[str], texts: Texts) -> Optional[str]:

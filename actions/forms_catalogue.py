@@ -27,6 +27,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.rich import ask_a_person, buy, card, say_carousel
 from threadline.i18n import N_, Texts
 from threadline.nlu.catalogue import CatalogueEntry, load_catalogue
 
@@ -65,6 +66,7 @@ SIMILAR_ENOUGH = 0.8
 MAX_SUGGESTIONS = 3
 
 WE_HAVE_PLANS = N_("We have {names}.")
+KIND_LABELS = {"product": N_("Product"), "plan": N_("Monthly plan")}
 CLOSEST_PRODUCTS = N_("I couldn't find that in our catalogue. The closest I have: {names}.")
 
 
@@ -126,7 +128,11 @@ def suggest_closest(dispatcher: CollectingDispatcher, tracker: Tracker, texts: T
     if not entries:
         return False
     template = WE_HAVE_PLANS if all(entry.kind == "plan" for entry in entries) else CLOSEST_PRODUCTS
-    dispatcher.utter_message(text=texts.gettext(template).format(names=say_names(entries, texts)))
+    text = texts.gettext(template).format(names=say_names(entries, texts))
+    # On RCS the entries follow as a carousel, each with "Buy" and "Ask a person" (actions/rich.py).
+    cards = [card(entry.name, texts.gettext(KIND_LABELS[entry.kind]), [buy(texts, entry.name), ask_a_person(texts)])
+             for entry in entries]
+    say_carousel(dispatcher, tracker, text, cards)
     return True
 
 

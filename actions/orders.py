@@ -30,6 +30,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.crm_context import CRM_UNAVAILABLE, add_business_days, channel_of, services, texts_of
 from actions.forms import GuardedFormValidation
 from actions.identity_claims import refuse_unverified, start_claim
+from actions.rich import ask_a_person, card, say_card
 from actions.support import late_order_case
 from threadline.crm.interface import CrmUnavailable, OrderBook, OrderInfo
 from threadline.i18n import N_, Texts
@@ -45,6 +46,7 @@ MAX_CHOICES = 3
 NOT_FOUND = N_("I couldn't find order {order}. Could you check the number? It starts with TL, like TL-48213.")
 NOT_FOUND_IN_FORM = N_("I couldn't find order {order}.")  # the form then asks for the number again
 SEVERAL_MATCH = N_("More than one of your orders matches {number}. Which one do you mean?")
+ORDER_CARD_TITLE = N_("Order {order}")
 SEVERAL_MATCH_TYPE_IT = N_("More than one of your orders matches {number}. Please type the whole order "
                            "number, like TL-48213.")
 
@@ -92,6 +94,12 @@ def describe(order: OrderInfo, today: date, texts: Texts) -> str:
     return _("Your {item} is being prepared{due}.").format(item=item, due=due)
 
 
+def say_status(dispatcher: CollectingDispatcher, tracker: Tracker, texts: Texts, order: OrderInfo, text: str) -> None:
+    """The order's status: a card on RCS (with "Ask a person"), the text elsewhere."""
+    title = texts.gettext(ORDER_CARD_TITLE).format(order=order.id)
+    say_card(dispatcher, tracker, text, card(title, text, [ask_a_person(texts)]))
+
+
 class ActionOrderStatus(Action):
     def name(self) -> Text:
         return "action_order_status"
@@ -127,7 +135,7 @@ class ActionOrderStatus(Action):
         resolved = [SlotSet(ORDER_SLOT, order.id)] if order.id != order_id else []
         today = date.today()
         if not order.is_late(today):
-            dispatcher.utter_message(text=describe(order, today, texts))
+            say_status(dispatcher, tracker, texts, order, describe(order, today, texts))
             return resolved
         update_by = add_business_days(today, LATE_ORDER_UPDATE_DAYS)
         try:
@@ -137,9 +145,9 @@ class ActionOrderStatus(Action):
                 await crm.crm.make_promise(
                     tracker.sender_id, f"Update on late order {order.id}", update_by, case.id)
         except CrmUnavailable:
-            dispatcher.utter_message(text=describe(order, today, texts))
+            say_status(dispatcher, tracker, texts, order, describe(order, today, texts))
             return resolved
-        dispatcher.utter_message(text=await late_order_case(
+        say_status(dispatcher, tracker, texts, order, await late_order_case(
             crm.crm, tracker.sender_id, case, created, update_by, describe(order, today, texts), texts))
         return resolved
 

@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.crm_context import CRM_UNAVAILABLE, channel_of, services, texts_of
 from actions.forms import GuardedFormValidation
 from actions.forms_catalogue import speaks_of_plans, suggest_closest
+from actions.rich import ask_a_person, buy, card, say_card
 from threadline.crm.interface import CrmUnavailable, ProductInfo
 from threadline.i18n import N_, Texts
 
@@ -59,7 +60,9 @@ class ActionProductInfo(Action):
         except CrmUnavailable:
             dispatcher.utter_message(text=texts.gettext(CRM_UNAVAILABLE))
             return []
-        dispatcher.utter_message(text=describe(product, texts))
+        text = describe(product, texts)
+        buttons = ([buy(texts, product.name)] if product.in_stock else []) + [ask_a_person(texts)]
+        say_card(dispatcher, tracker, text, card(product.name, text, buttons))
         return []
 
 

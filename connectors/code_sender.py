@@ -22,8 +22,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Optional
 
-from redis.asyncio import Redis
-
 from connectors.email.channel import EmailInput
 from connectors.email.compose import Style
 from connectors.email.config import EmailSettings
@@ -33,6 +31,7 @@ from connectors.webhook.config import ChannelNotConfigured
 from connectors.webhook.records import ChannelRecords
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.whatsapp import WhatsAppInput
+from threadline.conversation.redis_connection import connect
 from threadline.i18n import N_, Texts, texts_for
 from threadline.identity.addresses import PHONE, InvalidAddress, identifier_for
 
@@ -71,7 +70,7 @@ class ChannelCodeSender:
 
     @classmethod
     def from_env(cls, redis_url: str) -> "ChannelCodeSender":
-        redis = Redis.from_url(redis_url)
+        redis = connect(redis_url)
         # No resolver: every code goes to an explicit address.
         runtime = ChannelRuntime(redis=redis, records=ChannelRecords(redis), resolver=None)
         channels: Dict[str, Any] = {}

@@ -5,9 +5,18 @@ TWILIO_WEBHOOK_URL, the public URL Twilio calls). Delivery status callbacks arri
 URL. Replies: POST {TWILIO_API_URL}/2010-04-01/Accounts/{sid}/Messages.json.
 STOP-style keywords opt the number out (nothing more is sent), START-style ones opt it in.
 Buttons become numbered options; a reply of "2" is understood as the second option.
+
+RCS through Twilio (connectors/rcs/twilio.py): with TWILIO_MESSAGING_SERVICE_SID set, replies
+go through that Messaging Service (`MessagingServiceSid` instead of `From`): Twilio sends RCS
+when the phone can take it and SMS otherwise. Rich answers (`{"rcs": {...}}` custom JSON,
+connectors/rcs/content.py) go as Content API templates; without a Messaging Service they go as
+their SMS text. Inbound RCS arrives on this same webhook, signed the same way, `From:
+rcs:+55…` (read as the phone +55…: the same customer as its SMS) and a tapped button's id in
+`ButtonPayload`.
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Dict, List, Optional, Text
 from urllib.parse import parse_qs
@@ -18,9 +27,11 @@ from sanic import response
 from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 
+from connectors.rcs import content as rcs_content, twilio as twilio_rcs
 from connectors.webhook import config, events as kinds
 from connectors.webhook.channel import Rejected, WebhookInput
 from connectors.webhook.events import InboundEvent
+from connectors.webhook.offers import Offer, Option
 from connectors.webhook.output import Payload, WebhookOutput
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import ProviderClient, RetryPolicy
@@ -49,8 +60,11 @@ class SmsInput(WebhookInput):
         return "sms"
 
     def __init__(self, *, account_sid: str, auth_token: str, from_number: str,
-                 api_url: str = DEFAULT_API_URL, webhook_url: str = "", **kwargs: Any) -> None:
+                 api_url: str = DEFAULT_API_URL, webhook_url: str = "", messaging_service_sid: str = "",
+                 content_api_url: str = twilio_rcs.DEFAULT_CONTENT_API_URL, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.messaging_service_sid = messaging_service_sid  # set: RCS (and SMS) through the service
+        self.content_api_url = content_api_url.rstrip("/")
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.from_number = from_number
@@ -73,6 +87,8 @@ class SmsInput(WebhookInput):
             from_number=values["TWILIO_FROM_NUMBER"],
             api_url=get("api_url", "TWILIO_API_URL", DEFAULT_API_URL),
             webhook_url=values["TWILIO_WEBHOOK_URL"],
+            messaging_service_sid=get("messaging_service_sid", "TWILIO_MESSAGING_SERVICE_SID"),
+            content_api_url=get("content_api_url", "TWILIO_CONTENT_API_URL", twilio_rcs.DEFAULT_CONTENT_API_URL),
             sandbox=mode == modes.SANDBOX,
             disabled=mode == modes.DISABLED,
         )
@@ -111,28 +127,37 @@ class SmsInput(WebhookInput):
             status = form.get("MessageStatus")
             code = form.get("ErrorCode")
             return [InboundEvent(channel="sms", kind=kinds.STATUS, event_id=f"{sid}:{status}",
-                                 address=form.get("To", ""), target_message_id=sid, status=status,
+                                 address=twilio_rcs.phone_of(form.get("To", "")), target_message_id=sid, status=status,
                                  errors=[{"code": code}] if code else None)]
-        address = form.get("From")
-        if not address:
+        raw_from = form.get("From")
+        if not raw_from:
             raise Rejected(400, "no From")
+        address = twilio_rcs.phone_of(raw_from)
+        details: Dict[str, Any] = {"segments": _int(form.get("NumSegments"))} if form.get("NumSegments") else {}
+        if address != raw_from:
+            details["transport"] = "rcs"
         media = []
         count = min(_int(form.get("NumMedia")), MAX_MEDIA)
         for index in range(count):
             media.append({"type": form.get(f"MediaContentType{index}", ""),
                           "url": form.get(f"MediaUrl{index}", "")})
-        return [InboundEvent(
+        event = InboundEvent(
             channel="sms", kind=kinds.MESSAGE, event_id=sid, address=address,
             provider_message_id=sid, text=form.get("Body"), media=media,
-            message_type="media" if media else "text",
-            details={"segments": _int(form.get("NumSegments"))} if form.get("NumSegments") else {},
-        )]
+            message_type="media" if media else "text", details=details,
+        )
+        if form.get("ButtonPayload"):  # a tapped RCS button (Content API action `id`)
+            event.payload, event.message_type = form.get("ButtonPayload"), "button"
+            event.text = form.get("ButtonText") or event.text
+        return [event]
 
     async def text_for_bot(self, event: InboundEvent, runtime: ChannelRuntime, customer_id: str) -> Optional[str]:
         keyword = (event.text or "").strip().upper()
         if keyword in OPT_OUT_WORDS or keyword in OPT_IN_WORDS:
             # Twilio itself confirms these on long codes; we record the consent, no bot reply.
             await runtime.records.set_opt_out("sms", event.address, keyword in OPT_OUT_WORDS)
+            if runtime.resolver is not None:  # the CRM's record, which follow-ups read
+                await runtime.resolver.record_consent(customer_id, "sms", keyword in OPT_OUT_WORDS, "sms_stop")
             log.info("sms: opt-%s recorded", "out" if keyword in OPT_OUT_WORDS else "in")
             return None
         return await super().text_for_bot(event, runtime, customer_id)
@@ -151,14 +176,18 @@ class SmsOutput(WebhookOutput):
         super().__init__(runtime, address)
         self.channel = channel
         self.url = f"{channel.api_url}/2010-04-01/Accounts/{channel.account_sid}/Messages.json"
-        self.client = ProviderClient(runtime.session, POLICY, lambda body: body.get("code"),
-                                     auth=aiohttp.BasicAuth(channel.account_sid, channel.auth_token))
+        auth = aiohttp.BasicAuth(channel.account_sid, channel.auth_token)
+        self.client = ProviderClient(runtime.session, POLICY, lambda body: body.get("code"), auth=auth)
+        self.content = twilio_rcs.ContentApi(channel.content_api_url, auth, runtime.session, runtime.redis, POLICY)
+        self._customer_id = ""  # of the payload being delivered (deliver has no argument for it)
 
     def fits(self, text: str) -> bool:
         return len(text) <= MAX_CHARS and sms_segments(text)[1] <= MAX_SEGMENTS
 
     def text_payload(self, address: str, text: str, kwargs: Dict[str, Any]) -> Payload:
-        form = {"To": address, "From": self.channel.from_number, "Body": text}
+        service = self.channel.messaging_service_sid
+        form = {"To": address, **({"MessagingServiceSid": service} if service else {"From": self.channel.from_number}),
+                "Body": text}
         if self.channel.webhook_url:
             form["StatusCallback"] = self.channel.webhook_url
         return form
@@ -166,10 +195,37 @@ class SmsOutput(WebhookOutput):
     def image_payload(self, address: str, url: str, kwargs: Dict[str, Any]) -> Payload:
         return {**self.text_payload(address, "", kwargs), "MediaUrl": url}
 
+    def custom_payload(self, address: str, custom: Dict[str, Any]) -> Optional[Payload]:
+        """A card or carousel: a Content API template through the Messaging Service (RCS, or
+        its SMS text where Twilio cannot send RCS); without one, its SMS text."""
+        rich = rcs_content.rich(address, custom, rcs_content.ANSWER_TTL_S, None)
+        if rich is None:
+            return None
+        sms = rich["sms"]
+        if not self.channel.messaging_service_sid:
+            return {**self.text_payload(address, sms["text"], {}), "_options": sms["options"]}
+        types, variables = twilio_rcs.template(rich)
+        form = {key: value for key, value in self.text_payload(address, "", {}).items() if key != "Body"}
+        return {**form, "_types": types, "_variables": variables, "_options": sms["options"], "_sms": sms["text"]}
+
+    async def _deliver(self, customer_id: str, address: str, payload: Payload, slot: Any = None,
+                       message: Optional[Dict[str, Any]] = None, ref: Optional[str] = None) -> Optional[str]:
+        self._customer_id = customer_id
+        return await super()._deliver(customer_id, address, payload, slot, message, ref)
+
     async def deliver(self, payload: Payload) -> tuple[str, Dict[str, Any]]:
-        body = await self.client.post(self.url, form=payload)
-        encoding, segments = sms_segments(payload.get("Body", ""))
-        return body["sid"], {"encoding": encoding, "segments": segments}
+        form = {key: value for key, value in payload.items() if not key.startswith("_")}
+        if payload.get("_options") and self._customer_id:
+            # Recorded before sending: a tapped RCS button (its id) or a digit by SMS picks it.
+            await self.records.offer(self._customer_id, Offer("sms", True, [Option(**o) for o in payload["_options"]]))
+        details: Dict[str, Any] = {}
+        if "_types" in payload:
+            form["ContentSid"] = await self.content.sid_for(payload["_types"], payload["_variables"])
+            form["ContentVariables"] = json.dumps(payload["_variables"], ensure_ascii=False)
+            details["content_sid"] = form["ContentSid"]
+        body = await self.client.post(self.url, form=form)
+        encoding, segments = sms_segments(payload.get("Body") or payload.get("_sms", ""))
+        return body["sid"], {"encoding": encoding, "segments": segments, **details}
 
     async def hold_reason(self, address: str, kwargs: Dict[str, Any]) -> Optional[str]:
         if await self.records.opted_out("sms", address):

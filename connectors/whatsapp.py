@@ -256,6 +256,12 @@ class WhatsAppOutput(WebhookOutput):
     def send_later(self, reason: str) -> bool:
         return reason == WINDOW_CLOSED
 
+    def opens_window(self, message: Dict[str, Any]) -> bool:
+        # An approved template (a follow-up's, threadline/followups/messages.py) is what Meta
+        # accepts outside the 24-hour window.
+        custom = message.get("custom")
+        return isinstance(custom, dict) and custom.get("type") == "template"
+
     async def mark_read(self, address: str, provider_message_id: Optional[str]) -> None:
         if not provider_message_id:
             return

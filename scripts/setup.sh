@@ -53,7 +53,9 @@ fi
 # Every package of the frozen tree is one pip "Collecting" or "already satisfied" line.
 total=$(grep -c -E '^[A-Za-z0-9_.-]+==' constraints.txt || true)
 echo "threadline: installing $total pinned packages into $VENV (log: $LOG; first time takes a few minutes)"
-{ "$VENV/bin/python" -m pip install --upgrade pip wheel \
+# wheel 0.46+ needs packaging >= 24, which would replace Rasa 3.6's pinned packaging 20.9 in a
+# venv that is only being updated.
+{ "$VENV/bin/python" -m pip install --upgrade pip "wheel<0.46" \
   && "$VENV/bin/python" -m pip install -r requirements.txt -r requirements-dev.txt -c constraints.txt; } >"$LOG" 2>&1 &
 pip_pid=$!
 # A progress line at most every 10 s while pip runs, when the count moved (new lines, not

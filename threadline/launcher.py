@@ -33,16 +33,20 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 from urllib.parse import urlparse
 
 import redis
 
 from connectors.webhook.runtime import default_consumer_name
+from threadline.browser_ports import browser_blocked
+from threadline.components import component_args
+from threadline.conversation.redis_connection import SENTINEL_SCHEME, connect_sync
+from threadline.sandbox.config import DEFAULT_PORT as SANDBOX_DEFAULT_PORT
 from threadline.sandbox.config import SandboxConfig, sandbox_env, sandbox_port
-from threadline.sandbox.modes import ChannelConfigError, channel_modes
+from threadline.sandbox.modes import SANDBOX, ChannelConfigError, channel_mode, channel_modes
 from threadline.quiet import configure_terminal_logging, quiet_library_warnings
-from threadline.settings import Settings, redis_password_file
+from threadline.settings import DEFAULT_CONSOLE_PORT, Settings, redis_password_file
 from threadline.training import model_path
 
 log = logging.getLogger("threadline.launcher")
@@ -160,7 +164,7 @@ def http_ok(url: str) -> Callable[[], bool]:
 def redis_problem(url: str) -> Optional[str]:
     """None when the Redis at `url` answers PING, else why not (without the URL's password)."""
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        client = connect_sync(url, timeout_s=2, retries=1)
         try:
             client.ping()
         finally:
@@ -247,6 +251,18 @@ def service_log(settings: Settings, name: str) -> Path:
     return settings.var_dir / "log" / f"{name.replace(' ', '-')}.log"
 
 
+def webchat_line(base: str, env: dict) -> str:
+    """The banner's web chat line: the demo host page in the sandbox, else the widget's URL.
+    (A broken web chat configuration stops the Rasa server, which names what is missing.)"""
+    try:
+        mode = channel_mode("webchat", env, env)
+    except ChannelConfigError:
+        return "misconfigured: set both WEBCHAT_JWT_SECRET and WEBCHAT_ALLOWED_ORIGINS, or neither"
+    if mode == SANDBOX:
+        return f"{base}/webhooks/webchat/demo  (demo host page: the widget, sign-in with a demo token)"
+    return f"{base}/webhooks/webchat/widget.js  ({mode}; pages of WEBCHAT_ALLOWED_ORIGINS only)"
+
+
 def reachable(host: str) -> str:
     """Where this machine reaches a server bound to `host` (all interfaces: via loopback)."""
     try:
@@ -264,7 +280,10 @@ def _without_password(url: str) -> str:
 
 
 def redis_env(url: str) -> dict:
-    """REDIS_URL plus its parts, for endpoints.yml entries that take host/port/db."""
+    """REDIS_URL plus its parts, for endpoints.yml entries that take host/port/db (a Sentinel
+    URL has no single host: only REDIS_URL)."""
+    if url.lower().startswith(SENTINEL_SCHEME + "://"):
+        return {"REDIS_URL": url}
     parts = urlparse(url)
     return {
         "REDIS_URL": url,
@@ -276,12 +295,16 @@ def redis_env(url: str) -> dict:
 
 
 def prepare_crm() -> str:
-    """Migrate the CRM database (and seed the demo shop) before anything uses it."""
+    """Migrate the CRM database (and seed the demo shop) before anything uses it: what
+    `bin/threadline migrate` does, so services started with THREADLINE_MIGRATE=check find it current."""
     from threadline.crm.backends import CrmConfigError, crm_services
-    from threadline.crm.db import default_database_url
+    from threadline.crm.db import Database, default_database_url
 
     url = default_database_url()
     try:
+        database = Database(url, migrate=False)
+        database.upgrade()
+        database.dispose()
         services = crm_services(url)
     except CrmConfigError as error:
         raise LaunchError(str(error)) from error
@@ -301,6 +324,18 @@ def email_state() -> str:
     return f"enabled for {os.environ.get('EMAIL_ADDRESS', '').strip()}"
 
 
+def email_reads_imap() -> bool:
+    """Whether the email channel has an IMAP server to read (a partial email configuration is
+    refused by the Rasa server and by the reader alike)."""
+    return bool(os.environ.get("EMAIL_IMAP_HOST", "").strip())
+
+
+def email_reader_port() -> int:
+    from connectors.email.reader_service import DEFAULT_PORT
+
+    return int(os.environ.get("EMAIL_READER_PORT") or DEFAULT_PORT)
+
+
 class Launcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -315,9 +350,10 @@ class Launcher:
         # A partly configured channel, or a sandbox in production, stops here, before anything starts.
         try:
             self.channel_modes = channel_modes(os.environ)
-            self.channel_env = sandbox_env(os.environ, sandbox_port(os.environ), s.rasa_port)
+            self.channel_env = sandbox_env(os.environ, sandbox_port(os.environ), s.rasa_port, s.var_dir)
         except ChannelConfigError as error:
             raise LaunchError(str(error)) from None
+        self.service_ports()  # two services on one port stop here too
         if s.redis_url:
             # Never a local Redis instead: inbox, locks and trackers would split over two stores.
             problem = redis_problem(s.redis_url)
@@ -345,27 +381,38 @@ class Launcher:
         # ---
         self.services.append(Service(
             "action server",
-            [python, "-m", "threadline.action_server", "--actions", "actions", "--port", str(s.action_port)],
+            [python, *component_args("actions", s)],
             http_ok(f"http://{reachable(s.action_host)}:{s.action_port}/health"),
             own_env={"ACTION_HOST": s.action_host},
         ))
         self.services.append(Service(
             "rasa server",
-            [python, "-m", "threadline.rasa_server", "run", "--enable-api",
-             "--interface", s.rasa_host, "--port", str(s.rasa_port), "--endpoints", "endpoints.yml",
-             "--credentials", "credentials.yml", "--model", str(model_path())],
+            [python, *component_args("rasa", s)],
             http_ok(f"http://{reachable(s.rasa_host)}:{s.rasa_port}/status?token={s.rasa_auth_token}"),
         ))
         self.services.extend(self.inbox_workers())
         self.services.append(Service(
             "crm timeline",
-            [python, "-m", "threadline.crm.timeline_worker"],
+            [python, *component_args("timeline", s)],
             http_ok(f"http://127.0.0.1:{s.crm_timeline_port}/health"),
         ))
         self.services.append(Service(
-            "agent console", [python, "-m", "threadline.console"],
+            "follow-ups", [python, *component_args("followups", s)],
+            http_ok(f"http://127.0.0.1:{s.followups_port}/health"),
+        ))
+        self.services.append(Service(
+            "agent console", [python, *component_args("console", s)],
             http_ok(f"http://127.0.0.1:{s.console_port}/health"),
         ))
+        email_reader = {}
+        if email_reads_imap():
+            # The IMAP reader in its own process, as `bin/threadline serve email` runs it; the
+            # Rasa server then only answers the Mailgun webhook.
+            email_reader = {"THREADLINE_EMAIL_READER": "separate"}
+            self.services.append(Service(
+                "email reader", [python, *component_args("email", s)],
+                http_ok(f"http://127.0.0.1:{email_reader_port()}/health"),
+            ))
         for service in self.services:
             service.log_file = service.log_file or service_log(s, service.name)
         return {
@@ -375,13 +422,34 @@ class Launcher:
             "CRM_DATABASE_URL": crm_url,
             "CRM_TIMELINE_PORT": str(s.crm_timeline_port),
             "CONSOLE_PORT": str(s.console_port),
+            "FOLLOWUPS_PORT": str(s.followups_port),
             "RASA_AUTH_TOKEN": s.rasa_auth_token,
             "RASA_PORT": str(s.rasa_port),
             "ACTION_PORT": str(s.action_port),
             "RASA_TELEMETRY_ENABLED": os.environ.get("RASA_TELEMETRY_ENABLED", "false"),
             # TensorFlow's INFO lines (CUDA not found, CPU features) are noise on a server.
             "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1"),
+            **email_reader,
         }
+
+    def service_ports(self) -> Dict[str, int]:
+        """The port of each service `make run` starts (by its variable); two services on one
+        port would leave one of them failing its health check forever: refused here, named."""
+        s = self.settings
+        ports = {"RASA_PORT": s.rasa_port, "ACTION_PORT": s.action_port, "CRM_TIMELINE_PORT": s.crm_timeline_port,
+                 "CONSOLE_PORT": s.console_port, "FOLLOWUPS_PORT": s.followups_port}
+        if not s.redis_url:
+            ports["THREADLINE_REDIS_PORT"] = s.local_redis_port
+        if email_reads_imap():
+            ports["EMAIL_READER_PORT"] = email_reader_port()
+        if self.channel_env["THREADLINE_SANDBOX_CHANNELS"]:
+            ports["THREADLINE_SANDBOX_PORT"] = sandbox_port(os.environ)
+        seen: Dict[int, str] = {}
+        for variable, port in ports.items():
+            if port in seen:
+                raise LaunchError(f"{variable} and {seen[port]} are both port {port}; give one of them another port")
+            seen[port] = variable
+        return ports
 
     def inbox_workers(self) -> List[Service]:
         """THREADLINE_INBOX_WORKERS workers; worker i (0-based) has health port base + i and its
@@ -389,11 +457,7 @@ class Launcher:
         pending entries at once. The first keeps the single worker's name."""
         s = self.settings
         ports = [s.inbox_worker_port + i for i in range(s.inbox_workers)]
-        taken = {s.rasa_port, s.action_port, s.crm_timeline_port, s.console_port}
-        if not s.redis_url:
-            taken.add(s.local_redis_port)
-        if self.channel_env["THREADLINE_SANDBOX_CHANNELS"]:
-            taken.add(sandbox_port(os.environ))
+        taken = set(self.service_ports().values())
         clashes = sorted(taken.intersection(ports))
         if clashes:
             raise LaunchError(
@@ -409,8 +473,7 @@ class Launcher:
                 own_env["THREADLINE_INBOX_CONSUMER"] = f"{consumer}#{index + 1}"
             workers.append(Service(
                 "inbox worker" if s.inbox_workers == 1 else f"inbox worker {index + 1}",
-                [sys.executable, "-m", "threadline.inbox_worker", "--endpoints", "endpoints.yml",
-                 "--credentials", "credentials.yml", "--model", str(model_path())],
+                [sys.executable, *component_args("worker", s)],
                 http_ok(f"http://127.0.0.1:{port}/health"),
                 own_env=own_env,
             ))
@@ -457,17 +520,20 @@ class Launcher:
         print(f"  Actions       http://{reachable(s.action_host)}:{s.action_port}  (listening on {s.action_host})")
         print(f"  CRM timeline  http://127.0.0.1:{s.crm_timeline_port}/health")
         print(f"  Console       http://127.0.0.1:{s.console_port}/  (agents sign in here: see First login)")
+        print_if_browser_blocked(s.console_port, "CONSOLE_PORT", DEFAULT_CONSOLE_PORT)
         for worker in (service for service in self.services if service.name.startswith("inbox worker")):
             port = worker.own_env["THREADLINE_INBOX_WORKER_PORT"]
             consumer = worker.own_env.get("THREADLINE_INBOX_CONSUMER", default_consumer_name())
             print(f"  {worker.name.capitalize():<13} http://127.0.0.1:{port}/health  (consumer {consumer}; "
                   f"bot turns of the channels below)")
-        print(f"  Channels      {base}/webhooks/{{whatsapp,instagram,sms}}/webhook")
+        print(f"  Channels      {base}/webhooks/{{whatsapp,instagram,sms,rcs}}/webhook")
         print("                " + ", ".join(f"{channel} {mode}" for channel, mode in self.channel_modes.items()))
+        print(f"  Web chat      {webchat_line(base, {**os.environ, **self.channel_env})}")
         sandboxed = self.channel_env["THREADLINE_SANDBOX_CHANNELS"]
         if sandboxed:
             page = SandboxConfig.from_env(self.channel_env).page_url()
             print(f"  Simulator     {page}  (sandbox for {sandboxed})")
+            print_if_browser_blocked(sandbox_port(self.channel_env), "THREADLINE_SANDBOX_PORT", SANDBOX_DEFAULT_PORT)
             print(f"  SANDBOX       {sandboxed.replace(',', ', ')}: replies and identity codes go to the local "
                   f"sandbox provider, never to a real customer")
         print(f"  Email         {email_state()}")
@@ -510,6 +576,13 @@ class Launcher:
                     print(f"threadline: {service.name} exited ({describe_exit(code)}); restarting it in "
                           f"{delay:g}s (restart {service.restarts})", flush=True)
             time.sleep(0.5)
+
+
+def print_if_browser_blocked(port: int, variable: str, default: int) -> None:
+    """A banner note under an address no browser opens (port 5060 of an old .env, say)."""
+    if browser_blocked(port):
+        print(f"                browsers refuse port {port} (ERR_UNSAFE_PORT): set {variable} to another "
+              f"port, such as its default {default}")
 
 
 def failure_details(service: Service) -> str:

@@ -53,6 +53,9 @@ def quiet_library_warnings(categories: Tuple[Type[Warning], ...] = (Warning,)) -
     deprecation categories, because Rasa's UserWarnings are its findings there."""
     if debug_requested():
         return
+    # TensorFlow's C++ side prints its own INFO and WARNING lines (no GPU, CPU instructions,
+    # no TensorRT) on stderr whenever it loads, here and in every process started from here.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     shown: ShowWarning = warnings.showwarning
     if getattr(shown, "hides_library_warnings", None) == categories:
         return  # already installed with these categories: do not wrap twice

@@ -1,6 +1,9 @@
 """`ArchiveOldSessions`: the explicit retention policy for conversation history.
 
-History is kept forever by default. This operation moves whole sessions whose last event is
+History is kept forever by default; `RetentionPolicy` makes the cut-off explicit and
+configurable (THREADLINE_RETENTION_DAYS, THREADLINE_ARCHIVE_DIR), for one scheduled
+`bin/threadline tracker archive` (a cron job or a Kubernetes CronJob: docs/deploy.md). This
+operation moves whole sessions whose last event is
 older than a cut-off into a gzip JSON-lines file, then trims them from Redis. The current
 (last) session of a customer is never archived, so `retrieve` is unaffected; offsets are
 absolute, so the session index stays valid after the trim.
@@ -22,6 +25,30 @@ from typing import List, Optional, Tuple
 from threadline.conversation.tracker_store import CustomerTrackerStore
 
 SECONDS_PER_DAY = 86400
+RETENTION_DAYS_ENV = "THREADLINE_RETENTION_DAYS"
+ARCHIVE_DIR_ENV = "THREADLINE_ARCHIVE_DIR"
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """Sessions older than `older_than_days` go to gzip files in `archive_dir`; None keeps all."""
+
+    older_than_days: Optional[float]
+    archive_dir: Path
+
+    @classmethod
+    def from_env(cls, var_dir: Path) -> "RetentionPolicy":
+        raw = os.environ.get(RETENTION_DAYS_ENV, "").strip()
+        days: Optional[float] = None
+        if raw:
+            try:
+                days = float(raw)
+            except ValueError:
+                raise ValueError(f"{RETENTION_DAYS_ENV} must be a number of days, got {raw!r}") from None
+            if not days >= 0 or days == float("inf"):
+                raise ValueError(f"{RETENTION_DAYS_ENV} must be zero or more days, got {raw!r}")
+        folder = os.environ.get(ARCHIVE_DIR_ENV, "").strip()
+        return cls(days, Path(folder) if folder else var_dir / "archive")
 
 
 @dataclass

@@ -5,8 +5,9 @@
 second `make run` fast.
 
 `rasa train` prints a few hundred lines (progress bars, library warnings); they all go to
-var/log/training.log, and the terminal gets one line per component trained and the policy
-epochs at every quarter.
+var/log/training.log, and the terminal gets one line per component trained, per step of
+our own long components (the intent classifier's calibration folds) and the policy epochs
+at every quarter.
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ TRAINING_INPUTS = ("config.yml", "domain.yml", "domain", "data", "threadline/nlu
 COMPONENT_STARTED = re.compile(r"Starting to train component '([^']+)'")
 EPOCHS = re.compile(r"Epochs:\s+(\d+)%")
 EPOCH_STEPS = (25, 50, 75, 100)  # percentages of a policy's epochs worth a line
+# What our own long-running components log at each step (threadline/nlu/calibration.py).
+COMPONENT_STEP = re.compile(r"Training step: (.+?)\s*$")
 
 
 def model_path(project_dir: Path = PROJECT_DIR) -> Path:
@@ -93,6 +96,9 @@ class TrainingProgress:
             self.components += 1
             self.component, self.epochs_reported = started.group(1), 0
             return f"threadline: training: component {self.components}, {self.component} ({self.elapsed()})"
+        step = COMPONENT_STEP.search(text)
+        if step:
+            return f"threadline: training: {self.component}, {step.group(1)} ({self.elapsed()})"
         epochs = EPOCHS.search(text)
         if epochs:
             reached = max((step for step in EPOCH_STEPS if step <= int(epochs.group(1))), default=0)

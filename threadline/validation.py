@@ -5,8 +5,8 @@ Rasa 3.6 calls a response unused unless a story or rule names it (rasa/validator
 `verify_utterances_in_stories`), so it flags every `utter_ask_<slot>` a form asks and every
 response a custom action sends by name (38 false warnings on this project), and it never
 fails on an unused response, even with --fail-on-warnings. Here a response counts as used
-when a story or rule names it, a form asks with it, or the code in actions/ names it;
-one nothing uses is a warning, and --fail-on-warnings fails on it.
+when a story or rule names it, a form asks with it, the code in actions/ names it, or
+a follow-up rule (data/followups.yml) sends it; one nothing uses is a warning, and --fail-on-warnings fails on it.
 
 Every response must also have a variant for each language in TRANSLATED_LANGUAGES (a condition
 on the slot `language`), for every channel its English variants have: Rasa 3.6 prefers an
@@ -61,6 +61,13 @@ def responses_named_in_code(responses: Iterable[str], code_dir: Path = ACTIONS_D
     constants = string_constants(code_dir)
     prefixes = tuple(text for text in constants if text.startswith("utter_") and text.endswith("_"))
     return {name for name in responses if name in constants or name.startswith(prefixes)}
+
+
+def responses_of_followups() -> Set[str]:
+    """The responses the follow-up worker sends (data/followups.yml, threadline/followups/rules.py)."""
+    from threadline.followups.rules import load_rules
+
+    return {rule.response for rule in load_rules().kinds.values() if rule.response}
 
 
 def variant_language(variant: Variant) -> Optional[str]:
@@ -136,7 +143,8 @@ def project_validator():
                     f"Please make sure the action is listed in your domain and there is a template "
                     f"defined with its name.")
                 everything_is_alright = everything_is_alright and ignore_warnings
-            used = in_stories | responses_asked_by_forms(self.domain) | responses_named_in_code(responses)
+            used = (in_stories | responses_asked_by_forms(self.domain) | responses_named_in_code(responses)
+                    | responses_of_followups())
             for name in sorted(responses - used):
                 rasa.shared.utils.io.raise_warning(
                     f"The utterance '{name}' is not used in any story, rule, form or custom action.")

@@ -9,13 +9,16 @@ the From; thread headers never move a mail to another customer) → robots are r
 inbox activity, never answered; mail older than EMAIL_BACKLOG_HOURS found at the first start is
 recorded in the CRM timeline as unanswered (connectors/email/unanswered.py), never answered →
 `UserMessage` with the new text only → Rasa → one threaded reply per turn over SMTP
-(`EmailOutput`).
+(`EmailOutput`). The CSAT question carries signed rating links (connectors/email/csat_links.py);
+a rating confirmed on their page (csat_page.py) enters the same inbox as an event whose
+payload is the option's, and runs as the customer's turn.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
+import os
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Text
@@ -26,8 +29,11 @@ from sanic import Blueprint
 from sanic.request import Request
 
 from connectors.email.compose import Part, Style, build_reply, turn_language
+from connectors.email.csat_links import CsatLinks
+from connectors.email.csat_page import CsatLinkPage
 from connectors.email.config import EmailSettings
 from connectors.email.imap import ImapReader
+from connectors.email.reader_lease import ReadWhileLeased
 from connectors.email.mailgun import TOKEN_TTL_S, MailgunRejected, verified_mime
 from connectors.email.message import ParsedEmail, UnparseableMail, parse_email, thread_ids
 from connectors.email.smtp import SmtpSender, SmtpSendFailed
@@ -42,11 +48,15 @@ from connectors.webhook.records import HELD_MARK, SendSlot, turn_source
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.typed_text import typed_text_for_nlu
 from threadline.conversation import failpoints
+from threadline.insights.csat import RESPONSE as CSAT_QUESTION, SCORES, payload as csat_payload
 from threadline.privacy.cpf import mask_cpfs
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "email"
+# Where the IMAP reader runs: in every Rasa server (unset, leased) or only in `serve email`.
+READER_ENV = "THREADLINE_EMAIL_READER"
+SEPARATE = "separate"
 SEND_RETRY_DELAYS_S = (1.0, 5.0, 20.0)
 EMAIL_OFFER_TTL_S = 7 * 24 * 3600  # mail is answered in days, not minutes
 MAX_FULL_TEXT = 200_000  # characters of the original kept for agents (newsletters can be huge)
@@ -87,7 +97,8 @@ class EmailInput(WebhookInput):
                  reply_limit: int = 10, reply_window_s: int = 3600, idle_s: float = 300,
                  imap_ssl_context: Optional[ssl.SSLContext] = None,
                  smtp_tls_context: Optional[ssl.SSLContext] = None,
-                 send_retry_delays_s: tuple = SEND_RETRY_DELAYS_S, **kwargs: Any) -> None:
+                 send_retry_delays_s: tuple = SEND_RETRY_DELAYS_S, csat_links: Optional[CsatLinks] = None,
+                 **kwargs: Any) -> None:
         super().__init__(sandbox=False, **kwargs)
         self.settings = settings
         self.style = style
@@ -97,11 +108,16 @@ class EmailInput(WebhookInput):
         self.imap_ssl_context = imap_ssl_context
         self.smtp_tls_context = smtp_tls_context
         self.send_retry_delays_s = send_retry_delays_s
+        self._csat_links = csat_links
         # Stateless (one connection per mail): the edge (agent messages) and the consumer share it.
         self.sender: Optional[SmtpSender] = (
             SmtpSender(settings.smtp, tls_context=smtp_tls_context) if settings else None)
         self.reader: Optional[ImapReader] = None
+        self.lease: Optional[ReadWhileLeased] = None
         self._reader_task: Optional[asyncio.Task] = None
+        # False when `bin/threadline serve email` processes read the mailbox instead
+        # (THREADLINE_EMAIL_READER=separate): this server then only answers the Mailgun webhook.
+        self.reads_imap = os.environ.get(READER_ENV, "").strip().lower() != SEPARATE
         # Used where the consumer runs (handle_event); closed by stop_consuming.
         self.unanswered = UnansweredMailRecorder()
 
@@ -118,9 +134,31 @@ class EmailInput(WebhookInput):
             idle_s=float(credentials.get("idle_seconds") or 300),
         )
 
-    # --- the shared pipeline's hooks: the optional Mailgun webhook ------------------------
+    @property
+    def csat_links(self) -> CsatLinks:
+        """The signer of CSAT rating links (CSAT_LINK_SECRET, CSAT_LINK_BASE_URL), read when first needed."""
+        if self._csat_links is None:
+            self._csat_links = CsatLinks.from_env()
+        return self._csat_links
+
+    async def _accept_rating(self, event: InboundEvent) -> int:
+        if self.inbox is None:
+            raise RuntimeError("email inbox not open")
+        return await self.inbox.accept([event])
+
+    # --- the shared pipeline's hooks: the optional Mailgun webhook, the CSAT link page ---
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         bp = super().blueprint(on_new_message)
+        ratings = CsatLinkPage(lambda: self.csat_links.secret, lambda: self.runtime if self.inbox else None,
+                               self._accept_rating)
+
+        @bp.route("/csat/<token>", methods=["GET"])
+        async def csat_choice(request: Request, token: str):
+            return await ratings.show(request, token)
+
+        @bp.route("/csat/<token>", methods=["POST"])
+        async def csat_rating(request: Request, token: str):
+            return await ratings.rate(request, token)
 
         @bp.route("/mailgun/mime", methods=["POST"])
         async def mailgun(request: Request):
@@ -179,6 +217,9 @@ class EmailInput(WebhookInput):
         if self.settings.imap is None:
             log.info("email: no IMAP server configured; mail arrives through the Mailgun webhook only")
             return
+        if not self.reads_imap:
+            log.info("email: the IMAP reader runs in `bin/threadline serve email` (%s=%s)", READER_ENV, SEPARATE)
+            return
         # The reader runs on the server loop, like webhook requests; the bot's turns run in
         # the inbox worker with their own Redis clients.
         self.reader = ImapReader(self.settings.imap, self.settings.mailbox, self.settings.mailbox_key,
@@ -186,7 +227,9 @@ class EmailInput(WebhookInput):
                                  record_unanswered=self.accept_unanswered_mail, ssl_context=self.imap_ssl_context,
                                  idle_s=self.idle_s, backlog_hours=self.settings.backlog_hours,
                                  max_bytes=self.settings.max_bytes)
-        self._reader_task = asyncio.create_task(self.reader.run())
+        # One reader per mailbox across servers: only the lease holder reads (reader_lease.py).
+        self.lease = ReadWhileLeased(self.runtime.redis, self.settings.mailbox_key, self.reader)
+        self._reader_task = asyncio.create_task(self.lease.run())
 
     async def stop(self) -> None:
         if self.reader:
@@ -253,6 +296,9 @@ class EmailInput(WebhookInput):
                            runtime: ChannelRuntime) -> None:
         state, records = EmailState(runtime.redis), runtime.records
         email = event.details.get("email", {})
+        if email.get("csat_link"):
+            await self.rating_from_link(event, email["csat_link"], on_new_message, runtime)
+            return
         customer_id, threaded = await self.customer_for(event, runtime)
         if event.provider_message_id:
             await state.remember_thread(event.provider_message_id, customer_id)
@@ -289,6 +335,27 @@ class EmailInput(WebhookInput):
             # sender_verified: whether the From address wrote this (actions refuse claims otherwise).
             metadata={**event.metadata(), "customer_id": customer_id, "thread_matched": threaded,
                       "sender_verified": bool(email.get("authenticated"))},
+        ))
+        await output.flush(customer_id)
+
+    async def rating_from_link(self, event: InboundEvent, link: Dict[str, Any], on_new_message: OnNewMessage,
+                               runtime: ChannelRuntime) -> None:
+        """A rating confirmed on the CSAT link page: the customer's turn with the option's payload
+        (the link was signed for this customer; the page built the payload from a score 1-5)."""
+        customer_id = await runtime.resolver.canonical(link["customer_id"])
+        if event.payload not in {csat_payload(score) for score in SCORES}:
+            log.warning("email: csat link event of customer %s without a rating payload: ignored", customer_id)
+            return
+        # One mail for the turn (the thanks), staged like a mail's reply; no address: the customer's.
+        output = EmailOutput(self, runtime, event.address or None, immediate=False).for_turn(inbound_key(event))
+        if await already_a_turn(runtime, customer_id, event.event_id):
+            log.info("email: csat rating %s of customer %s is already a turn (a replay)", event.event_id, customer_id)
+            await output.flush_staged(customer_id)
+            return
+        await on_new_message(UserMessage(
+            text=event.payload, output_channel=output, sender_id=customer_id, input_channel=CHANNEL,
+            message_id=event.event_id,
+            metadata={**event.metadata(), "customer_id": customer_id, "sender_verified": False},
         ))
         await output.flush(customer_id)
 
@@ -350,7 +417,12 @@ class EmailOutput(OutputChannel):
 
     async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
                                      **kwargs: Any) -> None:
-        await self._add(recipient_id, Part(text=text, buttons=buttons, language=message_language(kwargs)))
+        links: List[str] = []
+        if kwargs.get("utter_action") == CSAT_QUESTION and kwargs.get("csat_request_id") is not None:
+            # One signed link per option; the options are the scores 1-5 in order (csat.question).
+            links = self.channel.csat_links.for_question(recipient_id, int(kwargs["csat_request_id"]),
+                                                         list(SCORES)[:len(buttons)])
+        await self._add(recipient_id, Part(text=text, buttons=buttons, language=message_language(kwargs), links=links))
 
     async def send_quick_replies(self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]],
                                  **kwargs: Any) -> None:

@@ -1,7 +1,9 @@
 """Our replies: one mail per bot turn, threaded, marked as automatic, text plus simple HTML.
 
 Buttons become a short numbered list; the customer answers with the number or the words
-(`Offer.chosen`, connectors/webhook/offers.py). The mail's own words (greeting, sign-off, the
+(`Offer.chosen`, connectors/webhook/offers.py). A part with `links` (the CSAT question's signed
+rating links, connectors/email/csat_links.py) makes each option a link too, under its title in
+the text part and on it in the HTML part. The mail's own words (greeting, sign-off, the
 hint under the options, the subject of a new thread) are said in the turn's language
 (`turn_language`; English when unknown). A business that sets its own words in credentials.yml
 gets them as written when the catalogue does not know them. Pure functions: no I/O here.
@@ -33,6 +35,7 @@ class Part:
     buttons: List[Dict[str, str]] = field(default_factory=list)
     image: Optional[str] = None
     language: Optional[str] = None  # "pt", "en"; None when the message did not say
+    links: List[str] = field(default_factory=list)  # one per button, when its option is also a link
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Style:
     greeting: str = N_("Hello{name},")
     sign_off: str = N_("Best regards,\nThe support team")
     choose_hint: str = N_("Reply with the number or the words of your choice.")
+    link_hint: str = N_("Click your choice, or reply with its number.")
     default_subject: str = N_("Your message")
 
     def said_in(self, texts: Texts) -> "Style":
@@ -75,16 +79,28 @@ def _plain(parts: List[Part], greeting: str, style: Style) -> str:
             blocks.append(part.text.strip())
         if part.buttons:
             lines = []
-            for button in part.buttons:
+            for i, button in enumerate(part.buttons):
                 number += 1
                 lines.append(f"{number}. {button.get('title', '')}")
+                if i < len(part.links):
+                    lines.append(f"   {part.links[i]}")
             blocks.append("\n".join(lines))
         if part.image:
             blocks.append(part.image)
     if number:
-        blocks.append(style.choose_hint)
+        blocks.append(_hint(parts, style))
     blocks.append(style.sign_off)
     return "\n\n".join(blocks) + "\n"
+
+
+def _hint(parts: List[Part], style: Style) -> str:
+    return style.link_hint if any(part.links for part in parts) else style.choose_hint
+
+
+def _html_option(title: str, link: Optional[str]) -> str:
+    if link is None:
+        return f"<li>{html.escape(title)}</li>"
+    return f'<li><a href="{html.escape(link, quote=True)}">{html.escape(title)}</a></li>'
 
 
 def _html(parts: List[Part], greeting: str, style: Style) -> str:
@@ -94,14 +110,15 @@ def _html(parts: List[Part], greeting: str, style: Style) -> str:
         if part.text:
             out.append("<p>" + html.escape(part.text.strip()).replace("\n", "<br>") + "</p>")
         if part.buttons:
-            items = "".join(f"<li>{html.escape(b.get('title', ''))}</li>" for b in part.buttons)
+            items = "".join(_html_option(b.get("title", ""), part.links[i] if i < len(part.links) else None)
+                            for i, b in enumerate(part.buttons))
             out.append(f'<ol start="{number + 1}">{items}</ol>')
             number += len(part.buttons)
         if part.image:
             url = html.escape(part.image, quote=True)
             out.append(f'<p><a href="{url}">{url}</a></p>')
     if number:
-        out.append(f"<p>{html.escape(style.choose_hint)}</p>")
+        out.append(f"<p>{html.escape(_hint(parts, style))}</p>")
     out.append("<p>" + html.escape(style.sign_off).replace("\n", "<br>") + "</p>")
     return "<!DOCTYPE html><html><body>" + "".join(out) + "</body></html>"
 

@@ -11,6 +11,7 @@
   refused unread (`bin/threadline info`). The mail itself stays where it was.
 - `mailgun:token:<token>` → a signed Mailgun token already accepted (expires after the
   timestamp window).
+- `csat-link:<question id>` → the CSAT question's rating link was used (connectors/email/csat_page.py).
 """
 from __future__ import annotations
 
@@ -115,3 +116,15 @@ class EmailState:
     async def first_use_of_mailgun_token(self, token: str, ttl_s: int) -> bool:
         """True the first time a (signed) token is seen within `ttl_s`: SET NX EX."""
         return bool(await self.redis.set(f"{self.prefix}mailgun:token:{token}", 1, nx=True, ex=ttl_s))
+
+    # --- CSAT rating links ---------------------------------------------------------------
+    async def first_use_of_csat_link(self, question_id: int, ttl_s: int) -> bool:
+        """True for the first rating through the question's link: SET NX EX."""
+        return bool(await self.redis.set(f"{self.prefix}csat-link:{question_id}", 1, nx=True, ex=ttl_s))
+
+    async def csat_link_used(self, question_id: int) -> bool:
+        return bool(await self.redis.exists(f"{self.prefix}csat-link:{question_id}"))
+
+    async def forget_csat_link_use(self, question_id: int) -> None:
+        """The rating was not queued: the link may be used again."""
+        await self.redis.delete(f"{self.prefix}csat-link:{question_id}")

@@ -24,7 +24,8 @@ from sanic.response import HTTPResponse
 
 from connectors.webhook import events as kinds
 from connectors.webhook.events import InboundEvent
-from connectors.webhook.inbox import Inbox, InboxConsumer, lease_ms_from_env, max_attempts_from_env, note_customer
+from connectors.webhook.inbox import (AckPolicy, Inbox, InboxConsumer, NotReplicated, lease_ms_from_env,
+                                      max_attempts_from_env, note_customer)
 from connectors.webhook import runtime as channel_runtime
 from connectors.webhook.runtime import ChannelRuntime, CustomerNotingResolver, ResolverFactory, default_consumer_name
 from connectors.webhook.typed_text import typed_text_for_nlu
@@ -166,13 +167,28 @@ class WebhookInput(InputChannel):
         factory = self.resolver_factory or channel_runtime.default_resolver_factory
         # This loop's resources serve the webhook and Rasa's HTTP API (agent messages).
         self.runtime = ChannelRuntime.open(factory, self.redis_url)
-        self.inbox = Inbox(self.runtime.redis, self.name(), self.dedupe_ttl_s)
+        self.inbox = Inbox(self.runtime.redis, self.name(), self.dedupe_ttl_s, AckPolicy.from_env())
+        await self._warn_if_short_of_replicas()
         # The model is loaded by now: move its millions of long-lived objects out of the
         # garbage collector's reach, or each full collection pauses every webhook for
         # hundreds of milliseconds.
         gc.freeze()
         log.info("%s channel started (inbox only: an inbox worker answers%s)", self.name(),
                  ", sandbox" if self.sandbox else "")
+
+    async def _warn_if_short_of_replicas(self) -> None:
+        """Said at start: with fewer replicas than THREADLINE_ACK_REPLICAS every webhook is a 503."""
+        wanted = self.inbox.ack.replicas
+        if not wanted:
+            return
+        try:
+            connected = await self.inbox.replicas_connected()
+        except RedisError as error:
+            log.warning("%s channel: could not count the Redis replicas (%s)", self.name(), type(error).__name__)
+            return
+        if connected < wanted:
+            log.warning("%s channel: THREADLINE_ACK_REPLICAS=%d but the Redis primary has %d replicas connected: "
+                        "webhooks are answered 503 until enough replicas are back", self.name(), wanted, connected)
 
     async def consume(self, on_new_message: OnNewMessage, is_ready: Callable[[], bool]) -> None:
         """Run this channel's inbox consumer on the running loop (the inbox worker's) until
@@ -228,6 +244,12 @@ class WebhookInput(InputChannel):
             # Not stored: a 503 makes the provider deliver it again later.
             log.error("%s webhook: inbox unavailable (%s); asked the provider to retry", self.name(), error)
             return response.text("inbox unavailable", status=503)
+        except NotReplicated as short:
+            # Stored on the primary only: a failover could lose it after a 200. The retry is
+            # deduplicated, so it is neither stored nor answered twice.
+            log.warning("%s webhook: %d of %d replicas held the %d events within %d ms; asked the provider "
+                        "to retry", self.name(), short.held, short.wanted, len(events), self.inbox.ack.timeout_ms)
+            return response.text("not yet replicated", status=503)
         log.info("%s webhook: %d events, %d new", self.name(), len(events), new)
         return self.acknowledgement()
 

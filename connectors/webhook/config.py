@@ -29,7 +29,7 @@ def channel_mode(channel: str, values: Mapping[str, str]) -> str:
                     "sandbox provider or nowhere)", channel)
     elif mode == modes.DISABLED:
         log.warning("%s: disabled (none of %s set, and THREADLINE_ENV=production or SANDBOX=0 "
-                    "allows no sandbox)", channel, ", ".join(modes.CHANNEL_VARS[channel]))
+                    "allows no sandbox)", channel, ", ".join(modes.channel_vars(channel)))
     return mode
 
 

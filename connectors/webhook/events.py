@@ -22,7 +22,8 @@ ECHO = "echo"                # our own outbound message echoed back: never fed t
 SYSTEM = "system"            # provider notice about the customer (e.g. changed number)
 REFERRAL = "referral"        # customer opened the chat from an ad or link, no message yet
 STATUS = "status"            # delivery status of one of our messages
-RECORDED_ONLY = frozenset({REACTION, READ, EDIT, DELETE, ECHO, SYSTEM, REFERRAL})
+TYPING = "typing"            # the customer is typing (RCS): recorded, not answered
+RECORDED_ONLY = frozenset({REACTION, READ, EDIT, DELETE, ECHO, SYSTEM, REFERRAL, TYPING})
 
 
 @dataclass

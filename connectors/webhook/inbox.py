@@ -26,6 +26,12 @@ Keys for channel <ch>, written only by this module's scripts (times are Redis se
 - `tl:inbox:<ch>:dead`: capped stream of dead letters (channel, order key, customer id if it
   was resolved, reason, attempts, time, and the event itself so it can be replayed).
 - `tl:inbox:dead-channels`: set of the channels that ever dead-lettered (for readers).
+
+Replication (`THREADLINE_ACK_REPLICAS=N`, see docs/deploy.md): with asynchronous replication
+an accepted event can vanish in a failover after the webhook answered 200, and the provider
+never delivers it again. With N > 0 the accept ends with Redis `WAIT N` on the same
+connection, and raises `NotReplicated` (the webhook answers 503: the provider retries; the
+dedupe key makes the retry store nothing twice) unless N replicas hold the writes in time.
 """
 from __future__ import annotations
 
@@ -45,6 +51,7 @@ from redis.exceptions import RedisError
 
 from connectors.webhook.events import InboundEvent
 from threadline.conversation import failpoints
+from threadline.conversation.redis_connection import CONNECT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +63,24 @@ DEFAULT_LEASE_MS = 15_000
 DEFAULT_MAX_ATTEMPTS = 5
 RETRY_BASE_MS = 1_000  # parked lane retries after 1 s, 2 s, 4 s ... capped
 RETRY_MAX_MS = 60_000
+DEFAULT_ACK_TIMEOUT_MS = 1_000  # how long the webhook waits for replicas before its 503
 REASON_MAX_CHARS = 160
 
 _NOW = "local t = redis.call('TIME')\nlocal now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 
-# KEYS: dedupe, lane, lanes, wake. ARGV: dedupe ttl s, event json, lane name, wake maxlen.
+# KEYS: dedupe, lane, lanes, wake. ARGV: dedupe ttl s, event json, lane name, wake maxlen,
+# '1' when the caller will WAIT for replicas.
 # Mark seen and append in one step: never "seen but not stored" after a crash. NX keeps the
-# score of a lane that is taken or parked.
+# score of a lane that is taken or parked. A repeated delivery writes nothing, so the WAIT
+# after it would count only this connection's earlier writes, maybe none, and confirm an
+# event still missing on the replicas: it sets the dedupe key's expiry again, unchanged, a
+# write that makes the WAIT cover everything before it, the first delivery included.
 _ACCEPT = _NOW + """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ARGV[5] == '1' and ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+  return 0
+end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], 'NX', now, ARGV[3])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'lane', ARGV[3])
@@ -239,6 +255,35 @@ def dead_letter_key(channel: str) -> str:
     return Keys(channel).dead
 
 
+@dataclass(frozen=True)
+class AckPolicy:
+    """How many replicas must hold an accepted event before the webhook acknowledges it."""
+
+    replicas: int = 0
+    timeout_ms: int = DEFAULT_ACK_TIMEOUT_MS
+
+    @classmethod
+    def from_env(cls) -> "AckPolicy":
+        raw = os.environ.get("THREADLINE_ACK_REPLICAS", "").strip() or "0"
+        if not raw.isdigit():
+            raise ValueError(f"THREADLINE_ACK_REPLICAS must be 0 or a positive integer, got {raw!r}")
+        timeout_ms = _positive_int("THREADLINE_ACK_TIMEOUT_MS", DEFAULT_ACK_TIMEOUT_MS)
+        if timeout_ms >= CONNECT_TIMEOUT_S * 1000:
+            # WAIT blocks the connection: past the socket timeout the client gives up first.
+            raise ValueError(f"THREADLINE_ACK_TIMEOUT_MS must be below {CONNECT_TIMEOUT_S * 1000:.0f} "
+                             f"(the Redis socket timeout), got {timeout_ms}")
+        return cls(int(raw), timeout_ms)
+
+
+class NotReplicated(RuntimeError):
+    """The events are on the primary but fewer than the required replicas acknowledged them."""
+
+    def __init__(self, wanted: int, held: int) -> None:
+        super().__init__(f"{held} of {wanted} replicas acknowledged the accepted events")
+        self.wanted = wanted
+        self.held = held
+
+
 def lease_ms_from_env() -> int:
     return _positive_int("THREADLINE_INBOX_LEASE_MS", DEFAULT_LEASE_MS)
 
@@ -271,31 +316,45 @@ async def backlog(redis: Redis, channel: str) -> int:
 class Inbox:
     """The webhook side: store each new event exactly once, in its lane."""
 
-    def __init__(self, redis: Redis, channel: str, dedupe_ttl_s: int) -> None:
+    def __init__(self, redis: Redis, channel: str, dedupe_ttl_s: int, ack: AckPolicy = AckPolicy()) -> None:
         self.redis = redis
         self.keys = Keys(channel)
         self.dedupe_ttl_s = dedupe_ttl_s
+        self.ack = ack
         self._accept = redis.register_script(_ACCEPT)
 
     @property
     def channel(self) -> str:
         return self.keys.channel
 
+    async def replicas_connected(self) -> int:
+        """How many replicas the Redis primary has right now (the most WAIT can count)."""
+        return int((await self.redis.info("replication")).get("connected_slaves", 0))
+
     async def accept(self, events: Iterable[InboundEvent]) -> int:
         """Store the events not seen before (one round trip); returns how many were new. Their
-        CPFs are masked first, so no lane, dead letter or activity record holds one in clear."""
+        CPFs are masked first, so no lane, dead letter or activity record holds one in clear.
+        Raises `NotReplicated` when the ack policy's replicas did not confirm them in time."""
         async with self.redis.pipeline(transaction=False) as pipe:
             count = 0
             for event in events:
                 lane = event.order_key
                 keys = [self.keys.dedupe(event.event_id), self.keys.lane(lane), self.keys.lanes, self.keys.wake]
                 stored = event.with_cpfs_masked().to_json()
-                await self._accept(keys=keys, args=[self.dedupe_ttl_s, stored, lane, WAKE_MAXLEN],
-                                   client=pipe)
+                await self._accept(keys=keys, args=[self.dedupe_ttl_s, stored, lane, WAKE_MAXLEN,
+                                                    "1" if self.ack.replicas else "0"], client=pipe)
                 count += 1
             if not count:
                 return 0
+            if self.ack.replicas:
+                # In the same pipeline, so on the connection that wrote: WAIT counts the
+                # replicas that hold this connection's writes.
+                pipe.wait(self.ack.replicas, self.ack.timeout_ms)
             results = await pipe.execute()
+        if self.ack.replicas:
+            held = int(results.pop())
+            if held < self.ack.replicas:
+                raise NotReplicated(self.ack.replicas, held)
         return sum(1 for stored in results if stored)
 
 

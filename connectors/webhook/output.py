@@ -12,6 +12,11 @@ gets a send record for (inbound event, position) before anything else happens, a
 send first looks for one, so a turn replayed after a crash skips what already went out.
 Held messages sent later are numbered the same way under their held entry id. Messages sent
 outside a turn (agents through Rasa's HTTP API, one-time codes) have no send records.
+
+A sender that must know whether its message reached the customer (the follow-up worker, through
+Rasa's HTTP API) puts `delivery_ref` in the bot event's metadata: when that message is held, the
+provider refuses it, or a receipt later says it failed, the reason is recorded under that
+reference (ChannelRecords.refused), and the sender reads it back (ChannelRecords.refusal).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from rasa.core.channels.channel import OutputChannel
 
 from connectors.webhook.language import message_language
 from connectors.webhook.offers import Offer
-from connectors.webhook.records import HELD_MARK, SendSlot, held_source, turn_source
+from connectors.webhook.records import HELD_MARK, REF_FIELD, SendSlot, held_source, turn_source
 from connectors.webhook.runtime import ChannelRuntime
 from connectors.webhook.sender import SendFailed
 from connectors.webhook.text import split_text
@@ -39,6 +44,12 @@ NextSlot = Callable[[], Optional[SendSlot]]
 def typed_by_human(kwargs: Dict[str, Any]) -> bool:
     """Agent messages carry `"metadata": {"sent_by": "agent"}` on their bot event."""
     return kwargs.get("sent_by") == "agent"
+
+
+def delivery_ref(kwargs: Dict[str, Any]) -> Optional[str]:
+    """The sender's reference for this message (bot event metadata `delivery_ref`), if any."""
+    ref = kwargs.get(REF_FIELD)
+    return ref if isinstance(ref, str) and ref else None
 
 
 def no_slot() -> Optional[SendSlot]:
@@ -109,6 +120,11 @@ class WebhookOutput(OutputChannel):
         again (a closed window reopens); otherwise only an agent can act on it."""
         return False
 
+    def opens_window(self, message: Dict[str, Any]) -> bool:
+        """Whether `message` may go out while the window is closed (held for a `send_later`
+        reason), because the provider allows exactly that kind of message then."""
+        return False
+
     async def mark_read(self, address: str, provider_message_id: Optional[str]) -> None:
         """Show the customer their message was read (the bot is answering it), if the provider can."""
 
@@ -166,7 +182,8 @@ class WebhookOutput(OutputChannel):
     # --- shared steps -------------------------------------------------------------------
     async def _send(self, customer_id: str, message: Dict[str, Any], kwargs: Dict[str, Any]) -> List[str]:
         """One message of Rasa's (`text`, `text`+`buttons`, `image` or `custom`), now or held."""
-        address = await self._reply_address(customer_id)
+        ref = delivery_ref(kwargs)
+        address = await self._reply_address(customer_id, ref)
         if address is None:
             return []
         # What a held message keeps: its content, who wrote it (agents' windows differ) and its
@@ -177,15 +194,17 @@ class WebhookOutput(OutputChannel):
             kept["language"] = language
         queued = {**message, **({"kwargs": kept} if kept else {})}
         reason = await self.hold_reason(address, kwargs)
+        if reason and self.send_later(reason) and self.opens_window(message):
+            reason = None  # e.g. an approved WhatsApp template: the one thing a closed window lets through
         if reason:
             slot = self._turn_slot()
             if slot is None or not await self._already_done(customer_id, slot):
-                await self._hold(customer_id, address, reason, queued, slot)
+                await self._hold(customer_id, address, reason, queued, slot, ref)
             return []
-        return await self._send_now(customer_id, address, queued, kwargs, self._turn_slot)
+        return await self._send_now(customer_id, address, queued, kwargs, self._turn_slot, ref)
 
     async def _send_now(self, customer_id: str, address: str, message: Dict[str, Any],
-                        kwargs: Dict[str, Any], next_slot: NextSlot = no_slot) -> List[str]:
+                        kwargs: Dict[str, Any], next_slot: NextSlot = no_slot, ref: Optional[str] = None) -> List[str]:
         """Render and deliver, each payload in the next slot; returns the provider ids of what
         went out. A payload the provider holds back ends the message (the rest would be too)."""
         text = message.get("text", "")
@@ -204,7 +223,7 @@ class WebhookOutput(OutputChannel):
             payloads = [self.text_payload(address, part, kwargs) for part in split_text(text, self.fits)]
         sent: List[str] = []
         for payload in payloads:
-            outcome = await self._deliver(customer_id, address, payload, next_slot(), message)
+            outcome = await self._deliver(customer_id, address, payload, next_slot(), message, ref)
             if outcome == HELD_MARK:
                 break
             if outcome:
@@ -224,22 +243,26 @@ class WebhookOutput(OutputChannel):
         numbered_text = "\n".join([text, "", *lines, "", hint])
         return [self.text_payload(address, part, kwargs) for part in split_text(numbered_text, self.fits)]
 
-    async def _reply_address(self, customer_id: str) -> Optional[str]:
+    async def _reply_address(self, customer_id: str, ref: Optional[str] = None) -> Optional[str]:
         address = self.address or await self.runtime.resolver.reply_address(customer_id, self.name())
         if not address:
             log.error("%s: customer %s has no address on this channel; message not sent",
                       self.name(), customer_id)
             await self.records.failed(self.name(), customer_id, "", "no_address", "no address on channel")
+            if ref:
+                await self.records.refused(ref, "no_address")
         return address or None
 
     async def _hold(self, customer_id: str, address: str, reason: str, message: Dict[str, Any],
-                    slot: Optional[SendSlot]) -> None:
+                    slot: Optional[SendSlot], ref: Optional[str] = None) -> None:
         later = self.send_later(reason)
         log.warning("%s: message to customer %s held (%s); the agent is told%s", self.name(),
                     customer_id, reason, ", sent when the customer writes again" if later else "")
         await self.records.held(self.name(), customer_id, address, reason, message, send_later=later)
         if slot is not None:
             await self.records.slot_held(customer_id, slot)
+        if ref:
+            await self.records.refused(ref, f"held: {reason}")
         await self.on_held(customer_id, address, reason)
 
     async def _already_done(self, customer_id: str, slot: SendSlot) -> Optional[str]:
@@ -252,7 +275,8 @@ class WebhookOutput(OutputChannel):
         return done
 
     async def _deliver(self, customer_id: str, address: str, payload: Payload,
-                       slot: Optional[SendSlot] = None, message: Optional[Dict[str, Any]] = None) -> Optional[str]:
+                       slot: Optional[SendSlot] = None, message: Optional[Dict[str, Any]] = None,
+                       ref: Optional[str] = None) -> Optional[str]:
         """Send one payload in `slot` (unless its record says it went out already); returns the
         provider id, HELD_MARK when the provider held `message` back, or None when it failed."""
         if slot is not None:
@@ -266,14 +290,18 @@ class WebhookOutput(OutputChannel):
             if reason and message is not None:
                 log.warning("%s: provider refused a message to customer %s for now (code %s)",
                             self.name(), customer_id, error.code)
-                await self._hold(customer_id, address, reason, message, slot)
+                await self._hold(customer_id, address, reason, message, slot, ref)
                 return HELD_MARK
             log.error("%s: send to customer %s failed permanently: HTTP %s code %s", self.name(),
                       customer_id, error.status, error.code)
             await self.records.failed(self.name(), customer_id, address, error.code or error.status,
                                       error.detail)
+            if ref:
+                await self.records.refused(ref, f"provider_refused:{error.code or error.status}")
             await self.on_failed(customer_id, address, error)
             return None
+        if ref:  # a receipt saying it failed later is copied to the reference too
+            details = {**details, REF_FIELD: ref}
         # The send record first: from here a replay of the turn skips this payload.
         await self.records.sent(self.name(), provider_id, customer_id, address, slot=slot, **details)
         if slot is not None and slot.source.startswith("turn:") and not self._turn_confirmed:

@@ -15,6 +15,10 @@
   its mail goes out). `source` is `turn:<channel>:<event id>` for the output of the bot turn
   of one inbound event, `held:<entry id>` for a held message sent later; kept
   SEND_RECORD_TTL_S (8 days: longer than any replay of an inbound event).
+- `tl:out:refused:<ref>`: why a message sent with the `delivery_ref` metadata `ref` did not
+  reach the customer (held, refused by the provider, or a failed receipt later): a short code,
+  never its text; read by whoever sent it (the follow-up worker) through `refusal`; kept
+  SEND_RECORD_TTL_S.
 - `tl:out:window:<channel>:<address>`: time of the customer's last inbound message.
 - `tl:out:optout:<channel>`: addresses that sent STOP.
 - `tl:out:offer:<customer id>`: the options the bot last offered the customer, on any
@@ -42,10 +46,15 @@ HELD_TTL_S = 30 * 24 * 3600  # a held answer older than a month is no answer any
 # Longer than the inbox's 7-day dedupe window (the longest a provider replays an event) and
 # than any pending entry waits for its replay.
 SEND_RECORD_TTL_S = 8 * 24 * 3600
+REF_FIELD = "delivery_ref"  # a sent message's field: its sender's reference (see `refused`)
+REASON_MAX = 60  # a refusal's reason fits the CRM's follow-up reason column
 STAGED_FIELD = "staged"  # a send record's field holding what a turn will send when it ends (email)
 HELD_MARK = "held"  # a send record's value when the message in that position was held instead
 STATUS_RANK = {"accepted": 0, "queued": 0, "sending": 0, "sent": 1, "delivered": 2,
-               "read": 3, "played": 3, "undelivered": 4, "failed": 4}
+               "read": 3, "played": 3, "undelivered": 4, "failed": 4,
+               # RCS: expired undelivered and revoked (sent again by SMS), or expired unrevoked
+               "ttl_expiration_revoked": 4, "ttl_expiration_revoke_failed": 1}
+FAILED_RANK = 4
 
 # Keep the highest status reached: provider receipts may arrive out of order.
 _STATUS = """
@@ -139,8 +148,25 @@ class ChannelRecords:
         key = f"tl:out:msg:{event.channel}:{event.target_message_id}"
         status = (event.status or "unknown").lower()
         errors = json.dumps(event.errors) if event.errors else ""
-        await self._status(keys=[key], args=[status, STATUS_RANK.get(status, 0),
-                                             event.timestamp or time.time(), errors, MESSAGE_TTL_S])
+        rank = STATUS_RANK.get(status, 0)
+        await self._status(keys=[key], args=[status, rank, event.timestamp or time.time(), errors, MESSAGE_TTL_S])
+        if rank >= FAILED_RANK:  # a message its sender tracks failed after the provider accepted it
+            ref = await self.redis.hget(key, REF_FIELD)
+            if ref:
+                code = next((e.get("code") for e in event.errors or () if isinstance(e, dict) and e.get("code")), None)
+                await self.refused(ref.decode() if isinstance(ref, bytes) else ref,
+                                   f"provider_failed:{code if code is not None else status}")
+
+    # --- what became of a message its sender tracks (`delivery_ref`) ----------------------
+    async def refused(self, ref: str, reason: str) -> None:
+        """The message sent with `delivery_ref` = `ref` did not reach the customer, for `reason`
+        (a short code: `held: <why>`, `provider_refused:<code>`, `provider_failed:<code>`)."""
+        await self.redis.set(f"tl:out:refused:{ref}", reason[:REASON_MAX], ex=SEND_RECORD_TTL_S)
+
+    async def refusal(self, ref: str) -> Optional[str]:
+        """Why the message sent with `delivery_ref` = `ref` did not reach the customer, or None."""
+        raw = await self.redis.get(f"tl:out:refused:{ref}")
+        return raw.decode() if isinstance(raw, bytes) else raw
 
     async def message(self, channel: str, provider_id: str) -> Dict[str, str]:
         raw = await self.redis.hgetall(f"tl:out:msg:{channel}:{provider_id}")

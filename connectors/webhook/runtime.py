@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from connectors.webhook.records import ChannelRecords
 from threadline.conversation.event_log import CustomerEventLog
+from threadline.conversation.redis_connection import connect
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class ChannelRuntime:
 
     @classmethod
     def open(cls, resolver_factory: ResolverFactory, url: Optional[str] = None) -> "ChannelRuntime":
-        redis = Redis.from_url(url or redis_url())
+        redis = connect(url or redis_url())
         return cls(redis=redis, records=ChannelRecords(redis), resolver=resolver_factory())
 
     @property

@@ -59,14 +59,20 @@ class ProviderClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def post(self, url: str, *, json_body: Optional[dict] = None,
-                   form: Optional[Dict[str, str]] = None) -> dict:
+                   form: Optional[Dict[str, str]] = None, headers: Optional[Dict[str, str]] = None) -> dict:
+        return await self.request("POST", url, json_body=json_body, form=form, headers=headers)
+
+    async def request(self, method: str, url: str, *, json_body: Optional[dict] = None,
+                      form: Optional[Dict[str, str]] = None, headers: Optional[Dict[str, str]] = None) -> dict:
+        """`method` to `url` with retries; `headers` are added to the client's own (e.g. a
+        bearer token that changes)."""
         last: Optional[SendFailed] = None
         for attempt in range(1, self.policy.attempts + 1):
             retry_after = None
             try:
-                async with self.session_factory().post(
-                    url, json=json_body, data=form, headers=self.headers, auth=self.auth,
-                    timeout=self.timeout,
+                async with self.session_factory().request(
+                    method, url, json=json_body, data=form, headers={**self.headers, **(headers or {})},
+                    auth=self.auth, timeout=self.timeout,
                 ) as response:
                     body = await _json(response)
                     if response.status < 300:

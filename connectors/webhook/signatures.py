@@ -1,6 +1,7 @@
 """Webhook signatures, checked on the raw request bytes in constant time."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from typing import Mapping, Optional
@@ -9,6 +10,7 @@ from twilio.request_validator import RequestValidator
 
 META_HEADER = "X-Hub-Signature-256"
 TWILIO_HEADER = "X-Twilio-Signature"
+RBM_HEADER = "X-Goog-Signature"
 
 
 def meta_signature(app_secret: str, raw_body: bytes) -> str:
@@ -36,3 +38,15 @@ def twilio_signature_valid(
         return False
     # `params` may be a multi-dict (Sanic's request.form): twilio reads every value.
     return RequestValidator(auth_token).validate(url, params, header)
+
+
+def rbm_signature(client_token: str, data: bytes) -> str:
+    """`X-Goog-Signature` Google RBM sends: base64(HMAC-SHA512(client token, the base64-decoded
+    `message.data` of the Pub/Sub push body))."""
+    return base64.b64encode(hmac.new(client_token.encode(), data, hashlib.sha512).digest()).decode()
+
+
+def rbm_signature_valid(client_token: str, data: bytes, header: Optional[str]) -> bool:
+    if not header or not client_token:
+        return False
+    return hmac.compare_digest(rbm_signature(client_token, data).encode(), header.strip().encode())

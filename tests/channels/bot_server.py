@@ -12,6 +12,8 @@ Environment:
 BOT_PORT, BOT_DELAY_S (seconds per turn, to keep the bot busy), BOT_BLOCK=1 (never finish a
 turn: for crash tests), BOT_START_DELAY_S (seconds the server listens before the channels
 start, like Rasa loading its model), plus the channel variables and REDIS_URL.
+POST /test/agent-reply {channel, customer_id, text, agent_name} sends an agent's reply as
+Rasa's HTTP API does for the console.
 """
 from __future__ import annotations
 
@@ -24,11 +26,16 @@ import time
 
 from redis.asyncio import Redis
 from rasa.core.channels.channel import UserMessage, register
-from sanic import Sanic
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from connectors.instagram import InstagramInput
+from connectors.rcs import RcsInput
 from connectors.sms import SmsInput
+from connectors.webchat import WebchatInput
 from connectors.whatsapp import WhatsAppInput
+from threadline.conversation.redis_connection import connect
 from threadline.inbox_worker import serve
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer about your order." for n in range(120))
@@ -48,7 +55,7 @@ class ScriptedAgent:
             await asyncio.sleep(3600)
         await asyncio.sleep(self.delay)
         if self.redis is None:
-            self.redis = Redis.from_url(os.environ["REDIS_URL"])
+            self.redis = connect(os.environ["REDIS_URL"])
         if (message.text or "").startswith("hold the gil"):
             # A C loop never gives up the GIL (like a long TensorFlow or numpy call).
             started = time.monotonic()
@@ -67,6 +74,14 @@ class ScriptedAgent:
             count = int(text.split()[1]) if len(text.split()) > 1 else 2
             buttons = [{"title": f"Option {n}", "payload": f"/choose{{\"n\":{n}}}"} for n in range(1, count + 1)]
             await out.send_text_with_buttons(who, "Pick one:", buttons)
+        elif text.startswith("carousel") or text == "card":
+            count = int(text.split()[1]) if len(text.split()) > 1 else 1
+            cards = [{"title": f"Product {n}", "description": f"R$ {n}0,00", "image": f"https://shop.example/{n}.jpg",
+                      "buttons": [{"title": "Buy", "payload": f"/buy{{\"n\":{n}}}"},
+                                  {"title": "Ask a person", "payload": "/human_handoff"}]}
+                     for n in range(1, count + 1)]
+            rich = {"card": cards[0]} if text == "card" else {"text": "Our products:", "carousel": cards}
+            await out.send_custom_json(who, {"rcs": rich})
         elif text == "long":
             await out.send_text_message(who, LONG_TEXT)
         else:
@@ -75,7 +90,8 @@ class ScriptedAgent:
 
 def channels() -> list:
     return [WhatsAppInput.from_credentials(None), InstagramInput.from_credentials(None),
-            SmsInput.from_credentials(None)]
+            SmsInput.from_credentials(None), RcsInput.from_credentials(None),
+            WebchatInput.from_credentials(None)]
 
 
 def worker() -> None:
@@ -98,6 +114,16 @@ def main() -> None:
         await asyncio.sleep(start_delay)
 
     register(channels(), app, route="/webhooks/")
+
+    @app.route("/test/agent-reply", methods=["POST"])
+    async def agent_reply(request: Request) -> HTTPResponse:
+        """What Rasa's HTTP API does with an agent's reply from the console (a bot event with
+        `sent_by: agent`, side effects executed): the channel's output sends it."""
+        body = request.json
+        channel = {c.name(): c for c in app.ctx.input_channels}[body["channel"]]
+        await channel.get_output_channel().send_response(body["customer_id"], {
+            "text": body["text"], "sent_by": "agent", "agent_name": body["agent_name"]})
+        return response.json({"sent": True})
 
     @app.listener("before_server_start")
     async def load_agent(app_: Sanic, _loop) -> None:

@@ -16,13 +16,15 @@ from typing import Callable, Dict, Optional
 
 import aiohttp
 import pytest
-from redis.asyncio import Redis
 
+from threadline.conversation.redis_connection import connect
 from threadline.crm import Database
 from threadline.identity.index import IdentityIndex
 from threadline.identity.resolver import IdentityResolver
 from threadline.sandbox.config import sandbox_env
 from threadline.sandbox.payloads import Delivery
+from tests.support.browser import browser, playwright_ready  # noqa: F401  (fixtures)
+from tests.support.cut_proxy import CutProxy
 from tests.support.redis_server import free_port
 from tests.support.sandbox import serve_sandbox
 
@@ -132,8 +134,13 @@ class ScriptedStack:
 
 @pytest.fixture(scope="module")
 def channel_env(redis_server, tmp_path_factory) -> Dict[str, str]:
+    return scripted_env(redis_server, tmp_path_factory)
+
+
+def scripted_env(redis_server, tmp_path_factory) -> Dict[str, str]:
+    """The scripted stack's settings: sandboxed channels on free ports, private Redis and CRM."""
     bot_port, sandbox_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHATSAPP_", "INSTAGRAM_", "TWILIO_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHATSAPP_", "INSTAGRAM_", "TWILIO_", "RBM_"))}
     env.pop("SANDBOX", None)
     env.update(sandbox_env(env, sandbox_port, bot_port))
     crm = tmp_path_factory.mktemp("crm") / "crm.sqlite3"
@@ -171,7 +178,7 @@ async def identity(channel_env):
 
 @pytest.fixture
 async def store(channel_env):
-    client = Redis.from_url(channel_env["REDIS_URL"])
+    client = connect(channel_env["REDIS_URL"])
     yield client
     await client.close()
 
@@ -205,3 +212,14 @@ def edge(channel_env, redis_server, tmp_path):
     yield server
     server.stop()
     redis_server.flush()  # (after the worker stopped) no stored message is left for the next module's bot
+
+
+
+@pytest.fixture
+async def proxy(bot, channel_env):
+    """A proxy to the bot server the test can cut (for a module whose env has PROXY_PORT:
+    tests/support/webchat.py `with_proxy`)."""
+    cut = CutProxy(int(channel_env["PROXY_PORT"]), int(channel_env["BOT_PORT"]))
+    await cut.restore()
+    yield cut
+    await cut.cut()

@@ -13,17 +13,17 @@ import asyncio
 import contextlib
 import sys
 
-from redis.asyncio import Redis
 
 from connectors.webhook.events import InboundEvent
 from connectors.webhook.inbox import InboxConsumer
 from threadline.conversation.lock_store import CustomerLockStore
+from threadline.conversation.redis_connection import connect
 
 JOURNAL = "test:journal"
 
 
 async def main(url: str, channel: str, name: str, lease_ms: int, rasa_lock: bool) -> None:
-    redis = Redis.from_url(url)
+    redis = connect(url)
     locks = CustomerLockStore(url=url) if rasa_lock else None
 
     async def handler(event: InboundEvent) -> None:

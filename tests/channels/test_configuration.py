@@ -48,11 +48,12 @@ def test_without_credentials_the_channel_runs_in_sandbox_mode():
 def test_make_run_sandboxes_only_channels_without_credentials():
     env = {"WHATSAPP_ACCESS_TOKEN": "EAAG-real", "WHATSAPP_APP_SECRET": "s3cret",
            "WHATSAPP_VERIFY_TOKEN": "verify", "WHATSAPP_PHONE_NUMBER_ID": "1234"}
-    assert sandboxed_channels(env) == ["instagram", "sms"]
+    assert sandboxed_channels(env) == ["instagram", "sms", "rcs"]
     out = sandbox_env(env, 5080, 5005)
     assert out["WHATSAPP_APP_SECRET"] == "s3cret" and out["WHATSAPP_API_URL"] == ""  # real channel untouched
     assert out["INSTAGRAM_API_URL"] == "http://127.0.0.1:5080/instagram/v23.0" and len(out["INSTAGRAM_APP_SECRET"]) == 32
     assert out["TWILIO_WEBHOOK_URL"] == "http://127.0.0.1:5005/webhooks/sms/webhook"
-    assert out["THREADLINE_SANDBOX_CHANNELS"] == "instagram,sms"
-    assert sandboxed_channels({**env, "SANDBOX": "1"}) == ["instagram", "sms"]  # never over real credentials
+    assert out["THREADLINE_SANDBOX_CHANNELS"] == "instagram,sms,rcs"
+    assert out["RBM_API_URL"] == "http://127.0.0.1:5080/rbm" and out["RBM_AGENT_ID"].startswith("sandbox-")
+    assert sandboxed_channels({**env, "SANDBOX": "1"}) == ["instagram", "sms", "rcs"]  # never over real credentials
     assert sandboxed_channels({"SANDBOX": "0"}) == []

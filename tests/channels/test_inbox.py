@@ -18,11 +18,12 @@ import pytest
 from redis.asyncio import Redis
 
 from connectors.webhook.events import InboundEvent
-from connectors.webhook.inbox import (DEFAULT_LEASE_MS, Inbox, InboxConsumer, backlog, dead_letter_counts,
-                                      note_customer, recent_dead_letters)
+from connectors.webhook.inbox import (DEFAULT_LEASE_MS, AckPolicy, Inbox, InboxConsumer, NotReplicated, backlog,
+                                      dead_letter_counts, note_customer, recent_dead_letters)
 from tests.channels.inbox_process import JOURNAL
 from threadline.cli.main import main as threadline_cli
 from threadline.conversation import failpoints
+from threadline.conversation.redis_connection import connect
 from threadline.conversation.lock_store import DEFAULT_LIFETIME_S, CustomerLockStore
 from tests.support.waiting import wait_for
 
@@ -44,7 +45,7 @@ class Running:
         self.clients: List[Redis] = []
 
     def start(self, name: str, handler, **options) -> InboxConsumer:
-        client = Redis.from_url(self.url)
+        client = connect(self.url)
         consumer = InboxConsumer(client, "test", name, handler, **options)
         self.clients.append(client)
         self.consumers.append(consumer)
@@ -62,7 +63,7 @@ class Running:
 
 @pytest.fixture
 async def redis(redis_url):
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     yield client
     await client.close()
 
@@ -82,6 +83,39 @@ async def test_concurrent_accepts_store_each_event_once(redis):
     assert await backlog(redis, "test") == 20
     assert await redis.lrange("tl:inbox:test:lane:test:a", 0, -1) == [e.to_json().encode() for e in batch]
     assert 0 < await redis.ttl("tl:dedupe:test:a-0") <= 60
+
+
+async def test_ack_replicas_a_redis_without_replicas_refuses_to_confirm_and_stores_once(redis):
+    """THREADLINE_ACK_REPLICAS=1 on a Redis with no replica: every accept says `NotReplicated`
+    (the webhook's 503) after the timeout, and the provider's retries store nothing twice."""
+    inbox = Inbox(redis, "test", dedupe_ttl_s=60, ack=AckPolicy(replicas=1, timeout_ms=100))
+    for _ in range(2):
+        started = time.monotonic()
+        with pytest.raises(NotReplicated) as refused:
+            await inbox.accept([event("ana", 1)])
+        assert (refused.value.wanted, refused.value.held) == (1, 0)
+        assert time.monotonic() - started >= 0.09  # WAIT waited for its timeout
+    assert await backlog(redis, "test") == 1
+    assert await Inbox(redis, "test", dedupe_ttl_s=60).accept([event("ana", 2)]) == 1  # N=0: no WAIT
+
+
+@pytest.mark.parametrize("replicas, timeout, problem", [
+    ("one", "", "THREADLINE_ACK_REPLICAS must be 0 or a positive integer"),
+    ("-1", "", "THREADLINE_ACK_REPLICAS must be 0 or a positive integer"),
+    ("1", "5000", "THREADLINE_ACK_TIMEOUT_MS must be below 5000"),
+    ("1", "0", "THREADLINE_ACK_TIMEOUT_MS must be a positive integer"),
+])
+def test_ack_policy_refuses_bad_settings_naming_the_variable(monkeypatch, replicas, timeout, problem):
+    monkeypatch.setenv("THREADLINE_ACK_REPLICAS", replicas)
+    monkeypatch.setenv("THREADLINE_ACK_TIMEOUT_MS", timeout)
+    with pytest.raises(ValueError, match=problem):
+        AckPolicy.from_env()
+
+
+def test_ack_policy_defaults_to_no_wait(monkeypatch):
+    monkeypatch.delenv("THREADLINE_ACK_REPLICAS", raising=False)
+    monkeypatch.delenv("THREADLINE_ACK_TIMEOUT_MS", raising=False)
+    assert AckPolicy.from_env() == AckPolicy(replicas=0, timeout_ms=1000)
 
 
 async def test_two_workers_handle_every_lane_in_accepted_order_each_message_once(redis, consumers):

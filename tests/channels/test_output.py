@@ -58,6 +58,20 @@ async def test_whatsapp_outside_24h_holds_the_message_and_sends_the_template(cha
     assert b"Your order shipped." in held[b"message"]
 
 
+async def test_whatsapp_outside_24h_lets_a_follow_up_template_through_and_holds_nothing(channels, sandbox, store):
+    """A follow-up's approved template (threadline/followups/messages.py) is what Meta accepts
+    outside the window: it goes out as it is, no invitation template, nothing held."""
+    whatsapp = channels["whatsapp"]
+    whatsapp.template_name = "order_update_followup"
+    customer_id = await customer(whatsapp, WA_ID, 30 * 3600)
+    template = {"name": "threadline_followup_lead", "language": {"code": "en"},
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": "Pulse Earbuds"}]}]}
+    await whatsapp.output_channel(None).send_custom_json(customer_id, {"type": "template", "template": template})
+    [sent_body] = [s["body"] for s in sandbox.sent]
+    assert sent_body["type"] == "template" and sent_body["template"] == template
+    assert await store.xrange("tl:out:held") == []
+
+
 @pytest.fixture
 async def whatsapp_with_env(channel_env, sandbox, monkeypatch):
     """WhatsAppInput.from_credentials under the test's own language settings (none from the
@@ -176,6 +190,30 @@ async def test_sms_recipient_opted_out_at_twilio_is_remembered(channels, sandbox
     assert await store.sismember("tl:out:optout:sms", PHONE)
     await sms.output_channel(PHONE).send_text_message(customer_id, "second")
     assert sandbox.sent == []
+
+
+async def test_a_tracked_message_records_why_it_did_not_reach_the_customer(channels, sandbox, store):
+    """A sender's `delivery_ref` (the follow-up worker's) gets the reason back: the provider
+    refusing it, the channel holding it, a failed receipt after the provider accepted it."""
+    from connectors.webhook.events import InboundEvent
+
+    sms, whatsapp = channels["sms"], channels["whatsapp"]
+    records = sms.runtime.records
+    sandbox.faults["sms"].append((400, {"code": 21610, "message": "Attempt to send to unsubscribed recipient"}))
+    customer_id = await customer(sms, PHONE, None)
+    await sms.output_channel(PHONE).send_text_message(customer_id, "first", delivery_ref="followup:1:a")
+    assert await records.refusal("followup:1:a") == "provider_refused:21610"
+    await sms.output_channel(PHONE).send_text_message(customer_id, "second", delivery_ref="followup:2:b")
+    assert await records.refusal("followup:2:b") == "held: sms recipient opted out (STOP)"
+    wa_customer = await customer(whatsapp, WA_ID, 60)
+    await whatsapp.output_channel(None).send_text_message(wa_customer, "third", delivery_ref="followup:3:c")
+    assert await records.refusal("followup:3:c") is None
+    [accepted] = [s for s in sandbox.sent if s["channel"] == "whatsapp"]
+    await records.delivery_status(InboundEvent(channel="whatsapp", kind="status", event_id="st-1", address=WA_ID,
+                                               target_message_id=accepted["id"], status="failed",
+                                               errors=[{"code": 131026, "title": "Message undeliverable"}]))
+    assert await records.refusal("followup:3:c") == "provider_failed:131026"
+    assert sandbox.sent == [accepted]
 
 
 async def test_customer_without_address_on_a_channel_is_recorded(channels, sandbox, store):

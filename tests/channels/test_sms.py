@@ -47,9 +47,22 @@ async def test_mms_media_is_recorded_and_answered(bot, sandbox, store, channel_e
     assert event["metadata"]["media"] == [{"type": "image/jpeg", "url": media[0][0]}]
 
 
+def crm_opt_outs(env):
+    """The CRM's record of SMS opt-outs (threadline/crm/opt_outs.py), which follow-ups read."""
+    from threadline.crm import Database
+    from threadline.crm.models.followups import CustomerOptOut
+
+    database = Database(env["CRM_DATABASE_URL"])
+    try:
+        return database.transaction(lambda s: [(r.channel, r.source) for r in s.query(CustomerOptOut)])
+    finally:
+        database.dispose()
+
+
 async def test_stop_is_respected_until_start(bot, sandbox, store, channel_env):
     await post(url(bot), delivery(channel_env, "STOP"))
     await wait_for(lambda: store.sismember("tl:out:optout:sms", PHONE))
+    assert await wait_for(lambda: crm_opt_outs(channel_env)) == [("sms", "sms_stop")]
     await post(url(bot), delivery(channel_env, "hello?"))
     await handled(store)
     await asyncio.sleep(0.5)
@@ -58,6 +71,7 @@ async def test_stop_is_respected_until_start(bot, sandbox, store, channel_env):
     assert held and held[0][1][b"reason"] == b"sms recipient opted out (STOP)"
     await post(url(bot), delivery(channel_env, "START"))
     await wait_for(lambda: _not(store.sismember("tl:out:optout:sms", PHONE)))
+    assert await wait_for(lambda: crm_opt_outs(channel_env) == []) is True
     await post(url(bot), delivery(channel_env, "back again"))
     reply = (await wait_for(lambda: sent(sandbox, "sms", PHONE)))[0]
     assert reply["body"]["Body"] == "You said: back again"

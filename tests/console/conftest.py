@@ -8,10 +8,11 @@ from typing import Optional
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from redis.asyncio import Redis
 
 from threadline.console.agents import AddAgent
 from threadline.console.app import console_app
+from connectors.webhook.records import ChannelRecords
+from threadline.conversation.redis_connection import connect
 from threadline.crm import Database
 from threadline.handoff.rasa_api import RasaApi
 from threadline.handoff.store import OpenHandoff
@@ -61,8 +62,8 @@ async def escalation(db, redis_url) -> Escalation:
 
 
 async def serve_console(db: Database, redis_url: str, rasa: RasaApi):
-    redis = Redis.from_url(redis_url)
-    client = TestClient(TestServer(console_app(db, redis, rasa, poll_s=0.2)))
+    redis = connect(redis_url)
+    client = TestClient(TestServer(console_app(db, redis, rasa, ChannelRecords(redis).opted_out, poll_s=0.2)))
     await client.start_server()
     return client, redis
 

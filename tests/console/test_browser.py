@@ -9,13 +9,13 @@ playwright when they are missing.
 """
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
 
 from tests.console.conftest import customer_writes, sent_texts
-from tests.support.processes import PROJECT, project_process
+from tests.support.browser import playwright_ready  # noqa: F401  (fixture)
+from tests.support.processes import printed_console_url, project_process
 from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
 from threadline.handoff.store import get_handoff, open_handoffs
@@ -36,22 +36,12 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def playwright_ready():
-    done = subprocess.run(["bash", str(PROJECT / "scripts" / "install-browser.sh")], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"could not install the browser: {done.stderr.strip() or done.stdout.strip()}")
-    from playwright.async_api import async_playwright
-
-    return async_playwright
-
-
-@pytest.fixture(scope="module")
 def console_url(stack, tmp_path_factory):
     port = free_port()
     env = {**stack.env, "CONSOLE_PORT": str(port)}
-    with project_process(["-m", "threadline.console"], f"http://127.0.0.1:{port}/health", env,
-                         tmp_path_factory.mktemp("console") / "console.log"):
-        yield f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("console") / "console.log"
+    with project_process(["-m", "threadline.console"], f"http://127.0.0.1:{port}/health", env, log):
+        yield printed_console_url(log)  # opened as printed, with no browser flag
 
 
 @pytest.fixture
@@ -115,8 +105,11 @@ async def test_an_agent_takes_an_escalation_live_replies_and_hands_back(page, co
     await page.click("text=Hand back to the bot")
     await page.wait_for_selector("tr.empty")
     assert (await get_handoff(stack_db, handoff.id)).resolution == "handed_back"
+    # the hand-back asks the CSAT question once, on the channel the customer used
+    [question] = await wait_for(lambda: sent_texts(provider, "whatsapp", WA_ID)[3:], timeout=30)
+    assert "rate the help" in question.lower()
     await customer_writes(stack, "whatsapp", WA_ID, "are you a bot?")
-    [answer] = await wait_for(lambda: sent_texts(provider, "whatsapp", WA_ID)[3:], timeout=30)
+    [answer] = await wait_for(lambda: sent_texts(provider, "whatsapp", WA_ID)[4:], timeout=30)
     assert "bot" in answer.lower()
     print(f"\nconsole figures: escalation to queue row {queue_latency:.2f}s, customer message to open "
           f"conversation {message_latency:.2f}s, reply click to provider {reply_latency:.2f}s")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from tests.console.test_browser import page, playwright_ready  # noqa: F401  (the browser harness)
 from tests.handoff.journeys import ORDER_ID, at, bot_answers, customer_says, entity, session_start
-from tests.support.processes import PROJECT, project_process
+from tests.support.processes import PROJECT, printed_console_url, project_process
 from tests.support.redis_server import free_port
 from threadline.console.agents import AddAgent
 from threadline.crm import Database
@@ -51,9 +51,9 @@ def console_url(redis_server, console_db, tmp_path_factory):
     port = free_port()
     env = {"CONSOLE_PORT": str(port), "REDIS_URL": redis_server.url, "CRM_DATABASE_URL": console_db.url,
            "RASA_PORT": str(free_port()), "RASA_AUTH_TOKEN": "unused-no-rasa-in-this-test"}
-    with project_process(["-m", "threadline.console"], f"http://127.0.0.1:{port}/health", env,
-                         tmp_path_factory.mktemp("console") / "console.log"):
-        yield f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("console") / "console.log"
+    with project_process(["-m", "threadline.console"], f"http://127.0.0.1:{port}/health", env, log):
+        yield printed_console_url(log)  # opened as printed, with no browser flag
 
 
 async def escalate_in_portuguese(db: Database, redis_url: str) -> str:

@@ -11,6 +11,7 @@ from connectors.webhook.events import InboundEvent
 from connectors.webhook.inbox import Inbox, InboxConsumer, note_customer
 from tests.console.conftest import WA_ID, escalate, log_in
 from tests.support.waiting import wait_for
+from threadline.conversation.redis_connection import connect
 from threadline.crm.interface import InteractionRecord
 from threadline.crm.sql_backend import SqlCrm
 from threadline.crm.timeline import UNANSWERED
@@ -20,7 +21,7 @@ WORDS = "meu cartão 4111 1111"
 
 async def dead_letter(redis_url: str, address: str, customer_id: str = "") -> None:
     """A message whose turn fails, through the real inbox, until it is dead-lettered."""
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
 
     async def handler(event: InboundEvent) -> None:
         if customer_id:

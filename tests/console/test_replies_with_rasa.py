@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from threadline.crm.models import Interaction
+from threadline.crm.models import Handoff, Interaction
 from threadline.handoff.rasa_api import RasaApi
 from threadline.handoff.store import OpenHandoff, get_handoff
 from threadline.identity.lookup import find_by_address
@@ -41,8 +41,9 @@ def agents_on_stack(stack_db):
 async def escalated_after_first_message(stack, stack_db, provider, channel: str, address: str) -> tuple:
     """The customer writes, the bot answers, then the conversation is handed to a person and
     the bot paused (what the assistant's handoff action does)."""
+    before = len(sent_texts(provider, channel, address))
     await customer_writes(stack, channel, address, "hello")
-    await wait_for(lambda: sent_texts(provider, channel, address), timeout=60)
+    await wait_for(lambda: sent_texts(provider, channel, address)[before:], timeout=60)
     customer_id = await stack_db.run(lambda s: find_by_address(s, channel, address))
     opened = await OpenHandoff(stack_db)(customer_id, reason="requested", channel=channel,
                                          summary_text="Wants a person.", summary={})
@@ -101,6 +102,7 @@ async def test_the_bot_is_silent_while_paused_and_answers_again_after_hand_back(
     assert await act(console, handoff_id, "hand-back") == "/"
     handoff = await get_handoff(stack_db, handoff_id)
     assert (handoff.status, handoff.resolution) == ("resolved", "handed_back")
+    answered = await _after_the_csat_question(provider, "sms", OTHER_PHONE, answered)
 
     await customer_writes(stack, "sms", OTHER_PHONE, "are you a bot?")
     [answer] = await wait_for(lambda: sent_texts(provider, "sms", OTHER_PHONE)[answered:], timeout=30)
@@ -113,14 +115,27 @@ async def test_closing_resolves_the_handoff_and_the_bot_answers_the_next_message
     answered = len(sent_texts(provider, "sms", phone))
     await log_in(console, "ana")
     await act(console, handoff_id, "claim")
-    assert await act(console, handoff_id, "close") == "/"
+    refused = await console.post(f"/handoffs/{handoff_id}/close", allow_redirects=False, data={
+        "csrf_token": await page_token(console, f"/handoffs/{handoff_id}"), "close_label": "too_expensive"})
+    assert refused.status == 400 and (await get_handoff(stack_db, handoff_id)).status == "assigned"
+    assert await act(console, handoff_id, "close", close_label="delivery_time") == "/"
     handoff = await get_handoff(stack_db, handoff_id)
     assert (handoff.status, handoff.resolution) == ("resolved", "closed")
+    label = await stack_db.run(lambda s: s.get(Handoff, handoff_id).close_label)
+    assert label == "delivery_time"  # the abandonment reason Insights shows
     queue = await (await console.get("/")).text()
     assert handoff_id not in queue
+    answered = await _after_the_csat_question(provider, "sms", phone, answered)
     await customer_writes(stack, "sms", phone, "are you a bot?")
     [answer] = await wait_for(lambda: sent_texts(provider, "sms", phone)[answered:], timeout=30)
     assert "bot" in answer.lower()
+
+
+async def _after_the_csat_question(provider, channel: str, address: str, answered: int) -> int:
+    """A resolved handoff asks the CSAT question first (tests/console/test_csat_with_rasa.py)."""
+    [asked] = await wait_for(lambda: sent_texts(provider, channel, address)[answered:], timeout=30)
+    assert asked.startswith("How would you rate")
+    return answered + 1
 
 
 def _at_least(db, read, count: int):

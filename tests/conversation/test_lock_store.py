@@ -52,13 +52,13 @@ async def _enter_and_leave(store: CustomerLockStore, customer: str) -> None:
 
 async def test_waiters_are_served_in_ticket_order(servers):
     order = []
-    entered = asyncio.Event()
+    entered, all_queued = asyncio.Event(), asyncio.Event()
 
     async def holder() -> None:
         async with servers[0].lock("cus_f"):
             entered.set()
-            await asyncio.sleep(0.3)
-        order.append("holder")
+            await all_queued.wait()  # every waiter holds its ticket before the lock is freed
+            order.append("holder")
 
     async def waiter(i: int) -> None:
         async with servers[i % 2].lock("cus_f"):
@@ -70,6 +70,7 @@ async def test_waiters_are_served_in_ticket_order(servers):
     for i in range(6):  # take tickets one after another, across both servers
         waiters.append(asyncio.create_task(waiter(i)))
         await _until_queued(servers[0], "cus_f", i + 2)
+    all_queued.set()
     await asyncio.gather(first, *waiters)
     assert order == ["holder", 0, 1, 2, 3, 4, 5]
 

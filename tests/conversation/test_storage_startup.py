@@ -23,7 +23,7 @@ def start_rasa(redis_url: str) -> subprocess.CompletedProcess:
 # Named ids: the free port differs per collection, and parallel workers must collect alike.
 @pytest.mark.parametrize("redis_url, message", [
     (f"redis://127.0.0.1:{free_port()}/0", "unreachable"),
-    ("http://127.0.0.1:6379/0", "not a redis:// URL"),
+    ("http://127.0.0.1:6379/0", "is not a Redis URL"),
 ], ids=["nothing-listens", "http-url"])
 def test_server_refuses_to_start_without_a_usable_redis(redis_url, message):
     result = start_rasa(redis_url)

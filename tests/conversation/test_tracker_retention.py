@@ -19,8 +19,9 @@ from threadline.tracker_archive import read_archive
 DAY = 86400
 
 
-def threadline(redis_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "REDIS_URL": redis_url}
+def threadline(redis_url: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_RETENTION")},
+           "REDIS_URL": redis_url, **env_vars}
     return subprocess.run(
         [str(PROJECT_DIR / "bin" / "threadline"), *args, "--json"],
         env=env, capture_output=True, text=True, timeout=120,
@@ -81,6 +82,30 @@ async def test_archive_moves_old_sessions_to_a_file_and_keeps_the_current_one(st
 
     again = json.loads(threadline(redis_url, "tracker", "archive", "--older-than", "30", "--dir", str(tmp_path)).stdout)
     assert again["sessions"] == 0
+
+
+async def test_the_retention_policy_comes_from_the_environment(store, redis_url, tmp_path):
+    await store_aged(store, "cus_policy", [90, 40, 10, 1])
+
+    unset = threadline(redis_url, "tracker", "archive")
+    assert unset.returncode == 2 and "no retention policy" in unset.stderr and "THREADLINE_RETENTION_DAYS" in unset.stderr
+    wrong = threadline(redis_url, "tracker", "archive", THREADLINE_RETENTION_DAYS="a month")
+    assert wrong.returncode == 2 and "must be a number of days" in wrong.stderr
+    assert len(await store.read_history("cus_policy")) == 4 * 7  # nothing moved on refusal
+
+    result = threadline(redis_url, "tracker", "archive", THREADLINE_RETENTION_DAYS="30",
+                        THREADLINE_ARCHIVE_DIR=str(tmp_path / "kept"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert Path(report["file"]).parent == tmp_path / "kept" and (report["sessions"], report["events"]) == (2, 14)
+    assert [next(e["text"] for e in r["events"] if e["event"] == "user") for r in read_archive(Path(report["file"]))] \
+        == ["session 0", "session 1"]
+    remaining = [e["text"] for e in await store.read_history("cus_policy") if e["event"] == "user"]
+    assert remaining == ["session 2", "session 3"]
+    # --older-than still overrides the policy for one run.
+    again = json.loads(threadline(redis_url, "tracker", "archive", "--older-than", "5", "--dir", str(tmp_path),
+                                  THREADLINE_RETENTION_DAYS="30").stdout)
+    assert again["sessions"] == 1
 
 
 def rasa_store(redis_url: str, prefix: str = "legacy") -> RedisTrackerStore:

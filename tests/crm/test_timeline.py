@@ -94,3 +94,27 @@ async def test_agent_messages_are_recorded_as_the_agent(store, worker, crm):
     await store.save(tracker)
     await drain(worker)
     assert [(r.author, r.channel) for r in await crm.crm.timeline("cus_ana")][-1] == ("agent", "whatsapp")
+
+
+async def test_an_rcs_card_reaches_the_timeline_as_its_plain_text(store, worker, crm):
+    await say(store, "cus_ana", "rcs", "where is TL-70315?", "let me look", "rbm-1")
+    tracker = await store.retrieve("cus_ana")
+    card = {"title": "Order TL-70315", "description": "Your order TL-70315 has shipped.", "buttons": []}
+    tracker.update(BotUttered(None, {"custom": {"rcs": {"card": card}, "text": "Your order TL-70315 has shipped."}}))
+    await store.save(tracker)
+    await drain(worker)
+    assert summary(await crm.crm.timeline("cus_ana"))[-1] == ("bot", "rcs", "Your order TL-70315 has shipped.")
+
+
+async def test_a_media_message_reaches_the_timeline_as_its_files_urls(store, worker, crm):
+    url = "https://assistant.example/webhooks/webchat/files/Zq3"
+    tracker = DialogueStateTracker("cus_ana", DOMAIN.slots)
+    tracker.update(UserUttered("/share_media", {"name": "share_media", "confidence": 1.0}, input_channel="webchat",
+                               message_id="webchat:cus_ana:1",
+                               metadata={"channel": "webchat", "media": [{"type": "image/png", "url": url}]}))
+    tracker.update(UserUttered("/share_media", {"name": "share_media", "confidence": 1.0}, input_channel="whatsapp",
+                               message_id="wamid-1", metadata={"channel": "whatsapp", "media": [{"id": "77"}]}))
+    await store.save(tracker)
+    await drain(worker)
+    assert summary(await crm.crm.timeline("cus_ana")) == [("customer", "webchat", url),
+                                                          ("customer", "whatsapp", "/share_media")]

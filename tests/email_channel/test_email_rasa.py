@@ -6,19 +6,28 @@ Slow (~1 min): loads the model. Needs models/threadline.tar.gz (`make train`).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from email.utils import make_msgid
 from pathlib import Path
 
+import aiohttp
 import pytest
 import redis
+from sqlalchemy import select
 
 from tests.email_channel.conftest import MX, SHOP, mail, plain_body
 from tests.support.waiting import wait_for
 from tests.support.processes import action_server
 from tests.support.redis_server import free_port
+from threadline.crm import Database
+from threadline.crm.models import ChannelIdentity
+from threadline.crm.models.csat import CsatRequest
+from threadline.handoff.rasa_api import RasaApi
+from threadline.insights.csat import AskCsat
 from threadline.sandbox.config import ALL_CHANNEL_VARS
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -29,8 +38,18 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def rasa_with_email(dovecot, smtp_server, mailbox, redis_server, tmp_path):
+    with email_on_rasa(dovecot, smtp_server, mailbox, redis_server, tmp_path) as (log_path, _):
+        yield log_path
+
+
+@contextmanager
+def email_on_rasa(dovecot, smtp_server, mailbox, redis_server, tmp_path, rasa_port: int = 0,
+                  rasa_args: tuple = (), **extra_env: str):
+    """The Rasa server (on `rasa_port`, else a free one, with `rasa_args`) and an inbox worker
+    with the email channel: yields (the server's log, its port)."""
     if not MODEL.exists():
         pytest.skip("no trained model: run `make train` first")
+    rasa_port = rasa_port or free_port()
     redis_server.flush()
     controller, _ = smtp_server
     env = {k: v for k, v in os.environ.items() if k not in ALL_CHANNEL_VARS and k != "SANDBOX"}
@@ -42,7 +61,7 @@ def rasa_with_email(dovecot, smtp_server, mailbox, redis_server, tmp_path):
         EMAIL_ADDRESS=SHOP, EMAIL_IMAP_HOST="127.0.0.1", EMAIL_IMAP_PORT=str(dovecot.imap_port),
         EMAIL_IMAP_USER=dovecot.user, EMAIL_IMAP_PASSWORD=dovecot.password, EMAIL_IMAP_MAILBOX=mailbox,
         EMAIL_IMAP_SECURITY="none", EMAIL_SMTP_HOST="127.0.0.1", EMAIL_SMTP_PORT=str(controller.port),
-        EMAIL_SMTP_SECURITY="none", EMAIL_AUTHSERV_ID=MX,
+        EMAIL_SMTP_SECURITY="none", EMAIL_AUTHSERV_ID=MX, **extra_env,
     )
     # The action server, as `make run` starts it (action_session_start is a custom action).
     with action_server(env, tmp_path / "actions.log", int(env["ACTION_PORT"])):
@@ -50,7 +69,7 @@ def rasa_with_email(dovecot, smtp_server, mailbox, redis_server, tmp_path):
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "threadline.rasa_server", "run", "--credentials", "credentials.yml",
-                 "--endpoints", "endpoints.yml", "--model", str(MODEL), "--port", str(free_port())],
+                 "--endpoints", "endpoints.yml", "--model", str(MODEL), "--port", str(rasa_port), *rasa_args],
                 cwd=PROJECT, env=env, stdout=log, stderr=log)
         # The server only stores the mail; the inbox worker answers it, as `make run` runs them.
         with open(tmp_path / "worker.log", "wb") as log:
@@ -60,12 +79,12 @@ def rasa_with_email(dovecot, smtp_server, mailbox, redis_server, tmp_path):
                 cwd=PROJECT, env={**env, "THREADLINE_INBOX_WORKER_PORT": str(free_port())}, stdout=log, stderr=log)
         try:
             client = redis.Redis.from_url(redis_server.url)
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 360  # loading the model takes minutes on a busy machine
             while not client.keys("tl:email:imap:*"):  # the reader has opened the mailbox
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"Rasa did not start the email channel:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
-            yield log_path
+            yield log_path, rasa_port
         finally:
             for child in (worker, process):
                 child.terminate()
@@ -91,3 +110,38 @@ async def test_rasa_answers_an_email_and_its_reply_in_one_thread(rasa_with_email
     thanks = (await wait_for(lambda: len(outbox) == 2 and outbox, timeout=60))[1]
     assert "You're welcome!" in plain_body(thanks)
     assert thanks["References"].split()[:2] == [first_id, greeting["Message-ID"]]
+
+
+async def test_a_csat_rating_link_is_recorded_once_and_thanked_by_mail(dovecot, smtp_server, mailbox, redis_server,
+                                                                        tmp_path, outbox):
+    """The question as the console asks it (AskCsat through Rasa's HTTP API), the link's page on
+    the Rasa server, the rating through the inbox worker's turn into action_record_csat."""
+    port, token = free_port(), "csat-link-test-token"
+    with email_on_rasa(dovecot, smtp_server, mailbox, redis_server, tmp_path, rasa_port=port,
+                       rasa_args=("--enable-api",), RASA_AUTH_TOKEN=token, CSAT_LINK_SECRET="a-test-secret",
+                       CSAT_LINK_BASE_URL=f"http://127.0.0.1:{port}/webhooks/email"):
+        dovecot.deliver(bytes(mail("Ana Souza <ana@example.com>", "Hello", "Hello there!",
+                                   message_id=make_msgid(domain="example.com"))), mailbox)
+        await wait_for(lambda: outbox, timeout=360)  # the inbox worker loads its model meanwhile
+        db = Database(f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+        customer_id = db.transaction(lambda s: s.scalar(select(ChannelIdentity.customer_id).where(
+            ChannelIdentity.channel == "email", ChannelIdentity.address == "ana@example.com")))
+        assert await AskCsat(db, RasaApi(f"http://127.0.0.1:{port}", token))(customer_id, "email", "handoff", "h-1") is None
+        [asked] = await wait_for(lambda: outbox[1:], timeout=30)
+        links = re.findall(r'href="([^"]+/csat/[^"]+)"', asked.get_body(preferencelist=("html",)).get_content())
+        links = [link.replace("&amp;", "&") for link in links]
+        assert len(links) == 5 and all(link in plain_body(asked) for link in links)
+
+        async with aiohttp.ClientSession() as session:
+            async with session.get(links[3]) as response:  # what a scanner or the customer's click does
+                assert response.status == 200 and "You chose: 4 - Good." in await response.text()
+            async with session.post(links[3].split("?")[0], data={"score": "4"}) as response:
+                assert response.status == 200 and "Thank you! Your rating is recorded." in await response.text()
+            [thanks] = await wait_for(lambda: outbox[2:], timeout=60)
+            assert "Thank you for rating us!" in plain_body(thanks)
+            assert db.transaction(lambda s: [(r.channel, r.score) for r in s.scalars(select(CsatRequest))]) == [
+                ("email", 4)]
+            async with session.post(links[4].split("?")[0], data={"score": "5"}) as response:
+                assert response.status == 409
+        assert db.transaction(lambda s: [r.score for r in s.scalars(select(CsatRequest))]) == [4]
+        db.dispose()

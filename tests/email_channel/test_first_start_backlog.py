@@ -257,7 +257,7 @@ async def test_the_conversation_page_marks_old_mail_as_not_answered(harness, ema
                                        summary_text="Ana wants a person.", summary={})
     AddAgent(crm_db)("ana", "ana-secret-password")
     redis = Redis.from_url(email_env)
-    client = TestClient(TestServer(console_app(crm_db, redis, RasaApi(f"http://127.0.0.1:{free_port()}", "unused"))))
+    client = TestClient(TestServer(console_app(crm_db, redis, RasaApi(f"http://127.0.0.1:{free_port()}", "unused"), ChannelRecords(redis).opted_out)))
     await client.start_server()
     try:
         await log_in(client, "ana", "ana-secret-password")

@@ -24,7 +24,7 @@ BANNER = ("Threadline is up:", "  Rasa server   http://127.0.0.1:", "  Console  
           "  Simulator     http://127.0.0.1:", "  Logs          ", "  First login   bin/threadline agent add NAME",
           "  Stop          Ctrl-C", "Press Ctrl-C to stop everything.")
 SERVICES = ("redis", "sandbox provider", "action server", "rasa server", "inbox worker", "crm timeline",
-            "agent console")
+            "follow-ups", "agent console")
 
 
 @pytest.mark.slow
@@ -34,6 +34,7 @@ def test_make_run_prints_no_library_warning_and_a_banner_that_says_what_to_do(tm
         tmp_path, RASA_PORT=str(free_port()), ACTION_PORT=str(free_port()), THREADLINE_REDIS_PORT=str(free_port()),
         THREADLINE_SANDBOX_PORT=str(free_port()), CONSOLE_PORT=str(free_port()),
         THREADLINE_INBOX_WORKER_PORT=str(free_port_pair()), CRM_TIMELINE_PORT=str(free_port()),
+        FOLLOWUPS_PORT=str(free_port()),
     )
     run = LauncherRun(env)
     try:
@@ -44,7 +45,7 @@ def test_make_run_prints_no_library_warning_and_a_banner_that_says_what_to_do(tm
             assert any(line.startswith(start) for line in output), f"no banner line {start!r}:\n{''.join(output)}"
         # Each service says when it is up and how long it took; its whole output is in its log.
         for name in SERVICES:
-            assert any(re.match(rf"threadline: \[\d/7\] {name} is up \(\d+\.\d+s\)$", line) for line in output), name
+            assert any(re.match(rf"threadline: \[\d/8\] {name} is up \(\d+\.\d+s\)$", line) for line in output), name
         log_dir = tmp_path / "var" / "log"
         assert any(f"(logs in {log_dir})" in line for line in output)
         assert "Rasa server is up and running" in (log_dir / "rasa-server.log").read_text()
@@ -95,6 +96,20 @@ def test_threadline_log_level_debug_brings_library_warnings_back(monkeypatch):
     assert shown == [DeprecationWarning]
 
 
+@pytest.mark.parametrize("level, noisy", [("", False), ("debug", True)])
+def test_tensorflows_own_log_lines_are_hidden_unless_debug(level, noisy, tmp_path):
+    """TensorFlow's C++ start-up lines (no GPU, CPU instructions) reach the terminal of every
+    entry point that loads Rasa's NLU or policies unless quiet_library_warnings() set them off."""
+    import subprocess
+
+    env = clean_env(tmp_path, THREADLINE_LOG_LEVEL=level)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    code = "from threadline.quiet import quiet_library_warnings; quiet_library_warnings(); import tensorflow"
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True,
+                            text=True, timeout=300, check=True)
+    assert bool(re.search(r"cuda|cpu_feature_guard|TensorRT", result.stderr)) is noisy, result.stderr[-2000:]
+
+
 def test_only_the_project_code_is_ours():
     assert is_ours(str(PROJECT_DIR / "connectors" / "webhook" / "channel.py"))
     assert is_ours(str(PROJECT_DIR / "actions" / "clarify.py"))
@@ -103,11 +118,12 @@ def test_only_the_project_code_is_ours():
     assert not is_ours("<frozen importlib._bootstrap>")
 
 
-def test_training_progress_names_each_component_and_the_epochs_by_quarter():
+def test_training_progress_names_each_component_its_steps_and_the_epochs_by_quarter():
     progress = TrainingProgress()
     output = [
         "2026-12-01 16:00:00 INFO     rasa.engine.training.hooks  - Starting to train component 'CRFEntityExtractor'.",
         "/site-packages/x.py:1: DeprecationWarning: noise",
+        "2026-12-01 16:00:04 INFO     threadline.nlu.calibration  - Training step: calibration fold 2 of 5\n",
         "2026-12-01 16:00:09 INFO     rasa.engine.training.hooks  - Starting to train component 'TEDPolicy'.",
         "Epochs:   3%|▎         | 3/100 [00:01<00:40,  2.40it/s, t_loss=9.1]\r",
         "Epochs:  26%|██▌       | 26/100 [00:10<00:30,  2.40it/s, t_loss=4.2]\r",
@@ -117,6 +133,7 @@ def test_training_progress_names_each_component_and_the_epochs_by_quarter():
     lines = [line for line in map(progress.line_for, output) if line]
     assert [re.sub(r" \(\d+s\)$", "", line) for line in lines] == [
         "threadline: training: component 1, CRFEntityExtractor",
+        "threadline: training: CRFEntityExtractor, calibration fold 2 of 5",
         "threadline: training: component 2, TEDPolicy",
         "threadline: training: TEDPolicy epochs 26%",
         "threadline: training: TEDPolicy epochs 100%",
@@ -165,3 +182,24 @@ def test_validation_counts_forms_and_custom_actions_and_fails_on_a_response_noth
     with pytest.warns(UserWarning):
         assert validator.verify_utterances_in_stories(ignore_warnings=True) is True
 
+
+
+def test_every_nlu_data_file_loads_without_a_warning():
+    # A '#' line inside `examples: |` is text, not a comment: Rasa skips it as a malformed
+    # example with a UserWarning that `make validate` prints (and still passes).
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+
+    files = sorted((PROJECT_DIR / "data" / "nlu").rglob("*.yml"))
+    assert files
+    with warnings.catch_warnings():  # once first: the libraries Rasa imports on its first read warn too
+        warnings.simplefilter("ignore")
+        RasaYAMLReader().read(files[0])
+    warned = {}
+    for path in files:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            RasaYAMLReader().read(path)
+        found = [str(w.message).splitlines()[0] for w in caught if issubclass(w.category, UserWarning)]
+        if found:  # Rasa's findings are UserWarnings; deprecations are the libraries' business
+            warned[str(path.relative_to(PROJECT_DIR))] = found
+    assert warned == {}

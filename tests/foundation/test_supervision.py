@@ -43,7 +43,7 @@ def test_two_inbox_workers_run_and_any_dead_child_is_started_again(tmp_path):
         tmp_path, THREADLINE_INBOX_WORKERS="2", THREADLINE_INBOX_WORKER_PORT=str(worker_port),
         CONSOLE_PORT=str(console_port), RASA_PORT=str(free_port()), ACTION_PORT=str(free_port()),
         THREADLINE_REDIS_PORT=str(free_port()), THREADLINE_SANDBOX_PORT=str(free_port()),
-        CRM_TIMELINE_PORT=str(free_port()),
+        CRM_TIMELINE_PORT=str(free_port()), FOLLOWUPS_PORT=str(free_port()),
     )
     run = LauncherRun(env)
     try:

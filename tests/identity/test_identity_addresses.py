@@ -44,6 +44,11 @@ def test_emails_are_lowercased_addr_specs():
 def test_channel_identifiers():
     assert identifier_for("whatsapp", "5511987654321").key == "phone:+5511987654321"
     assert identifier_for("sms", "+5511987654321").key == "phone:+5511987654321"
+    # Twilio's RCS sender writes from rcs:+55…: the same phone as its SMS and its RBM RCS.
+    assert identifier_for("sms", "rcs:+5511987654321") == identifier_for("rcs", "RCS:+55 11 98765-4321") \
+        == identifier_for("sms", "+5511987654321")
+    with pytest.raises(InvalidAddress):
+        identifier_for("instagram", "rcs:+5511987654321")
     assert identifier_for("whatsapp", "BR.1a2b3c").key == "wa_user:BR.1a2b3c"
     assert identifier_for("instagram", "17841400000000001").key == "instagram:17841400000000001"
     keys = [i.key for i in identifiers_for("whatsapp", "5511987654321", {"user_id": "BR.9"})]

@@ -18,6 +18,11 @@ def resolved(text: str, today: date = TUESDAY) -> List[Tuple[str, str]]:
 
 @pytest.mark.parametrize("text, words, value", [
     ("chega amanhã?", "amanhã", "2026-12-02"),
+    ("chega hj?", "hj", "2026-12-01"),
+    ("vc entrega amn?", "amn", "2026-12-02"),
+    ("can it arrive tonight?", "tonight", "2026-12-01"),
+    ("I paid this morning", "this morning", "2026-12-01"),
+    ("ordered it last night", "last night", "2026-11-30"),
     ("chega amanha?", "amanha", "2026-12-02"),
     ("AMANHA sem falta", "AMANHA", "2026-12-02"),
     ("hoje ainda?", "hoje", "2026-12-01"),

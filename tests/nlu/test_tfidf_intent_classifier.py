@@ -1,4 +1,6 @@
 """The intent classifier's masking: structured values become placeholders before featurising."""
+from pathlib import Path
+
 from threadline.nlu.catalogue import CatalogueEntry
 from threadline.nlu.tfidf_intent_classifier import CataloguePlaceholders, mask_structured
 
@@ -134,3 +136,63 @@ def test_a_model_whose_embedding_is_not_installed_names_the_fix(tmp_path, monkey
                                        ExecutionContext(GraphSchema({}), "test"))
     finally:
         embeddings._loaded.cache_clear()
+
+
+# The linear SVM (config.yml's choice, issue #14): its margins become probabilities by the
+# same out-of-fold temperature; the stored model is plain arrays and parses as it was trained.
+def test_a_linear_svm_model_round_trips_as_plain_arrays_and_is_calibrated(tmp_path):
+    import json
+
+    import numpy as np
+    from sklearn.svm import LinearSVC
+
+    from threadline.nlu.catalogue import load_catalogue
+    from threadline.nlu.tfidf_intent_classifier import ARRAYS_FILE, MODEL_FILE, build_pipeline
+
+    svm, storage, resource = _train(tmp_path, folds=4, classifier="linear_svm", C=1.0)
+    with storage.read_from(resource) as directory:
+        stored = json.loads((directory / MODEL_FILE).read_text())
+        with np.load(directory / ARRAYS_FILE, allow_pickle=False) as arrays:
+            assert all(arrays[name].dtype.kind == "f" for name in arrays.files)
+    assert stored["settings"]["classifier"] == "linear_svm"
+    assert isinstance(svm._model.named_steps["classifier"], LinearSVC)
+    assert stored["calibration"]["nll_after"] <= stored["calibration"]["nll_before"]
+
+    # The loaded model scores a message exactly as the model fitted in memory did.
+    config = {**svm._config}
+    fitted = build_pipeline(config, load_catalogue(Path(config["catalogue"])))
+    fitted.fit([t for texts in INTENT_EXAMPLES.values() for t in texts],
+               [i for i, texts in INTENT_EXAMPLES.items() for _ in texts])
+    assert np.allclose(fitted.decision_function(PROBES), svm._model.decision_function(PROBES))
+
+    assert _ranking(svm, "where is my parcel")[0][0] == "order_status"
+    assert _ranking(svm, "can i have my money back")[0][0] == "refund_request"
+    for text in PROBES:
+        assert abs(sum(c for _, c in _ranking(svm, text)) - 1.0) < 1e-6
+
+
+def test_an_unknown_classifier_is_refused_by_name():
+    import pytest
+
+    from threadline.nlu.tfidf_intent_classifier import TfidfIntentClassifier, build_pipeline
+
+    with pytest.raises(ValueError, match="linear_svm"):
+        build_pipeline({**TfidfIntentClassifier.get_default_config(), "classifier": "forest"}, [])
+
+
+def test_a_model_stored_before_the_classifier_setting_loads_as_a_logistic_regression(tmp_path):
+    import json
+
+    from sklearn.linear_model import LogisticRegression
+
+    from threadline.nlu.tfidf_intent_classifier import MODEL_FILE, load_pipeline
+
+    trained, storage, resource = _train(tmp_path, folds=0)
+    with storage.write_to(resource) as directory:
+        saved = json.loads((directory / MODEL_FILE).read_text())
+        saved["settings"].pop("classifier")
+        (directory / MODEL_FILE).write_text(json.dumps(saved))
+        model = load_pipeline(directory)
+    assert isinstance(model.named_steps["classifier"], LogisticRegression)
+    assert list(model.predict(PROBES)) == list(trained._model.predict(PROBES))
+

@@ -5,8 +5,10 @@ it may lack, and fails on `None`, `null`, braces, format syntax or an internal n
 1. Every response of domain.yml, every variation, through Rasa's own
    TemplatedNaturalLanguageGenerator: for each channel and language, with every slot absent,
    each variation Rasa may pick is rendered; a variable is given a value only when every way
-   the response is said passes it (the actions' `utter_message(response=..., name=...)`; a rule,
-   story or form says it with slots only). An absent slot must choose another wording.
+   the response is said passes it (the actions' `utter_message(response=..., name=...)`; the
+   follow-up worker's rules, which fill it from the item's context and send nothing when a value
+   is missing; a rule, story or form says it with slots only). An absent slot must choose
+   another wording.
 2. Every message of threadline/i18n's catalogue, in English and Portuguese (singular and
    plural), formatted as the code formats it.
 3. The actions themselves, run against a real CRM database with slots absent and with the CRM
@@ -48,6 +50,7 @@ from tests.crm.conftest import crm, database  # noqa: F401  (the CRM fixtures, o
 from tests.crm.trackers import tracker
 from tests.responses.leaks import internal_names, leaks
 from threadline.crm.interface import CrmUnavailable
+from threadline.followups.rules import DEFAULT_PATH as FOLLOWUP_RULES, PARAMETERS, load_rules
 from threadline.i18n import texts_for
 from threadline.i18n.catalogue import LOCALE_DIR
 from threadline.settings import PROJECT_DIR
@@ -100,7 +103,8 @@ def test_the_leak_detector_finds_each_kind_of_leak():
 
 def said_by_the_dialogue() -> set[str]:
     """Responses a rule, story or form says (with slots only, no values passed)."""
-    data = "\n".join(p.read_text() for p in (PROJECT_DIR / "data").rglob("*.yml"))
+    data = "\n".join(p.read_text() for p in (PROJECT_DIR / "data").rglob("*.yml")
+                     if p.resolve() != FOLLOWUP_RULES.resolve())  # the follow-up worker's, not the dialogue's
     asked = {f"utter_ask_{slot}" for form in DOMAIN.forms.values() for slot in form.get("required_slots", [])}
     return {name for name in RESPONSES if name in data} | asked | {"utter_default", "utter_ask_rephrase"}
 
@@ -121,6 +125,12 @@ def values_the_actions_pass() -> Dict[str, set[str]]:
     return passed
 
 
+def values_the_followups_pass() -> Dict[str, set[str]]:
+    """response → the variables the follow-up worker fills it with: its context fields, each
+    guaranteed present, since `fill` refuses a message whose value is missing (MissingContext)."""
+    return {rule.response: set(PARAMETERS) for rule in load_rules().kinds.values() if rule.response}
+
+
 def variables(text: str) -> set[str]:
     return {name for _, name, _, _ in Formatter().parse(text) if name}
 
@@ -128,6 +138,8 @@ def variables(text: str) -> set[str]:
 def guaranteed_values() -> Dict[str, Dict[str, str]]:
     """response → {variable: a value} for the variables passed wherever the response is said."""
     dialogue, passed = said_by_the_dialogue(), values_the_actions_pass()
+    for name, values in values_the_followups_pass().items():
+        passed[name] = passed[name] & values if name in passed else values
     return {name: {v: f"Sample {v.split('_')[0]}" for v in passed.get(name, set())}
             for name in RESPONSES if name not in dialogue}
 
@@ -192,6 +204,7 @@ def samples(language: Optional[str]) -> Dict[str, Any]:
         "news": texts.gettext("It's in stock, at {price}.").format(price=texts.money(499, "BRL")),
         "count": texts.number(2), "names": "Club Basic, Club Plus",
         "what": texts.gettext("phone number"), "masked": "+55 11 9****-4321", "address": "a***@example.com",
+        "choice": "4 - Bom" if language == "pt" else "4 - Good",  # the CSAT link page's option title
     }
 
 

@@ -20,6 +20,7 @@ from tests.console.conftest import PASSWORDS, agents, csrf_in, db  # noqa: F401 
 from tests.support.redis_server import free_port
 from threadline.console.agents import SetAgentActive
 from threadline.console.app import console_app
+from connectors.webhook.records import ChannelRecords
 from threadline.console.proxies import TrustedProxies, parse_networks
 from threadline.console.sessions import KEY, SessionStore
 from threadline.console.throttle import MAX_FAILURES
@@ -46,7 +47,7 @@ async def open_console(db, redis_url, agents):
     async def start(*, trusted: str = "", session_check_s: float = 30.0, sessions=None) -> TestClient:
         redis = Redis.from_url(redis_url)
         clients.append(redis)
-        app = console_app(db, redis, RasaApi(f"http://127.0.0.1:{free_port()}", "unused"), poll_s=0.1,
+        app = console_app(db, redis, RasaApi(f"http://127.0.0.1:{free_port()}", "unused"), ChannelRecords(redis).opted_out, poll_s=0.1,
                           session_check_s=session_check_s, proxies=TrustedProxies(parse_networks(trusted)),
                           sessions=sessions)
         client = TestClient(TestServer(app))

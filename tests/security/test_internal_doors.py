@@ -30,7 +30,7 @@ from threadline.launcher import Launcher, Service, local_redis
 from threadline.settings import Settings
 from threadline.training import model_path
 
-FOREIGN_PREFIXES = ("WHATSAPP_", "INSTAGRAM_", "TWILIO_", "EMAIL_", "SANDBOX", "THREADLINE_SANDBOX_", "SANIC_")
+FOREIGN_PREFIXES = ("WHATSAPP_", "INSTAGRAM_", "TWILIO_", "RBM_", "EMAIL_", "SANDBOX", "THREADLINE_SANDBOX_", "SANIC_")
 FOREIGN_NAMES = ("REDIS_URL", "RASA_AUTH_TOKEN", "CRM_DATABASE_URL", "RASA_HOST", "ACTION_HOST")
 VICTIM = "cus_0123456789abcdef0123"
 VICTIM_TEXT = "my order 4711 to Rua das Flores 12 is late"
@@ -182,7 +182,7 @@ def test_a_rest_sender_naming_a_customer_never_reaches_that_customers_conversati
     texts = [e.get("text") for e in own if e["event"] == "user"]
     assert texts == ["what did I tell you about my order?"]
     user = next(e for e in own if e["event"] == "user")
-    assert user["input_channel"] == "rest" and "channel" not in user["metadata"]  # the client picks neither
+    assert user["input_channel"] == "rest" and "channel" not in user.get("metadata", {})  # the client picks neither
 
 
 @pytest.mark.slow

@@ -41,6 +41,8 @@ REAL = {
     "INSTAGRAM_ACCESS_TOKEN": "IGQreal-ig-access-token",
     "TWILIO_ACCOUNT_SID": "AC" + "5" * 32, "TWILIO_AUTH_TOKEN": "twilio-auth-token-value",
     "TWILIO_FROM_NUMBER": "+5511955550000", "TWILIO_WEBHOOK_URL": "https://shop.example/webhooks/sms/webhook",
+    "RBM_AGENT_ID": "shop-agent@rbm.goog", "RBM_CLIENT_TOKEN": "rbm-client-token-value",
+    "RBM_SERVICE_ACCOUNT_FILE": "/etc/threadline/rbm-service-account.json",
 }
 FORCE_SANDBOX = {"THREADLINE_SANDBOX_CHANNELS": "whatsapp,instagram,sms", "SANDBOX": "1"}
 
@@ -321,7 +323,7 @@ async def test_the_printed_url_sets_a_cookie_the_page_then_uses(provider):
         async with session.get(base_url(env) + "/") as page:
             assert page.status == 200 and "customer simulator" in await page.text()
         async with session.get(base_url(env) + "/sandbox/config") as config:  # the page's own fetch
-            assert (await config.json())["channels"] == ["whatsapp", "instagram", "sms"]
+            assert (await config.json())["channels"] == ["whatsapp", "instagram", "sms", "rcs"]
 
 
 def cookie_name_for(env) -> str:
@@ -358,8 +360,8 @@ def test_launcher_banner_names_the_sandboxed_channels_and_the_token_url(redis_se
     launcher.print_urls()
     banner = capsys.readouterr().out
     assert f"  Simulator     http://127.0.0.1:5999/?token={env['THREADLINE_SANDBOX_TOKEN']}  " \
-           f"(sandbox for whatsapp,instagram)" in banner
-    assert "  SANDBOX       whatsapp, instagram: replies and identity codes go to the local sandbox provider" in banner
+           f"(sandbox for whatsapp,instagram,rcs)" in banner
+    assert "  SANDBOX       whatsapp, instagram, rcs: replies and identity codes go to the local sandbox provider" in banner
     assert "whatsapp sandbox, instagram sandbox, sms live" in banner
 
 
@@ -367,12 +369,14 @@ async def test_the_console_shows_a_sandbox_banner_only_when_a_channel_is_sandbox
     from aiohttp.test_utils import TestClient, TestServer
 
     from threadline.console.app import console_app
+
+    from connectors.webhook.records import ChannelRecords
     from threadline.crm import Database
     from threadline.handoff.rasa_api import RasaApi
 
     async def login_page() -> str:
         db, redis = Database(f"sqlite:///{tmp_path / 'crm.sqlite3'}"), Redis.from_url(redis_url)
-        client = TestClient(TestServer(console_app(db, redis, RasaApi(f"http://127.0.0.1:{free_port()}", "unused"))))
+        client = TestClient(TestServer(console_app(db, redis, RasaApi(f"http://127.0.0.1:{free_port()}", "unused"), ChannelRecords(redis).opted_out)))
         await client.start_server()
         try:
             return await (await client.get("/login")).text()

@@ -18,7 +18,7 @@ from tests.support.processes import PROJECT
 from tests.support.redis_server import free_port
 
 # The developer's own Redis, token, CRM and channel settings must not leak into these tests.
-FOREIGN_PREFIXES = ("WHATSAPP_", "INSTAGRAM_", "TWILIO_", "EMAIL_", "SANDBOX", "THREADLINE_SANDBOX_")
+FOREIGN_PREFIXES = ("WHATSAPP_", "INSTAGRAM_", "TWILIO_", "RBM_", "EMAIL_", "SANDBOX", "THREADLINE_SANDBOX_")
 FOREIGN_NAMES = ("REDIS_URL", "RASA_AUTH_TOKEN", "CRM_DATABASE_URL")
 
 

@@ -19,6 +19,7 @@ from typing import List, Optional
 
 from sqlalchemy import create_engine, text
 
+from tests.support.processes import stop_process
 from tests.support.redis_server import free_port
 
 
@@ -85,13 +86,7 @@ class PostgresServer:
             engine.dispose()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: "smart" shutdown, then we wait
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,18 @@ import urllib.request
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 15) -> None:
+    """SIGTERM, wait up to `timeout_s`, then SIGKILL: a server's own shutdown gets its chance."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_http_ok(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -45,6 +58,23 @@ def project_process(args: list, health_url: str, env: dict, log_path: Path):
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+
+
+# What `python -m threadline.console` prints once it listens: "... console: http://127.0.0.1:5050/".
+CONSOLE_PRINTED = re.compile(r"\bconsole: (http://\S+)/$", re.MULTILINE)
+
+
+def printed_console_url(log_path: Path, timeout: float = 10) -> str:
+    """The address the console printed in its log (without the final slash), as a person would
+    copy it into a browser: browser tests open that, not an address of their own making."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = CONSOLE_PRINTED.search(log_path.read_text(errors="replace")) if log_path.is_file() else None
+        if found:
+            return found.group(1)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the console printed no address in {log_path}")
+        time.sleep(0.1)
 
 
 @contextlib.contextmanager

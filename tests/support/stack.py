@@ -260,7 +260,9 @@ def turns(events: Sequence[dict]) -> List[Turn]:
     found: List[Turn] = []
     for event in events:
         if event.get("event") == "user":
-            found.append(Turn((event.get("metadata") or {}).get("provider_message_id") or "",
+            # The store keeps the provider's id once, as message_id, when the two are the same
+            # (threadline/conversation/slim_events.py).
+            found.append(Turn((event.get("metadata") or {}).get("provider_message_id") or event.get("message_id") or "",
                               event.get("text") or "", []))
         elif event.get("event") == "bot" and found:
             found[-1].bot_texts.append(event.get("text") or "")

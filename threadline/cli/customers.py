@@ -49,14 +49,14 @@ def _audited(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser("customer", parents=[common], help="show a customer, its identities and open items")
-    p.add_argument("--channel", choices=["whatsapp", "instagram", "sms", "email"])
+    p.add_argument("--channel", choices=["whatsapp", "instagram", "sms", "rcs", "email"])
     p.add_argument("--address", help="address as the provider gives it (phone, IGSID, email)")
     p.add_argument("--id", dest="customer_id", help="a customer id (cus_...), merged ids included")
     p.set_defaults(handler=show_customer)
 
     p = subparsers.add_parser("link", parents=[common], help="give a customer a verified identity (audited)")
     p.add_argument("--customer", required=True)
-    p.add_argument("--channel", required=True, choices=["whatsapp", "instagram", "sms", "email"])
+    p.add_argument("--channel", required=True, choices=["whatsapp", "instagram", "sms", "rcs", "email"])
     p.add_argument("--address", required=True)
     _audited(p)
     p.set_defaults(handler=link)
@@ -93,6 +93,9 @@ def register(subparsers, common) -> None:
     sub = crm.add_subparsers(dest="crm_command", metavar="COMMAND")
     sub.required = True
     p = sub.add_parser("upgrade", parents=[common], help="apply CRM schema migrations")
+    p.set_defaults(handler=crm_upgrade)
+    p = subparsers.add_parser("migrate", parents=[common],
+                              help="apply CRM schema migrations (the one place that migrates: THREADLINE_MIGRATE=check)")
     p.set_defaults(handler=crm_upgrade)
 
     customers = subparsers.add_parser("customers", help="customer settings an agent may change")
@@ -226,9 +229,13 @@ def show_audit(args) -> int:
 
 
 def crm_upgrade(args) -> int:
+    """`bin/threadline migrate` and `crm upgrade`: the one place that migrates when the
+    services run with THREADLINE_MIGRATE=check."""
     from threadline.crm import Database
+    from threadline.crm.db import default_database_url
 
-    database = Database.from_env()  # opening it migrates to the newest schema
+    database = Database(default_database_url(), migrate=False)
+    database.upgrade()
     emit(args, {"url": database.engine.url.render_as_string(hide_password=True), "status": "up to date"},
          lambda p: f"CRM at {p['url']} is up to date")
     database.dispose()

@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Dict
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from connectors.email.state import EmailState
 from connectors.webhook.inbox import dead_letter_counts
-from threadline.conversation.redis_connection import redacted
+from threadline.conversation.redis_connection import connect, redacted
 from threadline.cli.output import emit
 from threadline.crm.timeline_worker import dead_letter_count
 from threadline.settings import Settings
@@ -26,7 +25,7 @@ def register(subparsers, common) -> None:
 
 async def stored_counts(redis_url: str) -> Dict[str, Any]:
     """Quarantined mail, the CRM timeline's and the inbox's dead letters, or why Redis could not say."""
-    redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    redis = connect(redis_url, timeout_s=2, retries=1)
     try:
         inbox = await dead_letter_counts(redis)
         return {"quarantined_mail": await EmailState(redis).quarantined(),

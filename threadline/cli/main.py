@@ -20,6 +20,9 @@ COMMAND_MODULES: List[str] = [
     "threadline.cli.customers",
     "threadline.cli.agents",
     "threadline.cli.handoffs",
+    "threadline.cli.insights",
+    "threadline.cli.followups",
+    "threadline.cli.serve",
 ]
 
 

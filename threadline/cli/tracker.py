@@ -1,6 +1,7 @@
 """`threadline tracker …`: retention and import for the conversation store.
 
-    bin/threadline tracker archive --older-than DAYS [--dir PATH]
+    bin/threadline tracker archive [--older-than DAYS] [--dir PATH]
+        (defaults: THREADLINE_RETENTION_DAYS, THREADLINE_ARCHIVE_DIR or var/archive)
     bin/threadline tracker import-rasa --redis-url URL [--key-prefix PREFIX] [--overwrite]
     bin/threadline tracker history CUSTOMER_ID [--start N] [--count N]
 """
@@ -27,8 +28,9 @@ def register(subparsers, common) -> None:
         "archive", parents=[common],
         help="move sessions older than DAYS to a gzip JSONL file under var/archive and trim them",
     )
-    archive.add_argument("--older-than", type=float, required=True, metavar="DAYS")
-    archive.add_argument("--dir", type=Path, help="archive folder (default: var/archive)")
+    archive.add_argument("--older-than", type=float, metavar="DAYS",
+                         help="default: THREADLINE_RETENTION_DAYS (the retention policy)")
+    archive.add_argument("--dir", type=Path, help="archive folder (default: THREADLINE_ARCHIVE_DIR or var/archive)")
     archive.set_defaults(handler=lambda args: _run(_archive, args))
 
     imports = commands.add_parser(
@@ -74,10 +76,14 @@ def _run(command, args) -> int:
 
 
 async def _archive(store, args) -> int:
-    from threadline.tracker_archive import ArchiveOldSessions
+    from threadline.tracker_archive import RETENTION_DAYS_ENV, ArchiveOldSessions, RetentionPolicy
 
-    folder = args.dir or Settings.from_env().var_dir / "archive"
-    report = await ArchiveOldSessions(store, folder).run(args.older_than)
+    policy = RetentionPolicy.from_env(Settings.from_env().var_dir)
+    days = args.older_than if args.older_than is not None else policy.older_than_days
+    if days is None:
+        raise ValueError(f"no retention policy: pass --older-than DAYS or set {RETENTION_DAYS_ENV} "
+                         "(without one, history is kept forever)")
+    report = await ArchiveOldSessions(store, args.dir or policy.archive_dir).run(days)
     emit(args, report.as_dict(), lambda r: (
         f"archived {r['events']} events in {r['sessions']} sessions of {r['customers']} customers"
         + (f" to {r['file']}" if r["file"] else "")

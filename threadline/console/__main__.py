@@ -1,4 +1,4 @@
-"""`python -m threadline.console`: the agent console on CONSOLE_PORT (default 5060).
+"""`python -m threadline.console`: the agent console on CONSOLE_PORT (default 5050).
 
 Needs REDIS_URL (sessions), the CRM database (CRM_DATABASE_URL) and the Rasa server's HTTP
 API (RASA_PORT, RASA_AUTH_TOKEN) to send agent replies; `make run` sets all of them.
@@ -11,11 +11,12 @@ import os
 import signal
 
 from aiohttp import web
-from redis.asyncio import Redis
 
+from connectors.webhook.records import ChannelRecords
 from threadline.console.app import console_app
 from threadline.console.proxies import TrustedProxies, parse_networks
 from threadline.console.sessions import SessionStore
+from threadline.conversation.redis_connection import connect
 from threadline.crm import Database
 from threadline.handoff.rasa_api import RasaApi, RasaApiError
 from threadline.quiet import quiet_library_warnings
@@ -34,9 +35,9 @@ async def serve(host: str, settings: Settings) -> None:
     except RasaApiError as error:
         raise SystemExit(f"console: {error}")
     db = await asyncio.to_thread(Database.from_env)
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
     sessions = SessionStore(redis, max_age_s=settings.console_session_max_age_s)
-    runner = web.AppRunner(console_app(db, redis, rasa, proxies=proxies, sessions=sessions), access_log=None)
+    runner = web.AppRunner(console_app(db, redis, rasa, ChannelRecords(redis).opted_out, proxies=proxies, sessions=sessions), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, settings.console_port).start()
     log.info("console: http://%s:%d/", host, settings.console_port)

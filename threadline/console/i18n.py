@@ -9,13 +9,12 @@ before a choice, the browser's Accept-Language decides (any pt* → Portuguese),
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Optional
 
 from babel.support import NullTranslations
 
-from threadline.i18n.catalogue import compiled
+from threadline.i18n.catalogue import catalogue_file, translations_of
 from threadline.handoff.languages import ENGLISH, LOCALES, PORTUGUESE
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -26,15 +25,12 @@ NATIVE_NAMES: Dict[str, str] = {ENGLISH: "English", PORTUGUESE: "Português (Bra
 
 
 def catalogue_path(language: str) -> Path:
-    return LOCALE_DIR / LOCALES[language] / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return catalogue_file(LOCALE_DIR, LOCALES[language], DOMAIN)
 
 
-@lru_cache(maxsize=None)
 def translator(language: str) -> NullTranslations:
     """The gettext translations for `language`; English is the identity."""
-    if language == ENGLISH:
-        return NullTranslations()
-    return compiled(catalogue_path(language), LOCALES[language], DOMAIN)
+    return translations_of(LOCALE_DIR, LOCALES[language], DOMAIN)
 
 
 def known(language: Optional[str]) -> Optional[str]:

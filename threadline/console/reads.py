@@ -7,6 +7,7 @@ internal notes and the channels an agent can reply on. The timeline is the embed
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import List, Optional
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from threadline.crm import Database
 from threadline.crm.timeline import UNANSWERED, UNVERIFIED
 from threadline.crm.models import Agent, Customer, Handoff, HandoffEvent, Interaction
+from threadline.crm.models.followups import FollowUp
 from threadline.handoff.agent_operations import reply_channels
 from threadline.handoff.store import HandoffView, handoff_view
 from threadline.identity import directory
@@ -122,3 +124,41 @@ async def customer_names(db: Database, customer_ids: List[str]) -> dict:
         return dict(rows.all())
 
     return await db.run(work) if customer_ids else {}
+
+
+def _summary_in(row: FollowUp, language: str) -> str:
+    try:
+        languages = json.loads(row.summary_languages or "{}")
+    except ValueError:
+        languages = {}
+    return (languages.get(language) if isinstance(languages, dict) else None) or row.summary_text or ""
+
+
+@dataclass(frozen=True)
+class FollowUpTask:
+    """An alert of the follow-up worker waiting for a person (threadline/followups/alerts.py)."""
+
+    id: int
+    kind: str
+    customer_id: str
+    channel: Optional[str]
+    priority: int
+    since: datetime
+    summary: str
+    suggested: Optional[str]
+    mine: bool  # it went to this agent (the promise they made), not to the whole queue
+
+
+async def followup_tasks(db: Database, limit: int, agent_id: str, language: str) -> List[FollowUpTask]:
+    """Open follow-up tasks (alerted, no outcome yet) for `agent_id`: the queue's and their own
+    (another agent's are theirs), most urgent first, then oldest; summaries in `language` where
+    they were written in it (else as stored, English)."""
+    def work(session) -> List[FollowUpTask]:
+        rows = session.scalars(select(FollowUp).where(
+            FollowUp.action == "alert", FollowUp.status == "alerted", FollowUp.outcome.is_(None),
+            FollowUp.agent_id.is_(None) | (FollowUp.agent_id == agent_id))
+            .order_by(FollowUp.priority, FollowUp.due_at, FollowUp.id).limit(limit))
+        return [FollowUpTask(r.id, r.kind, r.customer_id, r.channel, r.priority or 2, r.due_at,
+                             _summary_in(r, language), r.suggested_text, r.agent_id is not None) for r in rows]
+
+    return await db.run(work)

@@ -64,7 +64,9 @@ STORED_WORDS = (
     marked("requested"), marked("complaint"), marked("negative sentiment"), marked("not understood"),
     marked("sales ready"), marked("sensitive topic"), marked("waiting"), marked("assigned"),
     marked("resolved"), marked("handed back"), marked("closed"), marked("held"), marked("failed"),
-    marked("customer"), marked("bot"), marked("agent"))
+    marked("customer"), marked("bot"), marked("agent"),
+    # follow-up kinds (threadline/followups/rules.py KINDS)
+    marked("stalled lead"), marked("unanswered"), marked("promise due"), marked("intent without order"))
 CHANNEL_WORDS = (
     marked("Unknown channel"), marked("Web chat"), marked("Email"), marked("Console"))
 

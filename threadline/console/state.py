@@ -13,6 +13,7 @@ from threadline.console.proxies import TrustedProxies
 from threadline.console.sessions import SessionStore
 from threadline.crm import Database
 from threadline.handoff.rasa_api import RasaApi
+from threadline.insights.csat import OptedOut
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Console:
     redis: Redis
     sessions: SessionStore
     rasa: RasaApi
+    opted_out: OptedOut  # (channel, address) → the customer said STOP there (the channels know)
     templates: Dict[str, jinja2.Environment]  # by language (rendering.environments)
     poll_s: float = 1.0  # how often a live stream looks at the database
     session_check_s: float = 30.0  # how often a live stream checks that its session still holds

@@ -19,10 +19,12 @@ from threadline.console.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, login
 from threadline.handoff.store import open_handoffs
 from threadline.console.state import console_of
 from threadline.console.throttle import LoginThrottle
+from threadline.crm.models.handoffs import CLOSE_LABELS
 
 log = logging.getLogger("threadline.console")
 
 DEAD_LETTERS_SHOWN = 20
+FOLLOWUP_TASKS_SHOWN = 50
 
 
 def translated(request: web.Request, message: str) -> str:
@@ -97,7 +99,16 @@ async def queue_context(request: web.Request) -> dict:
 
 async def queue(request: web.Request) -> web.Response:
     context = await queue_context(request)
-    return render(request, "queue.html", {**context, **await dead_letter_context(request)})
+    return render(request, "queue.html", {**context, **await dead_letter_context(request),
+                                          **await followup_context(request)})
+
+
+async def followup_context(request: web.Request) -> dict:
+    """The follow-up worker's tasks for people: stalled leads, promises due, unanswered customers."""
+    db = console_of(request).db
+    tasks = await reads.followup_tasks(db, limit=FOLLOWUP_TASKS_SHOWN, agent_id=request["agent"].id,
+                                       language=language_of(request))
+    return {"followups": tasks, "followup_names": await reads.customer_names(db, [t.customer_id for t in tasks])}
 
 
 async def dead_letter_context(request: web.Request) -> dict:
@@ -130,6 +141,7 @@ async def conversation(request: web.Request) -> web.Response:
         "c": found, "h": found.handoff, "s": found.handoff.summary, "last_id": last_id, "problems": problems,
         "sent": request.query.get("sent", ""), "not_sent": request.query.get("not_sent", ""),
         "why": request.query.get("why", ""), "mine": found.handoff.assigned_agent_id == request["agent"].id,
+        "close_labels": CLOSE_LABELS,
     })
 
 

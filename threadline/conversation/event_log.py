@@ -9,8 +9,9 @@ Layout for customer `C` (prefix `tl:trk:`):
                      inbound message already a turn?). Written by the same script as the events.
 - `tl:trk:customers` set of customer ids
 - `tl:trk:changes`   stream: one entry per append/rewrite naming the customer (the CRM
-                     timeline consumer reads it; capped at ~100k entries, it catches up by
-                     scanning `customers` when it starts)
+                     timeline consumer reads it, and its reconciliation leader reads what
+                     changed since its cursor with `changes_after`; capped at ~100k entries:
+                     `complete` says when some may be gone, then `customer_batches` scans all)
 
 Offsets are absolute (they count archived events too), so the session index stays valid
 after the front of the list is trimmed. Every operation that reads or changes more than
@@ -19,9 +20,10 @@ one key is one Lua script: a turn's read is one round trip and a turn's write is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import AsyncIterator, List, Optional, Sequence, Tuple
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 KEY_PREFIX = "tl:trk:"
 # Message ids remembered per customer: far more than a customer writes within the inbox's
@@ -53,6 +55,11 @@ local n = tonumber(ARGV[4])
 local m = tonumber(ARGV[5 + n])
 local first_event = 6 + n + 2 * m
 local skip = 0
+-- A call repeated by the client's retry (its reply was lost) finds its events stored: the
+-- last one, which carries a unique event id, is byte for byte the last one sent.
+if ARGV[2] == 'tail' and #ARGV >= first_event and redis.call('LINDEX', KEYS[1], -1) == ARGV[#ARGV] then
+  return {stored_end - (#ARGV - first_event + 1), 0}
+end
 if ARGV[2] == 'session' then
   local last = redis.call('LINDEX', KEYS[2], -1)
   local session_first = base
@@ -253,4 +260,56 @@ class CustomerEventLog:
 
     async def customers(self) -> List[str]:
         members = await self.client.smembers(self.customers_key)
-        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+        return sorted(_text(m) for m in members)
+
+    async def customer_batches(self, count: int) -> AsyncIterator[List[str]]:
+        """Every customer with stored events, `count` or so at a time (SSCAN: a customer
+        added or removed meanwhile may be seen or not; none present throughout is missed)."""
+        cursor = 0
+        while True:
+            cursor, members = await self.client.sscan(self.customers_key, cursor, count=count)
+            if members:
+                yield [_text(m) for m in members]
+            if not int(cursor):
+                return
+
+    async def changes_after(self, after: Optional[str], count: int) -> ChangesPage:
+        """Up to `count` change notifications after notification id `after` (None: from the
+        first kept), the customers they name (each once), and whether some notifications after
+        `after` may be missing (`complete` false: trimmed from the capped stream, or no `after`)."""
+        try:
+            info = await self.client.xinfo_stream(self.changes_key)
+        except ResponseError:  # no stream yet: nothing was ever written
+            return ChangesPage([], after, after is not None)
+        trimmed = _text(info.get("max-deleted-entry-id") or b"0-0")
+        newest = _text(info.get("last-generated-id") or b"0-0")
+        # Trimmed past `after`, or the stream was deleted and begun again since `after`.
+        complete = after is not None and _stream_id(trimmed) <= _stream_id(after) <= _stream_id(newest)
+        entries = await self.client.xrange(self.changes_key, min=f"({after}" if after else "-", count=count)
+        customers: List[str] = []
+        for _, fields in entries:
+            customer = fields.get(b"customer") or fields.get("customer")
+            if customer is not None and _text(customer) not in customers:
+                customers.append(_text(customer))
+        return ChangesPage(customers, _text(entries[-1][0]) if entries else after, complete)
+
+    async def last_change(self) -> Optional[str]:
+        """The id of the newest change notification, or None when there is none."""
+        entries = await self.client.xrevrange(self.changes_key, count=1)
+        return _text(entries[0][0]) if entries else None
+
+
+@dataclass
+class ChangesPage:
+    customers: List[str]
+    last_id: Optional[str]  # where the next page starts (after this id)
+    complete: bool  # false: notifications after the asked id may be gone; look at every customer
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _stream_id(entry_id: str) -> Tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)

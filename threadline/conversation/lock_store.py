@@ -28,7 +28,8 @@ from typing import Any, AsyncIterator, Optional, Text
 from rasa.core.lock_store import LockError, LockStore
 from redis.exceptions import RedisError
 
-from threadline.conversation.redis_connection import check_url_sync, client_for, redacted, validate_url
+from threadline.conversation.redis_connection import (STORE_URL_SETTING, check_url_sync, client_for, redacted,
+                                                      validate_url)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class CustomerLockStore(LockStore):
         lifetime: Optional[float] = None, max_wait: float = DEFAULT_MAX_WAIT_S,
         key_prefix: str = KEY_PREFIX,
     ) -> None:
-        self.url = validate_url(url or getattr(endpoint_config, "url", None), "lock store")
+        self.url = validate_url(url or getattr(endpoint_config, "url", None), STORE_URL_SETTING.format("lock store"))
         kwargs = getattr(endpoint_config, "kwargs", {}) or {}
         self.lifetime = float(lifetime or kwargs.get("lifetime") or lifetime_from_env())
         self.max_wait = float(kwargs.get("max_wait", max_wait))
@@ -119,7 +120,7 @@ class CustomerLockStore(LockStore):
 
     @classmethod
     def check_connection(cls, endpoint_config: Any) -> None:
-        check_url_sync(getattr(endpoint_config, "url", None), "lock store")
+        check_url_sync(getattr(endpoint_config, "url", None), STORE_URL_SETTING.format("lock store"))
 
     def keys_for(self, conversation_id: str) -> list:
         tag = f"{self.key_prefix}{{{conversation_id}}}"

@@ -1,58 +1,204 @@
-"""Opening and checking the Redis connection shared by the tracker and lock stores.
+"""The one place that opens Redis connections: every client (tracker, locks, inbox, identity,
+console, workers, email, CLI) gets its client here, from the same URL forms and options.
 
-Both stores are named in endpoints.yml with `url: ${REDIS_URL}`. A URL that is missing,
-malformed or points at a Redis that does not answer must stop the server at start-up,
-not turn into a silent in-memory fallback later.
+URL forms (REDIS_URL, or the store's `url:` in endpoints.yml):
+- `redis://[:password@]host:port/db`, `rediss://...` (TLS), `unix:///path/to/redis.sock?db=N`
+- `redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db][?sentinel_password=...]`:
+  the sentinels are asked for the service's primary; after a failover the clients find the
+  new one. `password` is the primary's and replicas'; `sentinel_password` the sentinels' own
+  (`requirepass` on the sentinels), when they have one.
+
+Every client has socket timeouts (a dead Redis raises instead of hanging a turn), retries a
+command with exponential backoff on connection errors and timeouts (a restart or a failover
+is ridden through instead of failing the turn at once), reconnects when a demoted primary
+answers READONLY (Sentinel), and checks idle connections before reuse.
+
+A URL that is missing, malformed or points at a Redis that does not answer must stop the
+server at start-up, not turn into a silent in-memory fallback later.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import weakref
-from typing import Any, Optional
-from urllib.parse import urlparse
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+from urllib.parse import parse_qs, unquote, urlparse
 
+import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
+from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
+HEALTH_CHECK_INTERVAL_S = 30
+# 0.1 s, 0.2 s ... capped at 2 s: about 6 s of retrying, enough for a restart or a
+# Sentinel failover with a short down-after, short enough that a webhook still answers.
+RETRIES = 6
+BACKOFF_BASE_S = 0.1
+BACKOFF_CAP_S = 2.0
+PLAIN_SCHEMES = ("redis", "rediss", "unix")
+SENTINEL_SCHEME = "redis+sentinel"
+# Who a store's URL error names: the setting in endpoints.yml and the variable it holds.
+STORE_URL_SETTING = "{} (url: in endpoints.yml, REDIS_URL)"
+URL_FORMS = ("redis://, rediss://, unix:// or "
+             "redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db][?sentinel_password=...]")
 
 
 class StorageUnavailable(RuntimeError):
     """Redis cannot be reached or cannot run the stores' scripts."""
 
 
+class BadRedisUrl(StorageUnavailable, ValueError):
+    """A Redis URL that none of the accepted forms matches; the message names where it came from."""
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """A parsed `redis+sentinel://` URL."""
+
+    sentinels: Tuple[Tuple[str, int], ...]
+    service_name: str
+    db: int
+    password: Optional[str]
+    sentinel_password: Optional[str] = None
+
+
 def redacted(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    parts = urlparse(url)
-    if parts.password is None:
+    """The URL without its passwords, for logs and error messages."""
+    url = re.sub(r"(sentinel_password=)[^&]*", r"\1***", url)
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if not sep or "@" not in netloc:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
+    credentials, _, hosts = netloc.rpartition("@")
+    user, colon, _password = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{hosts}{slash}{path}"
+
+
+def parse_sentinel_url(url: str, variable: str = "REDIS_URL") -> SentinelAddress:
+    """`redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]`."""
+    def bad(why: str) -> BadRedisUrl:
+        return BadRedisUrl(f"{variable}: '{redacted(url)}' is not a valid Sentinel URL ({why}); "
+                           f"expected {URL_FORMS}")
+
+    rest = url[len(SENTINEL_SCHEME) + 3:]
+    netloc, _, path = rest.partition("/")
+    path, _, query = path.partition("?")
+    options = parse_qs(query, keep_blank_values=True)
+    if set(options) - {"sentinel_password"}:
+        raise bad("the only option is sentinel_password")
+    sentinel_password = unquote(options["sentinel_password"][-1]) if options.get("sentinel_password") else None
+    password: Optional[str] = None
+    if "@" in netloc:
+        credentials, _, netloc = netloc.rpartition("@")
+        password = unquote(credentials.partition(":")[2]) or None
+    sentinels = []
+    for node in netloc.split(","):
+        host, colon, port = node.strip().rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise bad("each sentinel is host:port")
+        sentinels.append((host.strip("[]"), int(port)))
+    parts = [part for part in path.split("/") if part]
+    if not parts or len(parts) > 2:
+        raise bad("the path is /service_name or /service_name/db")
+    if len(parts) == 2 and not parts[1].isdigit():
+        raise bad("the database is a number")
+    return SentinelAddress(tuple(sentinels), parts[0], int(parts[1]) if len(parts) == 2 else 0, password,
+                           sentinel_password)
 
 
 def validate_url(url: Optional[str], owner: str) -> str:
-    """Raise a clear error unless `url` looks like a Redis URL."""
+    """Raise a clear error naming `owner` (the variable or setting) unless `url` is a Redis URL."""
     if not url or not isinstance(url, str):
-        raise StorageUnavailable(
+        raise BadRedisUrl(
             f"{owner}: no Redis URL configured (set url: ${{REDIS_URL}} in endpoints.yml)"
         )
-    scheme = urlparse(url).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise StorageUnavailable(f"{owner}: '{redacted(url)}' is not a redis:// URL")
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme == SENTINEL_SCHEME:
+        parse_sentinel_url(url, owner)
+    elif scheme not in PLAIN_SCHEMES:
+        raise BadRedisUrl(f"{owner}: '{redacted(url)}' is not a Redis URL; expected {URL_FORMS}")
+    else:
+        try:
+            urlparse(url).port  # a port that is not a number raises here, not at first use
+        except ValueError as error:
+            raise BadRedisUrl(f"{owner}: '{redacted(url)}' has an invalid port; expected {URL_FORMS}") from error
     return url
 
 
-def _new_client(url: str) -> aioredis.Redis:
-    # Timeouts, so a dead Redis raises instead of hanging a turn.
-    return aioredis.Redis.from_url(
-        url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=CONNECT_TIMEOUT_S,
-        health_check_interval=30,
+def _options(timeout_s: float, retry: Any, decode_responses: bool) -> Dict[str, Any]:
+    return dict(
+        socket_connect_timeout=timeout_s, socket_timeout=timeout_s,
+        retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        health_check_interval=HEALTH_CHECK_INTERVAL_S, decode_responses=decode_responses,
     )
+
+
+def _sentinel_options(address: SentinelAddress, timeout_s: float) -> Dict[str, Any]:
+    options: Dict[str, Any] = {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}
+    if address.sentinel_password:
+        options["password"] = address.sentinel_password
+    return options
+
+
+def _backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S)
+
+
+class _ClosingSentinelPool(AsyncSentinelPool):
+    """Closes the sentinels' own connections with the pool, so a closed client leaks none."""
+
+    async def disconnect(self, inuse_connections: bool = True) -> None:
+        await super().disconnect(inuse_connections)
+        for sentinel in self.sentinel_manager.sentinels:
+            await sentinel.connection_pool.disconnect()
+
+
+def connect(url: Optional[str], *, variable: str = "REDIS_URL", decode_responses: bool = False,
+            timeout_s: float = CONNECT_TIMEOUT_S, retries: int = RETRIES) -> aioredis.Redis:
+    """An asyncio client for `url` (any accepted form), with timeouts, retries and health checks.
+
+    A connection belongs to the loop that opened it: a client used from several loops is a
+    `PerLoopRedis` (`client_for`)."""
+    validate_url(url, variable)
+    options = _options(timeout_s, AsyncRetry(_backoff(), retries), decode_responses)
+    if url.lower().startswith(SENTINEL_SCHEME + "://"):
+        address = parse_sentinel_url(url, variable)
+        sentinel = AsyncSentinel(
+            list(address.sentinels),
+            sentinel_kwargs=_sentinel_options(address, timeout_s),
+        )
+        return sentinel.master_for(address.service_name, connection_pool_class=_ClosingSentinelPool,
+                                   db=address.db, password=address.password, **options)
+    return aioredis.Redis.from_url(url, **options)
+
+
+def connect_sync(url: Optional[str], *, variable: str = "REDIS_URL", decode_responses: bool = False,
+                 timeout_s: float = CONNECT_TIMEOUT_S, retries: int = RETRIES) -> redis.Redis:
+    """`connect` for code outside an event loop (the launcher, CLI checks, tools)."""
+    validate_url(url, variable)
+    options = _options(timeout_s, Retry(_backoff(), retries), decode_responses)
+    if url.lower().startswith(SENTINEL_SCHEME + "://"):
+        address = parse_sentinel_url(url, variable)
+        sentinel = Sentinel(
+            list(address.sentinels),
+            sentinel_kwargs=_sentinel_options(address, timeout_s),
+        )
+        return sentinel.master_for(address.service_name, db=address.db, password=address.password, **options)
+    return redis.Redis.from_url(url, **options)
 
 
 class PerLoopRedis:
@@ -71,7 +217,7 @@ class PerLoopRedis:
             weakref.WeakKeyDictionary()
         )
         # Outside any loop only loop-free attributes are read (the encoder, for scripts).
-        self._outside_loops = _new_client(url)
+        self._outside_loops = connect(url)
 
     def current(self) -> aioredis.Redis:
         try:
@@ -81,7 +227,7 @@ class PerLoopRedis:
         with self._lock:
             client = self._clients.get(loop)
             if client is None:
-                client = self._clients[loop] = _new_client(self.url)
+                client = self._clients[loop] = connect(self.url)
             return client
 
     def __getattr__(self, name: str) -> Any:
@@ -115,8 +261,9 @@ def client_for(url: str) -> PerLoopRedis:
 
 
 async def ping_with_scripts(url: str, owner: str) -> None:
-    """Connect, ping and run a trivial Lua script (the stores depend on scripting)."""
-    client = _new_client(url)
+    """Connect, ping and run a trivial Lua script (the stores depend on scripting). One retry:
+    a Redis that is not there at start-up is reported at once."""
+    client = connect(url, variable=owner, retries=1)
     try:
         await client.ping()
         if await client.eval("return 1", 0) != 1:

@@ -25,6 +25,16 @@ MIGRATION_ATTEMPTS = 20
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+# "check": processes only verify the schema is current and refuse to start otherwise, so that
+# `bin/threadline migrate` (a deploy step, a Kubernetes Job) is the one place that migrates.
+# Unset ("auto"): every process migrates at start, as `make run` from a bare checkout needs.
+MIGRATE_ENV = "THREADLINE_MIGRATE"
+
+
+class SchemaNotCurrent(Exception):
+    """The CRM database's schema is not the one this code needs, and this process may not migrate."""
+
+
 class ConcurrentChange(Exception):
     """Raised inside a transaction that found another writer changed what it had read."""
 
@@ -71,8 +81,27 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, future=True, expire_on_commit=False)
-        if migrate:
+        if migrate and os.environ.get(MIGRATE_ENV, "").strip().lower() == "check":
+            self.check_schema()
+        elif migrate:
             self.upgrade()
+
+    def schema_revisions(self) -> tuple:
+        """(the database's revision, the newest migration's)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision(), head
+
+    def check_schema(self) -> None:
+        """Refuse (SchemaNotCurrent) unless the schema is the newest migration's."""
+        current, head = self.schema_revisions()
+        if current != head:
+            raise SchemaNotCurrent(
+                f"the CRM schema is at revision {current or 'none'}, this version needs {head}: "
+                f"run `bin/threadline migrate` first ({MIGRATE_ENV}=check)")
 
     @classmethod
     def from_env(cls) -> "Database":

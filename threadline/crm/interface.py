@@ -35,6 +35,8 @@ class InteractionRecord:
     provider_message_id: Optional[str] = None
     # Keys an earlier version gave the same message (a row with one of them is this message).
     earlier_keys: Sequence[str] = ()
+    # A bot message's response name (`utter_greet`), when Rasa sent a domain response.
+    response: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,13 @@ class Crm(Protocol):
 
     async def has_open_handoff(self, customer_id: str) -> bool:
         """Seam for human handoff (issue 9): True while an escalation is waiting or assigned."""
+
+    async def stop_proactive_messages(self, customer_id: str) -> bool:
+        """The customer asked not to be written to first on any channel ("stop messaging me"):
+        follow-ups skip them. False when they already had."""
+
+    async def allow_proactive_messages(self, customer_id: str) -> bool:
+        """The customer takes that back ("you can message me again"); False when there was none."""
 
     async def close(self) -> None: ...
 

@@ -12,15 +12,18 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, Timeout
 from sqlalchemy.orm import Session
 
 from threadline.conversation import failpoints
+from threadline.crm.aggregates import Written, record_messages
 from threadline.crm.db import Database
 from threadline.crm.interface import (
     CaseView, CrmUnavailable, InteractionRecord, OpportunityView, OrderInfo, ProductInfo,
     Profile, PromiseView,
 )
 from threadline.crm.models import (
-    Case, ChannelIdentity, Customer, Handoff, Interaction, Opportunity, Order, Product, Promise,
+    Case, ChannelIdentity, Customer, Handoff, Interaction, Opportunity, OpportunityStageChange, Order,
+    Product, Promise,
 )
 from threadline.crm.models.handoffs import OPEN_STATUSES
+from threadline.crm.opt_outs import ANY_CHANNEL, clear_any_channel_opt_out, record_opt_out
 from threadline.crm.models.base import utcnow
 from threadline.crm.models.sales import OPEN_STAGES, STAGES
 
@@ -86,7 +89,7 @@ def _record(row: Interaction) -> InteractionRecord:
     return InteractionRecord(
         row.customer_id, row.author, row.channel, row.text, row.occurred_at, row.idempotency_key,
         row.intent, row.confidence, json.loads(row.entities or "[]"), row.delivery_status,
-        row.provider_message_id,
+        row.provider_message_id, response=row.response,
     )
 
 
@@ -150,26 +153,35 @@ class SqlCrm(SqlStore):
             known = set(session.scalars(select(Interaction.idempotency_key).where(
                 Interaction.idempotency_key.in_(keys))).all()) if keys else set()
             new = 0
+            added: List[Interaction] = []
+            written: List[InteractionRecord] = []
             owners: dict = {}  # a batch is mostly one customer's: look its owner up once
             for record in records:
                 if record.idempotency_key in known or known.intersection(record.earlier_keys):
                     continue
                 known.add(record.idempotency_key)
+                written.append(record)
                 if record.customer_id not in owners:
                     ensure_customer(session, record.customer_id)
                     owners[record.customer_id] = current_owner(session, record.customer_id)
-                session.add(Interaction(
+                added.append(Interaction(
                     customer_id=owners[record.customer_id], author=record.author,
                     channel=record.channel, text=record.text, intent=record.intent,
                     confidence=record.confidence, entities=json.dumps(list(record.entities)),
+                    response=record.response,
                     occurred_at=record.occurred_at, delivery_status=record.delivery_status,
                     provider_message_id=record.provider_message_id,
                     idempotency_key=record.idempotency_key,
                 ))
+                session.add(added[-1])
                 new += 1
             if new:
                 session.flush()  # the rows are written; the commit follows `work`
                 rehome_if_merged_meanwhile(session, owners)
+                final = {c: current_owner(session, c) for c in owners}  # after a merge meanwhile
+                record_messages(session, [Written(row.id, final.get(record.customer_id, row.customer_id),
+                                                  row.author, row.channel, row.occurred_at)
+                                          for row, record in zip(added, written)])
                 failpoints.reach(failpoints.BEFORE_TIMELINE_COMMIT)
             return new
 
@@ -211,10 +223,11 @@ class SqlCrm(SqlStore):
             row = session.scalars(select(Opportunity).where(
                 Opportunity.customer_id == customer_id, Opportunity.stage.in_(OPEN_STAGES), about,
             ).order_by(Opportunity.id.desc()).limit(1)).first()
+            entered = row is None or STAGES.index(stage) > STAGES.index(row.stage)
             if row is None:
                 row = Opportunity(customer_id=customer_id, product=product, plan=plan, stage=stage)
                 session.add(row)
-            elif STAGES.index(stage) > STAGES.index(row.stage):
+            elif entered:
                 row.stage = stage  # forward only: a new question never demotes a lead
             row.quantity = quantity if quantity is not None else row.quantity
             row.value = value if value is not None else row.value
@@ -222,6 +235,8 @@ class SqlCrm(SqlStore):
             row.channel = channel or row.channel
             row.last_touch_at = utcnow()
             session.flush()
+            if entered:  # the insights metrics read when each stage was entered
+                session.add(OpportunityStageChange(opportunity_id=row.id, stage=stage, at=row.last_touch_at))
             return _opportunity_view(row)
 
         return await self._run(work)
@@ -268,6 +283,19 @@ class SqlCrm(SqlStore):
         def work(session: Session) -> bool:
             return session.scalar(select(Handoff.id).where(
                 Handoff.customer_id == customer_id, Handoff.status.in_(OPEN_STATUSES)).limit(1)) is not None
+
+        return await self._run(work)
+
+    async def stop_proactive_messages(self, customer_id: str) -> bool:
+        def work(session: Session) -> bool:
+            ensure_customer(session, customer_id)
+            return record_opt_out(session, current_owner(session, customer_id), ANY_CHANNEL, "request", utcnow())
+
+        return await self._run(work)
+
+    async def allow_proactive_messages(self, customer_id: str) -> bool:
+        def work(session: Session) -> bool:
+            return clear_any_channel_opt_out(session, current_owner(session, customer_id)) > 0
 
         return await self._run(work)
 

@@ -90,7 +90,7 @@ def _user_record(customer_id: str, event: Dict[str, Any]) -> InteractionRecord:
         channel=_optional_text(metadata.get("channel") or event.get("input_channel"), "channel"),
         # Channels mask CPFs before Rasa; this catches text that reached the log another way
         # (Rasa's HTTP API, conversations from before the masking), for the CRM and summaries.
-        text=_masked(_optional_text(event.get("text"), "text")), occurred_at=_time(event),
+        text=_with_media(_masked(_optional_text(event.get("text"), "text")), metadata), occurred_at=_time(event),
         idempotency_key=event_id(customer_id, event), earlier_keys=earlier_keys(customer_id, event),
         intent=_optional_text(intent.get("name"), "parse_data.intent.name"), confidence=confidence,
         entities=entities,
@@ -98,6 +98,19 @@ def _user_record(customer_id: str, event: Dict[str, Any]) -> InteractionRecord:
         provider_message_id=_optional_text(
             metadata.get("provider_message_id") or event.get("message_id"), "provider_message_id"),
     )
+
+
+def _with_media(text: Optional[str], metadata: Dict[str, Any]) -> Optional[str]:
+    """A media message as people read it: its caption, then its files' URLs (one a line),
+    rather than the "/intent" the bot was given for it. Media without URLs (WhatsApp's ids)
+    leave the text as it is."""
+    media = metadata.get("media")
+    urls = [m["url"] for m in media if isinstance(m, dict) and isinstance(m.get("url"), str) and m["url"]] \
+        if isinstance(media, list) else []
+    if not urls:
+        return text
+    caption = text if text and not text.startswith("/") else ""
+    return "\n".join([caption, *urls]).strip()
 
 
 def _masked(text: Optional[str]) -> Optional[str]:
@@ -110,10 +123,25 @@ def _bot_record(customer_id: str, event: Dict[str, Any], channel: Optional[str])
         customer_id=customer_id,
         author="agent" if metadata.get("sent_by") == "agent" else "bot",
         channel=_optional_text(metadata.get("channel") or channel, "channel"),
-        text=_optional_text(event.get("text"), "text"), occurred_at=_time(event),
+        text=_optional_text(event.get("text") or _custom_text(event), "text"), occurred_at=_time(event),
         idempotency_key=event_id(customer_id, event), earlier_keys=earlier_keys(customer_id, event),
         provider_message_id=_optional_text(metadata.get("provider_message_id"), "provider_message_id"),
+        response=_response_name(metadata.get("utter_action")),
     )
+
+
+def _custom_text(event: Dict[str, Any]) -> Optional[str]:
+    """A custom payload's plain-text rendering (`data.custom.text`, e.g. an RCS card's answer:
+    actions/rich.py), so the timeline says what the card said."""
+    data = event.get("data")
+    custom = data.get("custom") if isinstance(data, dict) else None
+    text = custom.get("text") if isinstance(custom, dict) else None
+    return text if isinstance(text, str) and text else None
+
+
+def _response_name(value: Any) -> Optional[str]:
+    """Rasa's `utter_action`; optional, so an odd one is dropped rather than refusing the message."""
+    return value[:100] if isinstance(value, str) and value else None
 
 
 def interactions_from_events(

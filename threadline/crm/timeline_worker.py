@@ -14,8 +14,14 @@ position]) and writes the new messages to the CRM.
   rewrote: the cursor remembers the id of the last event it read, and when that event is no
   longer where the cursor points (the log was rewritten) the worker reads the customer's whole
   log again, which adds only the events the CRM does not have.
-- Missed notifications (stream trimmed, worker started after the fact): at start and every
-  RECONCILE_S it compares every customer's log with its cursor.
+- Missed notifications (a sync that failed and was dead-lettered, a consumer group reset, the
+  capped stream trimmed before the group read it): reconciliation, by one leader however many
+  workers run. The worker holding the lease `tl:crm:timeline:leader` (30 s, renewed every
+  10 s; a killed leader's lapses and another worker takes over) syncs, every
+  CRM_TIMELINE_RECONCILE_S (300 s), the customers changed since its cursor on the changes
+  stream (`tl:crm:reconcile:cursor`), RECONCILE_BATCH notifications at a time. Only when
+  notifications after the cursor may be gone (first run, stream trimmed past it) does it go
+  through every customer, in batches, and then start from where the stream was when it began.
 - One bad event never stops it: an event that cannot become an interaction (not JSON, a
   missing or mistyped field) or that the CRM refuses to store goes to the dead letter
   (`tl:crm:timeline:dead`, a capped stream: customer, position, reason, time; never the
@@ -46,6 +52,8 @@ from redis.exceptions import RedisError, ResponseError
 
 from threadline.conversation.event_ids import event_id
 from threadline.conversation.event_log import CustomerEventLog, Layout
+from threadline.conversation.lease import RedisLease
+from threadline.conversation.redis_connection import connect
 from threadline.crm.interface import Crm, CrmUnavailable, InteractionRecord
 from threadline.crm.timeline import MalformedEvent, interaction_of
 from threadline.quiet import quiet_library_warnings
@@ -56,6 +64,10 @@ GROUP = "crm-timeline"
 CURSOR_KEY = "tl:crm:cursor"
 BATCH_EVENTS = 500
 RECONCILE_S = 300.0
+RECONCILE_BATCH = 500
+LEADER_KEY = "tl:crm:timeline:leader"
+LEADER_LEASE_MS = 30_000
+RECONCILE_CURSOR_KEY = "tl:crm:reconcile:cursor"
 MAX_BACKOFF_S = 30.0
 DEAD_LETTER_KEY = "tl:crm:timeline:dead"
 DEAD_LETTER_MAXLEN = 10_000
@@ -102,6 +114,9 @@ class WorkerStatus:
     crm_available: bool = True
     last_error: Optional[str] = None
     last_success_at: Optional[float] = None
+    leader: bool = False
+    reconciled_customers: int = 0  # by this worker's reconciliations (0 unless it led)
+    full_reconciliations: int = 0
 
     def as_dict(self) -> Dict[str, object]:
         return dict(self.__dict__)
@@ -113,11 +128,14 @@ class TimelineWorker:
     crm: Crm
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     block_ms: int = 1000
+    reconcile_s: float = RECONCILE_S
+    leader_lease_ms: int = LEADER_LEASE_MS
     status: WorkerStatus = field(default_factory=WorkerStatus)
 
     def __post_init__(self) -> None:
         self.log = CustomerEventLog(self.client)
         self.stream = self.log.changes_key
+        self.leadership = RedisLease(self.client, LEADER_KEY, self.leader_lease_ms)
         self._stop = asyncio.Event()
 
     async def ensure_group(self) -> None:
@@ -215,9 +233,44 @@ class TimelineWorker:
         log.warning("crm timeline: %s of customer %s dead-lettered (%s); going on with the others",
                     where, customer_id, reason)
 
+    async def lead(self) -> bool:
+        """Take or renew the reconciliation lease; whether this worker leads now."""
+        was = self.status.leader
+        self.status.leader = await self.leadership.hold()
+        if self.status.leader != was:
+            log.info("crm timeline: %s the reconciliation leader", "now" if self.status.leader else "no longer")
+        return self.status.leader
+
     async def reconcile(self) -> None:
-        for customer_id in await self.log.customers():
-            await self._sync_and_count(customer_id)
+        """Sync the customers changed since the cursor (every customer when changes may be
+        missing); the lease is renewed between batches and the pass stops if it is lost."""
+        raw = await self.client.get(RECONCILE_CURSOR_KEY)
+        cursor = raw.decode() if isinstance(raw, bytes) else raw
+        page = await self.log.changes_after(cursor, RECONCILE_BATCH)
+        if not page.complete:
+            await self._reconcile_everyone()
+            return
+        while page.customers and not self._stop.is_set():
+            for customer_id in page.customers:
+                await self._sync_and_count(customer_id)
+            self.status.reconciled_customers += len(page.customers)
+            await self.client.set(RECONCILE_CURSOR_KEY, page.last_id)
+            if not await self.lead():
+                return
+            page = await self.log.changes_after(page.last_id, RECONCILE_BATCH)
+
+    async def _reconcile_everyone(self) -> None:
+        # Changes written during the pass are after `start`: the next pass reads them.
+        start = await self.log.last_change() or "0-0"
+        log.info("crm timeline: reconciling every customer (notifications may be missing)")
+        async for customers in self.log.customer_batches(RECONCILE_BATCH):
+            for customer_id in customers:
+                await self._sync_and_count(customer_id)
+            self.status.reconciled_customers += len(customers)
+            if self._stop.is_set() or not await self.lead():
+                return  # the next leader starts the pass again
+        await self.client.set(RECONCILE_CURSOR_KEY, start)
+        self.status.full_reconciliations += 1
 
     async def _sync_and_count(self, customer_id: str) -> None:
         try:
@@ -252,12 +305,17 @@ class TimelineWorker:
     async def run(self) -> None:
         await self.ensure_group()
         backoff = 0.5
-        next_reconcile = 0.0
+        next_lease_check = next_reconcile = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() >= next_reconcile:
+                if time.monotonic() >= next_lease_check:
+                    led = self.status.leader
+                    if await self.lead() and not led:
+                        next_reconcile = 0.0  # a new leader reconciles at once
+                    next_lease_check = time.monotonic() + self.leadership.renew_every_s
+                if self.status.leader and time.monotonic() >= next_reconcile:
                     await self.reconcile()
-                    next_reconcile = time.monotonic() + RECONCILE_S
+                    next_reconcile = time.monotonic() + self.reconcile_s
                 if not await self.process_once(pending=True):
                     await self.process_once(pending=False)
                 self.status.crm_available, self.status.last_error = True, None
@@ -277,6 +335,11 @@ class TimelineWorker:
     def stop(self) -> None:
         self._stop.set()
 
+    async def resign(self) -> None:
+        """Give the reconciliation lease back (a clean stop): another worker leads within a renewal."""
+        await self.leadership.release()
+        self.status.leader = False
+
 
 def health_app(worker: TimelineWorker) -> web.Application:
     async def health(_request: web.Request) -> web.Response:
@@ -291,8 +354,10 @@ async def serve(redis_url: str, port: int) -> None:
     from threadline.crm.backends import crm_services
 
     services = await asyncio.to_thread(crm_services, seed_demo=False)
-    client = aioredis.Redis.from_url(redis_url)
-    worker = TimelineWorker(client, services.crm)
+    client = connect(redis_url)
+    worker = TimelineWorker(client, services.crm,
+                            reconcile_s=float(os.environ.get("CRM_TIMELINE_RECONCILE_S") or RECONCILE_S),
+                            leader_lease_ms=int(os.environ.get("CRM_TIMELINE_LEADER_LEASE_MS") or LEADER_LEASE_MS))
     runner = web.AppRunner(health_app(worker))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -303,6 +368,7 @@ async def serve(redis_url: str, port: int) -> None:
     try:
         await worker.run()
     finally:
+        await worker.resign()
         await runner.cleanup()
         await client.close(close_connection_pool=True)
         await services.close()

@@ -26,13 +26,14 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple
 from sqlalchemy import select, update
 
 from threadline.crm import Database
-from threadline.crm.models import ChannelIdentity, Handoff
+from threadline.crm.models import Agent, ChannelIdentity, Handoff
 from threadline.crm.models.base import utcnow
+from threadline.crm.models.handoffs import CLOSE_LABELS
 from threadline.handoff.resume import ResumeBot
 from threadline.handoff.store import HandoffView, handoff_view, record_event
 from threadline.identity import directory
 
-WEBHOOK_CHANNELS = ("whatsapp", "instagram", "sms")
+WEBHOOK_CHANNELS = ("whatsapp", "instagram", "sms", "rcs", "webchat")
 MAX_REPLY_CHARS = 4000
 MAX_NOTE_CHARS = 4000
 
@@ -131,11 +132,13 @@ class ReplyToCustomer:
             chosen = channel or (row.channel if row.channel in reachable else None)
             if chosen not in reachable:
                 raise ChannelNotReachable(f"the customer cannot be reached on {chosen or 'any channel'} here")
-            return directory.canonical_customer(session, row.customer_id), chosen
+            agent = session.get(Agent, agent_id)
+            return directory.canonical_customer(session, row.customer_id), chosen, agent.name if agent else None
 
-        customer_id, chosen = await self.db.run(check)
+        customer_id, chosen, agent_name = await self.db.run(check)
+        # The name goes with the message: the web chat shows who answers.
         event = {"event": "bot", "text": text,
-                 "metadata": {"sent_by": "agent", "agent_id": agent_id, "channel": chosen}}
+                 "metadata": {"sent_by": "agent", "agent_id": agent_id, "agent_name": agent_name, "channel": chosen}}
         await self.rasa.append_events(customer_id, [event], output_channel=chosen, execute_side_effects=True)
         await self.db.run(lambda s: record_event(s, handoff_id, agent_id, "replied", chosen))
         return customer_id, chosen
@@ -165,7 +168,12 @@ class _Resolve:
         self.db = db
         self.rasa = rasa
 
-    async def __call__(self, handoff_id: str, agent_id: str) -> HandoffView:
+    async def __call__(self, handoff_id: str, agent_id: str, close_label: Optional[str] = None) -> HandoffView:
+        """`close_label`: why a sales conversation ended without a sale (CLOSE_LABELS), for the
+        abandonment reasons of docs/insights.md; checked before anything changes."""
+        close_label = (close_label or "").strip() or None
+        if close_label is not None and close_label not in CLOSE_LABELS:
+            raise ValueError(f"close label {close_label[:20]!r} is not one of {', '.join(CLOSE_LABELS)}")
         customer_id = await self.db.run(
             lambda s: directory.canonical_customer(s, _owned_open(s, handoff_id, agent_id).customer_id))
         # Resume first: appending it twice is harmless, a resolved handoff with a paused bot is not.
@@ -175,7 +183,8 @@ class _Resolve:
             done = session.execute(
                 update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "assigned",
                                       Handoff.assigned_agent_id == agent_id)
-                .values(status="resolved", resolution=self.resolution, resolved_at=utcnow())
+                .values(status="resolved", resolution=self.resolution, resolved_at=utcnow(),
+                        **({"close_label": close_label} if close_label else {}))
                 .execution_options(synchronize_session=False)).rowcount
             if not done:
                 _owned_open(session, handoff_id, agent_id)  # raises why (it changed meanwhile)

@@ -17,6 +17,7 @@ from threadline.handoff import sentiment
 from threadline.handoff.languages import ENGLISH_WORDS, Words, marked
 from threadline.handoff.rendering import shorten
 from threadline.handoff.summary_model import QuotedMessage, TimelineEntry
+from threadline.nlu.intent_groups import SMALL_TALK
 
 # What a customer message meant, by intent: (with the entity it names, without it).
 INTENT_PHRASES: Dict[str, Tuple[str, str]] = {
@@ -42,6 +43,8 @@ INTENT_PHRASES: Dict[str, Tuple[str, str]] = {
                         marked("reported a payment problem")),
     "invoice": (marked("asked for the invoice of order {order_id}"), marked("asked for an invoice")),
     "account_help": (marked("asked for help with their account"), marked("asked for help with their account")),
+    "stop_contact": (marked("asked us not to message them first"), marked("asked us not to message them first")),
+    "allow_contact": (marked("said we may message them again"), marked("said we may message them again")),
     "request_human": (marked("asked for a person"), marked("asked for a person")),
     "provide_order_number": (marked("gave order number {order_id}"), marked("gave an order number")),
     "provide_contact": (marked("gave contact details"), marked("gave contact details")),
@@ -56,9 +59,6 @@ INTENT_PHRASES: Dict[str, Tuple[str, str]] = {
 # Intents that quote the customer rather than paraphrase them: their words are the point.
 QUOTED_INTENTS = {"complaint": marked("complained"), "feedback": marked("gave feedback"),
                   "out_of_scope": marked("wrote")}
-# Intents that say nothing about what the customer wants now.
-SMALL_TALK = frozenset({"greet", "goodbye", "affirm", "deny", "thank", "share_media",
-                        "unsupported_message", "nlu_fallback"})
 COURTESIES = frozenset({"greet", "goodbye", "thank"})  # the bot's answers to these tell nothing
 NOT_UNDERSTOOD = frozenset({"nlu_fallback"})
 MIN_CONFIDENCE = 0.4  # the FallbackClassifier's threshold in config.yml

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Optional
 
 from babel.dates import format_skeleton, format_time
 from babel.support import NullTranslations
 
-from threadline.i18n.catalogue import compiled
+from threadline.i18n.catalogue import catalogue_file, translations_of
 from threadline.handoff import rendering
 
 ENGLISH = "en"
@@ -27,14 +26,11 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
 def catalogue_path(language: str) -> Path:
-    return LOCALE_DIR / LOCALES[language] / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return catalogue_file(LOCALE_DIR, LOCALES[language], DOMAIN)
 
 
-@lru_cache(maxsize=None)
 def _translations(language: str) -> NullTranslations:
-    if language == ENGLISH:
-        return NullTranslations()
-    return compiled(catalogue_path(language), LOCALES[language], DOMAIN)
+    return translations_of(LOCALE_DIR, LOCALES[language], DOMAIN)
 
 
 @dataclass(frozen=True)

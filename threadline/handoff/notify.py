@@ -17,6 +17,8 @@ from typing import Optional, Set
 
 import aiohttp
 
+from threadline.settings import DEFAULT_CONSOLE_PORT
+
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 5.0
@@ -26,7 +28,7 @@ _pending: Set[asyncio.Task] = set()  # keeps fire-and-forget tasks alive until t
 def console_link(handoff_id: str) -> str:
     base = os.environ.get("HANDOFF_CONSOLE_URL", "").strip().rstrip("/")
     if not base:
-        base = f"http://127.0.0.1:{os.environ.get('CONSOLE_PORT', '').strip() or 5060}"
+        base = f"http://127.0.0.1:{os.environ.get('CONSOLE_PORT', '').strip() or DEFAULT_CONSOLE_PORT}"
     return f"{base}/handoffs/{handoff_id}"
 
 

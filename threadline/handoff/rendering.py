@@ -16,8 +16,8 @@ from typing import Optional
 
 from threadline.privacy.cpf import mask_cpfs
 
-CHANNEL_LABELS = {"whatsapp": "WhatsApp", "instagram": "Instagram", "sms": "SMS", "email": "Email",
-                  "rest": "Web chat", "console": "Console"}
+CHANNEL_LABELS = {"whatsapp": "WhatsApp", "instagram": "Instagram", "sms": "SMS", "rcs": "RCS", "email": "Email",
+                  "webchat": "Web chat", "rest": "Web chat", "console": "Console"}
 
 REASONS = {
     "requested": "the customer asked for a person",

@@ -13,7 +13,8 @@ from typing import List
 
 from threadline.crm.interface import InteractionRecord
 from threadline.handoff.crm_facts import CrmFacts, read_crm_facts
-from threadline.handoff.journey import SMALL_TALK, Journey, customer_phrase, understood
+from threadline.handoff.journey import Journey, customer_phrase, understood
+from threadline.nlu.intent_groups import SMALL_TALK
 from threadline.handoff.languages import ENGLISH_WORDS, TRANSLATED_WORDS, Words
 from threadline.handoff.rendering import reason_label, redact, shorten
 from threadline.handoff.summary_llm import LlmSettings, rewrite_with_llm

@@ -50,11 +50,21 @@ def compiled(po_path: Path, locale: str, domain: str) -> Translations:
     return Translations(binary, domain=domain)
 
 
+def catalogue_file(locale_dir: Path, locale: str, domain: str) -> Path:
+    return locale_dir / locale / "LC_MESSAGES" / f"{domain}.po"
+
+
 @lru_cache(maxsize=None)
-def _translations(locale: str) -> NullTranslations:
+def translations_of(locale_dir: Path, locale: str, domain: str) -> NullTranslations:
+    """The `domain` catalogue of `locale` under `locale_dir`, compiled once per process; English
+    is the identity (the msgids are the English texts). Every catalogue of the project is read so."""
     if locale == LOCALES[SOURCE_LANGUAGE]:
-        return NullTranslations()  # the msgids are the English texts
-    return compiled(LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po", locale, DOMAIN)
+        return NullTranslations()
+    return compiled(catalogue_file(locale_dir, locale, domain), locale, domain)
+
+
+def _translations(locale: str) -> NullTranslations:
+    return translations_of(LOCALE_DIR, locale, DOMAIN)
 
 
 def translator(language: Optional[str]) -> tuple[Gettext, Ngettext]:

@@ -5,7 +5,8 @@ A provider address (what WhatsApp, Instagram, Twilio or a mail server tells us) 
 their identifiers are equal, so every rule here is a decision about who is who:
 
 - phones are E.164 (`+5511987654321`), whatever the channel wrote: WhatsApp ids without `+`,
-  Twilio's `whatsapp:+…`, spaces and dashes. The same phone on WhatsApp and SMS is one key.
+  Twilio's `whatsapp:+…` and `rcs:+…`, spaces and dashes. The same phone on WhatsApp, SMS and
+  RCS is one key.
 - Brazil: mobile numbers gained a ninth digit in 2012-2016. WhatsApp still sends some ids in
   the old form (`559281723241` for +55 92 98172-3241). A Brazilian number with 8 local digits
   whose first digit is 6-9 AND that is not a valid number today is an old-form mobile and is
@@ -18,6 +19,9 @@ their identifiers are equal, so every rule here is a decision about who is who:
 - emails are the lowercased addr-spec (`"Ana" <Ana@Example.com>` → `ana@example.com`).
 - Instagram ids (IGSID) and WhatsApp business-scoped user ids (`BR.123…`) are opaque and
   only ever equal to themselves.
+- web chat addresses (connectors/webchat) are opaque too: `v.<hash>` for an anonymous visitor
+  (the hash of the server-issued visitor token, never the token itself) and `u.<site user id>`
+  for a visitor the site vouched for with a signed token. Neither is a phone or an email.
 - a mail whose From address no trusted server vouched for (docs/email.md, "Who wrote this
   mail") is `email_unverified:<address>`: a namespace of its own, so such mail never reaches
   the customer who owns `email:<address>`, yet one sender's mails stay in one conversation.
@@ -32,15 +36,18 @@ from email.utils import parseaddr
 
 import phonenumbers
 
-CHANNELS = ("whatsapp", "instagram", "sms", "email")
+CHANNELS = ("whatsapp", "instagram", "sms", "rcs", "email", "webchat")
 
 PHONE = "phone"
 EMAIL = "email"
 INSTAGRAM = "instagram"
 WHATSAPP_USER = "wa_user"
 EMAIL_UNVERIFIED = "email_unverified"
+WEBCHAT_VISITOR = "webchat_visitor"
+WEBCHAT_USER = "webchat_user"
 
 _TWILIO_WHATSAPP = "whatsapp:"
+_TWILIO_RCS = "rcs:"
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
 _DIGITS = re.compile(r"\+?\d+")
 _OPAQUE_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
@@ -122,8 +129,11 @@ def identifier_for(channel: str, address: str) -> Identifier:
         return Identifier(EMAIL, normalize_email(address))
     if channel == "instagram":
         return Identifier(INSTAGRAM, _opaque(address, "an Instagram id"))
-    if channel == "sms":
-        return Identifier(PHONE, normalize_phone(address))
+    if channel in ("sms", "rcs"):  # RCS (Google RBM, Twilio) addresses are the E.164 phone
+        phone = address.strip()
+        if phone.lower().startswith(_TWILIO_RCS):  # Twilio's RCS sender: `rcs:+5511…`
+            phone = phone[len(_TWILIO_RCS):]
+        return Identifier(PHONE, normalize_phone(phone))
     if channel == "whatsapp":
         stripped = _PHONE_PUNCTUATION.sub("", address.strip())
         if stripped.lower().startswith(_TWILIO_WHATSAPP):
@@ -132,6 +142,11 @@ def identifier_for(channel: str, address: str) -> Identifier:
             return Identifier(PHONE, normalize_phone(stripped))
         # Business-scoped user id: users with a WhatsApp username may arrive with no phone.
         return Identifier(WHATSAPP_USER, _opaque(address, "a WhatsApp id"))
+    if channel == "webchat":
+        kind = {"v.": WEBCHAT_VISITOR, "u.": WEBCHAT_USER}.get(address[:2])
+        if kind is None:
+            raise InvalidAddress("not a web chat address")
+        return Identifier(kind, _opaque(address[2:], "a web chat id"))
     raise InvalidAddress(f"unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}")
 
 

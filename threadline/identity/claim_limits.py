@@ -29,6 +29,8 @@ from typing import FrozenSet, List, Optional
 import phonenumbers
 import redis.asyncio as aioredis
 
+from threadline.conversation.redis_connection import connect
+
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=1)
@@ -113,7 +115,7 @@ class ClaimLimits:
         except ValueError:
             raise ValueError(f"CLAIM_CODES_PER_HOUR must be a whole number, got {raw!r}") from None
         countries = PhoneCountries.parse(os.environ.get("CLAIM_SMS_COUNTRIES", DEFAULT_SMS_COUNTRIES))
-        return cls(aioredis.Redis.from_url(redis_url), per_hour, countries)
+        return cls(connect(redis_url), per_hour, countries)
 
     def check_phone(self, e164: str) -> None:
         if not self.phone_countries.allows(e164):

@@ -17,6 +17,8 @@ from typing import Iterable, Mapping, Optional
 
 import redis.asyncio as aioredis
 
+from threadline.conversation.redis_connection import connect
+
 PREFIX = "tl:id:"
 MAX_ALIAS_HOPS = 16
 
@@ -78,7 +80,7 @@ class IdentityIndex:
 
     @classmethod
     def from_url(cls, url: str) -> "IdentityIndex":
-        return cls(aioredis.from_url(url, decode_responses=True))
+        return cls(connect(url, decode_responses=True))
 
     def key_for(self, identifier_key: str) -> str:
         return f"{self.prefix}key:{identifier_key}"

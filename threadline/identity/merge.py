@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from threadline.conversation import failpoints
 from threadline.conversation.event_ids import ORIGIN, event_id
 from threadline.crm import Database
+from threadline.crm.aggregates import mark_changed
 from threadline.crm.models import Base, Customer, CustomerAlias, Handoff, HandoffEvent, IdentifierOwner, Interaction
 from threadline.crm.models.base import utcnow
 from threadline.crm.models.handoffs import OPEN_STATUSES
@@ -44,8 +45,12 @@ from threadline.identity.addresses import InvalidAddress, identifier_for
 from threadline.identity.index import IdentityIndex
 from threadline.identity.ports import ConversationLocks, HistoryStore
 
-# Rows of these tables describe the customer record itself, not things it owns.
-NOT_MOVED = {"audit_log"}
+# Rows of these tables describe the customer record itself, not things it owns. The Insights
+# aggregates are counters, not rows a customer owns: a merge leaves the daily counters as they
+# were counted (`bin/threadline metrics --rebuild-aggregates` recounts them under the survivor)
+# and marks both customers for the cycle facts, which the next refresh recomputes from the rows.
+NOT_MOVED = {"audit_log", "insights_daily", "insights_customer_days", "insights_cycle_state", "insights_cycles",
+             "insights_changed"}
 MERGE_ACTOR = "merge"  # who closed a handoff the merge had to close (handoff_events.actor)
 KEYS_PER_STATEMENT = 500
 
@@ -209,6 +214,7 @@ class MergeCustomers:
             raise ChangedMeanwhile("a customer changed while waiting for the locks; retry")
         kept, closed = close_newer_open_handoffs(session, survivor_id, merged_id)
         moved = move_rows(session, merged_id, survivor_id)
+        mark_changed(session, (merged_id, survivor_id))
         entry = audit.record(session, "merge", actor, reason, survivor_id, merged_id,
                              undo={"moved": moved, "closed_handoffs": [row.id for row in closed]})
         note_closed_handoffs(session, kept, closed, entry.id, survivor_id, merged_id)
@@ -265,6 +271,7 @@ class UnlinkCustomer:
             raise MergeRefused(f"{survivor_id} was merged again later; unlink that merge first")
         move_interactions_back(session, merged_keys, survivor_id, merged_id)  # first: it also re-keys
         move_back(session, audit.undo_data(entry)["moved"], survivor_id, merged_id)
+        mark_changed(session, (merged_id, survivor_id))
         session.query(CustomerAlias).filter_by(alias_id=merged_id).delete()
         session.get(Customer, merged_id).merged_into = None
         unlink = audit.record(session, "unlink", actor, reason, survivor_id, merged_id,

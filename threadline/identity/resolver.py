@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Optional
 
 from threadline.crm import Database
+from threadline.crm.models.base import utcnow
+from threadline.crm.opt_outs import clear_opt_out, record_opt_out
 from threadline.identity import directory
-from threadline.identity.addresses import identifiers_for, unverified_identifier_for
+from threadline.identity.addresses import identifier_for, identifiers_for, unverified_identifier_for
 from threadline.identity.index import IdentityIndex
 from threadline.settings import Settings
 
@@ -89,6 +91,12 @@ class IdentityResolver:
         """The customer that holds this id's conversation now (after merges)."""
         return await self.index.canonical(customer_id)
 
+    async def owner(self, channel: str, address: str) -> Optional[str]:
+        """The customer that owns the verified identifier of (channel, address) now, or None."""
+        key = identifier_for(channel, address).key
+        owner = await self.db.run(lambda s: directory.owner_of(s, key))
+        return await self.index.canonical(owner) if owner else None
+
     async def reply_address(self, customer_id: str, channel: str) -> Optional[str]:
         """The exact provider address to send to on that channel (the one they last wrote from)."""
         customer_id = await self.index.canonical(customer_id)
@@ -116,6 +124,16 @@ class IdentityResolver:
             return (newest.channel, newest.address) if newest else None
 
         return await self.db.run(from_crm)
+
+    async def record_consent(self, customer_id: str, channel: str, opted_out: bool, source: str) -> None:
+        """The customer's STOP (or START) on `channel`, in the CRM, where proactive messages read it."""
+        def work(session) -> None:
+            canonical = directory.canonical_customer(session, customer_id)
+            if opted_out:
+                record_opt_out(session, canonical, channel, source, utcnow())
+            else:
+                clear_opt_out(session, canonical, channel)
+        await self.db.run(work, retry_conflicts=True)
 
     async def language(self, customer_id: str) -> Optional[str]:
         """The customer's language ("en", "pt"), None when not known (or not a customer)."""

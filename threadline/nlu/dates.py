@@ -98,6 +98,9 @@ RELATIVE_DAYS = {
     "hoje": 0, "today": 0, "amanha": 1, "amanhã": 1, "tomorrow": 1, "ontem": -1, "yesterday": -1,
     "depois de amanha": 2, "depois de amanhã": 2, "the day after tomorrow": 2, "day after tomorrow": 2,
     "anteontem": -2, "the day before yesterday": -2,
+    # As customers type them in chat: the data annotates these as the day they mean.
+    "hj": 0, "amn": 1, "tonight": 0, "this morning": 0, "this afternoon": 0, "this evening": 0,
+    "last night": -1,
 }
 NEXT_WORDS = ("próxima", "proxima", "próximo", "proximo", "next")
 AFTER_NEXT_WORDS = ("que vem", "da semana que vem")

@@ -4,7 +4,7 @@ The simulator page and the /sandbox/ API show identity codes and speak as any cu
 sandboxed channels, so they need the page token `make run` prints: `/?token=…` once (the answer
 keeps it in an HttpOnly cookie, the page's own fetches then carry it), or the X-Sandbox-Token
 header for scripts and tests. Browser requests from any other origin are refused whatever they
-carry. The fake provider APIs (/graph, /instagram, /twilio) are left to their handlers, which
+carry. The fake provider APIs (/graph, /instagram, /twilio, /twilio-content, /rbm) are left to their handlers, which
 check the generated provider credentials exactly as the real providers do, so the connectors
 call them unchanged.
 """
@@ -21,7 +21,7 @@ from threadline.sandbox.config import SandboxConfig
 log = logging.getLogger("threadline.sandbox")
 
 HEADER = "X-Sandbox-Token"
-PROVIDER_API_PREFIXES = ("/graph/", "/instagram/", "/twilio/")
+PROVIDER_API_PREFIXES = ("/graph/", "/instagram/", "/twilio/", "/twilio-content/", "/rbm/")
 OPEN_PATHS = frozenset({"/health"})  # the launcher's liveness check: says nothing else
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

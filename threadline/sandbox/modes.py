@@ -24,11 +24,23 @@ CHANNEL_VARS: Dict[str, Tuple[str, ...]] = {
     "instagram": ("INSTAGRAM_APP_SECRET", "INSTAGRAM_VERIFY_TOKEN", "INSTAGRAM_ACCESS_TOKEN"),
     "sms": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", "TWILIO_WEBHOOK_URL"),
 }
+# RCS through Google RBM (connectors/rcs). Decided by the same rules, but not (yet) one of the
+# channels `make run` lists and sandboxes by itself: its sandbox is set up by whoever starts it.
+OTHER_CHANNEL_VARS: Dict[str, Tuple[str, ...]] = {
+    "rcs": ("RBM_AGENT_ID", "RBM_CLIENT_TOKEN", "RBM_SERVICE_ACCOUNT_FILE"),
+    # Web chat (connectors/webchat): no provider; its sandbox serves the demo host page.
+    "webchat": ("WEBCHAT_JWT_SECRET", "WEBCHAT_ALLOWED_ORIGINS"),
+}
 
 # The generated sandbox credentials carry a form no real provider issues: Meta tokens start
 # with "EAA"/"IG", Twilio account SIDs are "AC" + 32 hex digits of a real account.
 SANDBOX_TOKEN_PREFIX = "sandbox-"
 SANDBOX_TWILIO_SID = "AC" + "0" * 32
+SANDBOX_RBM_AGENT_PREFIX = "sandbox-"  # real RBM agent ids end in "@rbm.goog" and start with the brand
+
+
+def channel_vars(channel: str) -> Tuple[str, ...]:
+    return CHANNEL_VARS.get(channel) or OTHER_CHANNEL_VARS[channel]
 
 
 class ChannelConfigError(ValueError):
@@ -47,6 +59,10 @@ def is_sandbox_credential(channel: str, values: Mapping[str, str]) -> bool:
     """True for the credentials `make run` generates for a sandboxed channel."""
     if channel == "sms":
         return values.get("TWILIO_ACCOUNT_SID", "").strip() == SANDBOX_TWILIO_SID
+    if channel == "rcs":
+        return values.get("RBM_AGENT_ID", "").strip().startswith(SANDBOX_RBM_AGENT_PREFIX)
+    if channel == "webchat":
+        return values.get("WEBCHAT_JWT_SECRET", "").strip().startswith(SANDBOX_TOKEN_PREFIX)
     token = "WHATSAPP_ACCESS_TOKEN" if channel == "whatsapp" else "INSTAGRAM_ACCESS_TOKEN"
     return values.get(token, "").strip().startswith(SANDBOX_TOKEN_PREFIX)
 
@@ -54,7 +70,7 @@ def is_sandbox_credential(channel: str, values: Mapping[str, str]) -> bool:
 def channel_mode(channel: str, values: Mapping[str, str], env: Mapping[str, str]) -> str:
     """LIVE, SANDBOX or DISABLED for `channel`, whose variables are `values` (credentials.yml
     or the environment); `env` holds THREADLINE_ENV and SANDBOX. Raises ChannelConfigError."""
-    names = CHANNEL_VARS[channel]
+    names = channel_vars(channel)
     missing = [name for name in names if not values.get(name, "").strip()]
     if missing and len(missing) < len(names):
         raise ChannelConfigError(

@@ -5,15 +5,17 @@ wire format the connectors parse.
 """
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlencode
 
 from connectors.webhook.signatures import (
-    META_HEADER, TWILIO_HEADER, meta_signature, twilio_signature,
+    META_HEADER, RBM_HEADER, TWILIO_HEADER, meta_signature, rbm_signature, twilio_signature,
 )
 
 
@@ -124,3 +126,61 @@ def twilio_delivery(auth_token: str, url: str, params: Dict[str, str]) -> Delive
         "Content-Type": "application/x-www-form-urlencoded",
         TWILIO_HEADER: twilio_signature(auth_token, url, params),
     })
+
+
+# --- Google RBM (RCS) --------------------------------------------------------------------
+def rbm_time(at: Optional[float] = None) -> str:
+    """RFC 3339 with nanoseconds, as RBM writes `sendTime`."""
+    at = time.time() if at is None else at
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1e9):09d}Z"
+
+
+def rbm_user_message(agent_id: str, phone: str, *, text: Optional[str] = None, postback: Optional[str] = None,
+                     title: Optional[str] = None, message_id: str = "", **extra: Any) -> Dict[str, Any]:
+    """A user message as RBM puts it in `message.data` (text, or a tapped suggestion)."""
+    data: Dict[str, Any] = {"senderPhoneNumber": phone, "messageId": message_id or new_rbm_id(),
+                            "sendTime": rbm_time(), "agentId": agent_id}
+    if postback is not None:
+        data["suggestionResponse"] = {"postbackData": postback, "text": title or postback, "type": "REPLY"}
+    elif text is not None:
+        data["text"] = text
+    data.update(extra)
+    return data
+
+
+def rbm_user_event(agent_id: str, phone: str, event_type: str, message_id: str = "") -> Dict[str, Any]:
+    """DELIVERED / READ (of `message_id`) or IS_TYPING, sent by the customer's phone."""
+    data = {"senderPhoneNumber": phone, "eventType": event_type, "eventId": new_rbm_id(),
+            "sendTime": rbm_time(), "agentId": agent_id}
+    if message_id:
+        data["messageId"] = message_id
+    return data
+
+
+def rbm_server_event(agent_id: str, phone: str, event_type: str, message_id: str) -> Dict[str, Any]:
+    """TTL_EXPIRATION_REVOKED / TTL_EXPIRATION_REVOKE_FAILED, sent by the RBM platform."""
+    return {"phoneNumber": phone, "messageId": message_id, "agentId": agent_id, "eventType": event_type,
+            "eventId": new_rbm_id(), "sendTime": rbm_time()}
+
+
+def new_rbm_id() -> str:
+    return "MxH" + secrets.token_urlsafe(18)
+
+
+def rbm_push_body(data: bytes) -> bytes:
+    """The Pub/Sub push request RBM's webhook gets: `message.data` is the base64 event JSON."""
+    return json.dumps({"message": {"attributes": {}, "data": base64.b64encode(data).decode(),
+                                   "messageId": str(uuid.uuid4().int)[:16], "publishTime": rbm_time()},
+                       "subscription": "projects/rbm-sandbox/subscriptions/rbm-agent-subscription"}).encode()
+
+
+def rbm_delivery(client_token: str, event: Dict[str, Any]) -> Delivery:
+    data = json.dumps(event).encode()
+    return Delivery(rbm_push_body(data), {"Content-Type": "application/json",
+                                          RBM_HEADER: rbm_signature(client_token, data)})
+
+
+def rbm_handshake(client_token: str, secret: str) -> Delivery:
+    """What RBM POSTs once when the webhook URL is configured (no signature)."""
+    return Delivery(json.dumps({"clientToken": client_token, "secret": secret}).encode(),
+                    {"Content-Type": "application/json"})

@@ -4,7 +4,9 @@ Outbound APIs, answering in the providers' real formats and limits:
   POST /graph/{version}/{phone_number_id}/messages          (WhatsApp Cloud API; also
        {"messaging_product": "whatsapp", "status": "read", "message_id": ...}: mark as read)
   POST /instagram/{version}/me/messages                     (Instagram messaging)
-  POST /twilio/2010-04-01/Accounts/{sid}/Messages.json      (Twilio SMS)
+  POST /twilio/2010-04-01/Accounts/{sid}/Messages.json      (Twilio SMS; with MessagingServiceSid,
+       Twilio RCS: threadline/sandbox/twilio_rcs.py, with the Content API /twilio-content/v1/Content)
+  /rbm/...                                                  (Google RBM, RCS: threadline/sandbox/rbm.py)
 After each send it delivers the receipts a provider would (WhatsApp statuses, the Instagram
 echo, Twilio status callbacks), signed, to the real webhooks.
 
@@ -36,6 +38,8 @@ from aiohttp import web
 from threadline.sandbox import payloads as p
 from threadline.sandbox.access import access_guard
 from threadline.sandbox.config import SandboxConfig
+from threadline.sandbox.rbm import RbmSandbox
+from threadline.sandbox.twilio_rcs import TwilioRcsSandbox
 
 log = logging.getLogger("threadline.sandbox")
 PAGE = Path(__file__).with_name("simulator.html")
@@ -51,6 +55,8 @@ class Sandbox:
         self.faults: Dict[str, Deque[tuple]] = defaultdict(deque)
         self._session: Optional[aiohttp.ClientSession] = None
         self._background: set = set()
+        self.rbm = RbmSandbox(self)
+        self.twilio_rcs = TwilioRcsSandbox(self)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024, middlewares=[access_guard(self.config)])
@@ -59,6 +65,8 @@ class Sandbox:
         app.router.add_post("/graph/{version}/{number_id}/messages", self.whatsapp_send)
         app.router.add_post("/instagram/{version}/me/messages", self.instagram_send)
         app.router.add_post("/twilio/2010-04-01/Accounts/{sid}/Messages.json", self.twilio_send)
+        self.rbm.routes(app)
+        self.twilio_rcs.routes(app)
         app.router.add_post("/sandbox/inbound", self.inbound)
         app.router.add_get("/sandbox/conversation", self.conversation)
         app.router.add_get("/sandbox/sent", self.sent_list)
@@ -142,6 +150,8 @@ class Sandbox:
         fault = await self._fault("sms")
         if fault is not None:  # (a Response is an empty mapping: falsy)
             return fault
+        if "MessagingServiceSid" in form:  # RCS (or SMS) as the Messaging Service picks it
+            return self.twilio_rcs.send(sid, form)
         body, to = form.get("Body", ""), form.get("To", "")
         if not to or (not body and not form.get("MediaUrl")):
             return _twilio_error(400, 21602, "Message body is required.")
@@ -167,7 +177,8 @@ class Sandbox:
         return web.FileResponse(PAGE)
 
     async def public_config(self, _: web.Request) -> web.Response:
-        return web.json_response({"channels": list(self.config.channels)})
+        return web.json_response({"channels": list(self.config.channels),
+                                  "twilio_rcs": bool(self.config.get("TWILIO_MESSAGING_SERVICE_SID"))})
 
     async def inbound(self, request: web.Request) -> web.Response:
         data = await _json_body(request)
@@ -213,6 +224,10 @@ class Sandbox:
             item = p.instagram_item(address, get("INSTAGRAM_ACCOUNT_ID"), message=message)
             envelope = p.instagram_envelope(get("INSTAGRAM_ACCOUNT_ID"), [item])
             return f"{self.config.webhook_base}/instagram/webhook", p.meta_delivery(get("INSTAGRAM_APP_SECRET"), envelope), mid
+        if channel == "rcs":
+            return self.rbm.inbound(address, data)
+        if data.get("rcs"):  # RCS through Twilio's Messaging Service: the SMS webhook, from rcs:+55…
+            return self.twilio_rcs.inbound(address, data)
         url = get("TWILIO_WEBHOOK_URL") or f"{self.config.webhook_base}/sms/webhook"
         media_list = [(f"https://api.twilio.example/Media/ME{address[-4:]}", "image/jpeg")] if media else []
         params = p.twilio_inbound(get("TWILIO_ACCOUNT_SID"), address, get("TWILIO_FROM_NUMBER"),
@@ -289,8 +304,9 @@ class Sandbox:
                                 p.meta_delivery(self.config.get("INSTAGRAM_APP_SECRET"),
                                                 p.instagram_envelope(account, [item])))
 
-    async def _twilio_callbacks(self, url: str, message_sid: str, to: str) -> None:
-        for status in ("sent", "delivered"):
+    async def _twilio_callbacks(self, url: str, message_sid: str, to: str,
+                                statuses: Tuple[str, ...] = ("sent", "delivered")) -> None:
+        for status in statuses:
             await asyncio.sleep(0.2)
             params = p.twilio_status(self.config.get("TWILIO_ACCOUNT_SID"), message_sid, status, to)
             await self.post_webhook(url, p.twilio_delivery(self.config.get("TWILIO_AUTH_TOKEN"), url, params))

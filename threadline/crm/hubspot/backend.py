@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 from threadline.crm.hubspot.api import HubSpotApi
 from threadline.crm.interface import (
-    CaseView, InteractionRecord, OpportunityView, Profile, PromiseView,
+    CaseView, CrmUnavailable, InteractionRecord, OpportunityView, Profile, PromiseView,
 )
 from threadline.crm.models.sales import STAGES
 from threadline.crm.sql_backend import SqlCrm
@@ -193,6 +193,18 @@ class HubSpotCrm:
 
     async def has_open_handoff(self, customer_id: str) -> bool:
         return bool(self.handoffs and await self.handoffs.has_open_handoff(customer_id))
+
+    async def stop_proactive_messages(self, customer_id: str) -> bool:
+        return await self._opt_outs().stop_proactive_messages(customer_id)
+
+    async def allow_proactive_messages(self, customer_id: str) -> bool:
+        return await self._opt_outs().allow_proactive_messages(customer_id)
+
+    def _opt_outs(self) -> SqlCrm:
+        """Opt-outs live in the embedded database, beside handoffs, where follow-ups read them."""
+        if self.handoffs is None:
+            raise CrmUnavailable("opt-outs need the embedded CRM database")
+        return self.handoffs
 
     async def close(self) -> None:
         await self.api.close()

@@ -14,6 +14,8 @@ OPEN_STATUSES = ("waiting", "assigned")
 REASONS = ("requested", "complaint", "negative_sentiment", "not_understood", "sales_ready",
            "sensitive_topic")
 RESOLUTIONS = ("handed_back", "closed")
+# The agent's label when closing a sales conversation that did not end in a purchase.
+CLOSE_LABELS = ("price", "delivery_time", "stock", "payment", "trust", "other")
 EVENT_KINDS = ("opened", "assigned", "replied", "noted", "handed_back", "closed")
 
 
@@ -49,6 +51,7 @@ class Handoff(Base):
     assigned_at = Column(DateTime, nullable=True)
     resolved_at = Column(DateTime, nullable=True)
     resolution = Column(String(12), nullable=True)
+    close_label = Column(String(20), nullable=True)  # one of CLOSE_LABELS, or None
 
     # At most one open handoff per customer, even when two triggers fire at once.
     __table_args__ = (Index("uq_handoffs_open_customer", "customer_id", unique=True,

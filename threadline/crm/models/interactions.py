@@ -17,6 +17,8 @@ class Interaction(Base):
     channel = Column(String(20), nullable=True)
     text = Column(Text, nullable=True)
     intent = Column(String(100), nullable=True)
+    # A bot message's response name (`utter_greet`, from Rasa's `utter_action`); None otherwise.
+    response = Column(String(100), nullable=True)
     confidence = Column(Float, nullable=True)
     entities = Column(Text, nullable=False, default="[]")  # JSON list of {entity, value}
     occurred_at = Column(DateTime, nullable=False, index=True)

@@ -1,4 +1,5 @@
-"""Opportunities: sales leads for a product or a plan, moving new → qualified → proposal → won/lost."""
+"""Opportunities: sales leads for a product or a plan, moving new → qualified → proposal → won/lost,
+and when each one entered each stage (the insights metrics read it)."""
 from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, Numeric, String, Text
@@ -23,3 +24,15 @@ class Opportunity(Base):
     channel = Column(String(20), nullable=True)  # where the customer last talked about it
     created_at = Column(DateTime, nullable=False, default=utcnow)
     last_touch_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class OpportunityStageChange(Base):
+    """`opportunity_id` entered `stage` at `at` (its creation is the first one). No customer_id on
+    purpose: it follows its opportunity through a merge."""
+
+    __tablename__ = "opportunity_stage_changes"
+
+    id = Column(Integer, primary_key=True)
+    opportunity_id = Column(Integer, ForeignKey("opportunities.id"), nullable=False, index=True)
+    stage = Column(String(12), nullable=False)
+    at = Column(DateTime, nullable=False, default=utcnow)

@@ -29,3 +29,5 @@ class Promise(Base):
     due_date = Column(Date, nullable=False)
     status = Column(String(8), nullable=False, default="open")  # open | kept | broken
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    # The agent who made it (None: the bot): an overdue promise's follow-up task goes to them.
+    agent_id = Column(String(40), ForeignKey("agents.id"), nullable=True)

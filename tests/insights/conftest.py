@@ -1,0 +1,20 @@
+"""Insights tests run on SQLite and on a throwaway PostgreSQL database, like tests/crm."""
+from __future__ import annotations
+
+import pytest
+
+from tests.identity.conftest import crm_url, postgres_database, services  # noqa: F401  (shared fixtures)
+from tests.insights.history import History
+from threadline.crm import Database
+
+
+@pytest.fixture
+def database(crm_url):  # noqa: F811
+    database = Database(crm_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def history(database) -> History:
+    return History(database)
