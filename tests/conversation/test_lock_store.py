@@ -117,6 +117,34 @@ async def test_slow_holder_keeps_the_lock_beyond_its_lifetime(redis_url):
     await other.close()
 
 
+async def test_the_lock_is_freed_when_the_turn_ends_even_if_the_renewal_swallows_its_cancel(redis_url):
+    # The race behind a turn that never ended (its lock renewed for 25 minutes): the turn ends
+    # while a renewal's Redis reply is late, the cancel lands as the read times out, async_timeout
+    # turns it into a TimeoutError and redis-py retries the renewal instead of stopping.
+    holder, other = CustomerLockStore(url=redis_url, lifetime=3), CustomerLockStore(url=redis_url, lifetime=3)
+    real_poll = holder._poll
+    renewing = asyncio.Event()
+
+    async def late_renewal_that_survives_cancel(keys, args):
+        renewing.set()
+        try:
+            await asyncio.sleep(0.5)  # late, yet well within the 3 s lease: it stays renewed
+        except asyncio.CancelledError:
+            pass  # converted and retried, as in redis-py
+        return await real_poll(keys=keys, args=args)
+
+    async def turn() -> None:
+        async with holder.lock("cus_race"):
+            holder._poll = late_renewal_that_survives_cancel
+            await renewing.wait()
+
+    await asyncio.wait_for(turn(), timeout=10)
+    async with other.lock("cus_race", wait_time_in_seconds=None) as next_turn:
+        assert not next_turn.lost
+    await holder.close()
+    await other.close()
+
+
 async def test_release_removes_only_the_callers_own_ticket(servers):
     store = servers[0]
     keys = store.keys_for("cus_fence")

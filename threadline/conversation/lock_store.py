@@ -14,6 +14,11 @@ working: a slow action keeps the lock as long as it runs, a crashed server's tic
 within one lifetime. 20 s, so a dead inbox worker's customer is answered by another worker
 within 30 s (its inbox lease lapses within 15 s, docs/channels.md). Release removes only the caller's own ticket (fencing), so a holder
 whose lease was taken away cannot free someone else's turn.
+
+The heartbeat ends when the body does even if its cancellation is lost: a cancel that lands
+while a renewal's Redis read is timing out becomes a TimeoutError inside redis-py (async_timeout
+converts it, aio-libs/async-timeout#229), redis-py retries, and a heartbeat that only stopped on
+cancellation renewed the lock for ever while the turn waited for it to stop.
 """
 from __future__ import annotations
 
@@ -97,6 +102,8 @@ class HeldLock:
     conversation_id: str
     ticket: str
     lost: bool = False
+    # Set when the body of the `async with` has ended: the heartbeat stops renewing.
+    body_ended: bool = False
 
 
 class CustomerLockStore(LockStore):
@@ -147,6 +154,7 @@ class CustomerLockStore(LockStore):
             heartbeat = asyncio.create_task(self._keep_alive(held, keys, lifetime_ms))
             yield held
         finally:
+            held.body_ended = True
             if heartbeat is not None:
                 heartbeat.cancel()
                 with suppress(asyncio.CancelledError):
@@ -178,13 +186,17 @@ class CustomerLockStore(LockStore):
 
     async def _keep_alive(self, held: HeldLock, keys: list, lifetime_ms: int) -> None:
         """Renew the lease every third of its lifetime while the holder works."""
-        while True:
+        while not held.body_ended:
             await asyncio.sleep(self.lifetime / 3)
+            if held.body_ended:
+                return
             try:
                 ahead = int(await self._poll(keys=keys, args=[held.ticket, lifetime_ms]))
             except RedisError as error:
                 log.error("lock store: renewing %s's lock failed: %s", held.conversation_id, error)
                 continue
+            if held.body_ended:  # the turn ended during this renewal (its cancel may be lost)
+                return
             if ahead != 0:
                 held.lost = True
                 log.error(
