@@ -64,6 +64,11 @@ class ReadWhileLeased:
                     break
         finally:
             self.holding.clear()
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
+            # Cancelled until it ends: a cancel landing as an IMAP read times out can be turned
+            # into a TimeoutError (async_timeout) that the reader takes for a dropped connection.
+            while not reading.done():
+                reading.cancel()
+                await asyncio.wait({reading}, timeout=1)
+            if not reading.cancelled() and reading.exception() is not None:
+                log.debug("email: the reader ended with %r", reading.exception())
             await self.lease.release()
