@@ -24,9 +24,9 @@ from connectors.email.compose import Part, build_reply
 from connectors.email.config import EmailSettings, ServerSettings
 from connectors.email.csat_links import BadLink, CsatLinks, link_secret, sign, verify
 from threadline.insights.csat import payload, question
-from tests.channels.test_webchat_browser import browser, playwright_ready  # noqa: F401
 from tests.email_channel.conftest import SHOP, ScriptedBot, plain_body
 from tests.email_channel.test_mailgun import Agent, sanic_test_mode  # noqa: F401
+from tests.support.browser import browser, playwright_ready  # noqa: F401
 from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
 

@@ -76,6 +76,24 @@ async def test_a_lead_stalled_three_days_gets_one_message_on_its_last_channel(da
                                    ("stalled_lead", "message", "sent", None, "sms")]
 
 
+async def test_a_stall_that_starts_again_within_the_same_second_is_a_new_occurrence(database):
+    # Seen on the real stack: "stop messaging me", a pass, "you can message me again" and its
+    # answer all within one second; keyed to the second, the new stall was taken for the old one.
+    stalled(database, channel="sms")
+    rasa = RecordingRasa()
+    first = await runner(database, rasa, T0 + timedelta(days=3))()
+    assert first.counts() == {"stalled_lead alert: alerted": 1, "stalled_lead message: sent": 1}
+    later = T0 + timedelta(milliseconds=400)
+    database.transaction(lambda s: s.add_all([
+        Interaction(customer_id="cus_r", author="customer", channel="sms", occurred_at=later, idempotency_key="m3"),
+        Interaction(customer_id="cus_r", author="bot", channel="sms", occurred_at=later, idempotency_key="m4",
+                    response="utter_lead_registered")]))
+    again = await runner(database, rasa, T0 + timedelta(days=3, seconds=1))()
+    # A new item, decided again (the team hears of it; the customer was just written to).
+    assert again.counts() == {"stalled_lead alert: alerted": 1, "stalled_lead message: skipped:messaged_recently": 1}
+    assert len(rasa.calls) == 1
+
+
 async def test_whatsapp_after_30_hours_goes_as_the_configured_template(database):
     stalled(database, channel="whatsapp", language="en")
     rasa = RecordingRasa()

@@ -23,4 +23,4 @@ class DueItem:
     agent_id: Optional[str] = None
 
     def key(self, action: str) -> str:
-        return f"{self.kind}:{self.subject}:{self.since.isoformat(timespec='seconds')}:{action}"
+        return f"{self.kind}:{self.subject}:{self.since.isoformat(timespec='microseconds')}:{action}"

@@ -1,7 +1,7 @@
 """Follow-ups (issue #18): every one planned, sent, skipped (and why), and what came of it;
 and the customers who asked not to be written to.
 
-`key` names one due item and one action (`stalled_lead:opp_12:2026-12-01T10:00:00:message`):
+`key` names one due item and one action (`stalled_lead:opportunity:12:2026-12-01T10:00:00.000000:message`):
 it is unique, so two follow-up workers racing on the same item record it, and send it, once.
 Both tables have a `customer_id`, so a merge moves their rows to the surviving customer.
 """
