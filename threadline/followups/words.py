@@ -13,7 +13,7 @@ from pathlib import Path
 from babel.support import NullTranslations
 
 from threadline.handoff.languages import LOCALES, Words
-from threadline.i18n.catalogue import catalogue_file, translations_of
+from threadline.i18n.catalogue import CatalogueWords, catalogue_file, translations_of
 
 DOMAIN = "followups"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -28,16 +28,11 @@ def _translations(language: str) -> NullTranslations:
 
 
 @dataclass(frozen=True)
-class TaskWords:
+class TaskWords(CatalogueWords):
     language: str
 
-    def __call__(self, message: str, **values: object) -> str:
-        """`message` translated, then filled (`%(name)s` placeholders)."""
-        text = _translations(self.language).gettext(message)
-        return text % values if values else text
-
-    def plural(self, singular: str, plural: str, count: int) -> str:
-        return _translations(self.language).ngettext(singular, plural, count) % {"count": count}
+    def translations(self) -> NullTranslations:
+        return _translations(self.language)
 
     @property
     def common(self) -> Words:

@@ -14,7 +14,7 @@ from typing import Dict, Optional
 from babel.dates import format_skeleton, format_time
 from babel.support import NullTranslations
 
-from threadline.i18n.catalogue import catalogue_file, translations_of
+from threadline.i18n.catalogue import CatalogueWords, catalogue_file, translations_of
 from threadline.handoff import rendering
 
 ENGLISH = "en"
@@ -34,18 +34,13 @@ def _translations(language: str) -> NullTranslations:
 
 
 @dataclass(frozen=True)
-class Words:
+class Words(CatalogueWords):
     """The summary's words in one language: sentences, labels, days and moments."""
 
     language: str
 
-    def __call__(self, message: str, **values: object) -> str:
-        """`message` translated, then filled (`%(name)s` placeholders)."""
-        text = _translations(self.language).gettext(message)
-        return text % values if values else text
-
-    def plural(self, singular: str, plural: str, count: int, **values: object) -> str:
-        return _translations(self.language).ngettext(singular, plural, count) % dict(values, count=count)
+    def translations(self) -> NullTranslations:
+        return _translations(self.language)
 
     def channel(self, channel: Optional[str]) -> str:
         return self(rendering.channel_label(channel))

@@ -67,6 +67,25 @@ def _translations(locale: str) -> NullTranslations:
     return translations_of(LOCALE_DIR, locale, DOMAIN)
 
 
+class CatalogueWords:
+    """Sentences of one catalogue in one language, for the texts agents read (the handoff
+    summary's, the follow-up tasks'): `words("… %(name)s …", name=…)`, `words.plural(…)`.
+    A subclass names its catalogue (`translations`)."""
+
+    language: str
+
+    def translations(self) -> NullTranslations:
+        raise NotImplementedError
+
+    def __call__(self, message: str, **values: object) -> str:
+        """`message` translated, then filled (`%(name)s` placeholders)."""
+        text = self.translations().gettext(message)
+        return text % values if values else text
+
+    def plural(self, singular: str, plural: str, count: int, **values: object) -> str:
+        return self.translations().ngettext(singular, plural, count) % dict(values, count=count)
+
+
 def translator(language: Optional[str]) -> tuple[Gettext, Ngettext]:
     """(gettext, ngettext) for a customer's language."""
     translations = _translations(locale_of(language))
