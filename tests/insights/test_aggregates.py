@@ -202,6 +202,63 @@ def test_migration_0010_goes_down_and_up_again_and_matches_the_model(database):
     assert [d for d in diff if any(t in repr(d) for t in tables)] == []
 
 
+def test_migration_0012_goes_down_and_up_again_and_matches_the_model(database):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from threadline.crm.db import alembic_config
+    from threadline.crm.models import Base
+
+    def indexes():
+        found = inspect(database.engine)
+        return {i["name"]: i["column_names"] for t in ("insights_cycles", "insights_customer_days",
+                                                        "insights_cycle_counts") for i in found.get_indexes(t)}
+
+    config = alembic_config(database.url)
+    command.downgrade(config, "0011")
+    before = indexes()
+    assert before["ix_insights_cycles_day_channel"] == ["day", "channel"]
+    assert "ix_insights_cycle_counts_sums" not in before
+    command.upgrade(config, "head")
+    after = indexes()
+    assert "ix_insights_cycles_day_channel" not in after
+    assert after["ix_insights_cycles_resolved"] == ["back", "resolved_at", "day", "channel", "resolved_how"]
+    assert after["ix_insights_customer_days_day_previous"] == ["day", "channel", "previous_day"]
+    with database.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+
+
+def test_migration_0013_indexes_what_the_refresh_looks_for_and_matches_the_model(database):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from threadline.crm.db import alembic_config
+    from threadline.crm.models import Base
+
+    indexed = {("handoffs", "created_at"), ("handoffs", "resolved_at"), ("cases", "created_at"),
+               ("cases", "resolved_at"), ("channel_identities", "created_at"), ("orders", "placed_at"),
+               ("opportunities", "created_at")}
+
+    def found():
+        tables = inspect(database.engine)
+        return {(t, i["column_names"][0]) for t in {t for t, _ in indexed} for i in tables.get_indexes(t)
+                if len(i["column_names"]) == 1}
+
+    config = alembic_config(database.url)
+    command.downgrade(config, "0012")
+    assert not indexed & found()
+    command.upgrade(config, "head")
+    assert indexed <= found()
+    with database.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+
+
 async def test_two_page_views_refreshing_at_once_count_each_cycle_once(database, monkeypatch):
     import asyncio
 

@@ -36,7 +36,7 @@ from threadline.insights.csat import csat_metric, read_csat
 from threadline.insights.cycle_facts import RefreshCycleFacts
 from threadline.insights.followups import read_followups
 from threadline.insights.load import read_customers
-from threadline.insights.metrics import InsightsConfig, Query, _durations, _ratio, compute
+from threadline.insights.metrics import InsightsConfig, Query, _counted_durations, _ratio, compute
 from threadline.insights.model import CUSTOMER, Dataset, Metric
 
 AGGREGATED = ("volume_by_channel", "first_useful_response", "no_follow_up", "repeated_information", "handoff_rate",
@@ -95,16 +95,17 @@ class CycleCounts:
     def by(self, name: str) -> Dict[str, int]:
         return dict(self.sums[name])
 
-    def values(self, name: str) -> List[float]:
-        return [float(key) for key, n in self.sums[name].items() for _ in range(n)]
+    def counted(self, name: str) -> Dict[float, int]:
+        """{value: how many} of a name whose keys are numbers (durations)."""
+        return {float(key): n for key, n in self.sums[name].items()}
 
 
 def first_useful_response(counts: CycleCounts) -> Metric:
-    calendar, business = counts.values("useful_seconds"), counts.values("useful_business_seconds")
-    cal, bus = _durations(calendar), _durations(business)
-    cycles = counts.one("cycles")
-    return Metric("first_useful_response", "seconds", cal["median"], len(calendar), cycles,
-                  {"calendar": cal, "business_hours": bus, "without_useful_response": cycles - len(calendar)})
+    calendar, business = counts.counted("useful_seconds"), counts.counted("useful_business_seconds")
+    cal, bus = _counted_durations(calendar), _counted_durations(business)
+    cycles, answered = counts.one("cycles"), sum(n for n in calendar.values() if n > 0)
+    return Metric("first_useful_response", "seconds", cal["median"], answered, cycles,
+                  {"calendar": cal, "business_hours": bus, "without_useful_response": cycles - answered})
 
 
 def latest_late(query: Query, config: InsightsConfig, oldest: datetime) -> datetime:

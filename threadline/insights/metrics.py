@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cached_property
+from itertools import accumulate
 from datetime import datetime, timedelta
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -101,6 +104,27 @@ def _durations(values: Sequence[float]) -> Dict[str, Optional[float]]:
     ordered = sorted(values)
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
     return {"median": float(statistics.median(ordered)), "p90": float(p90), "mean": round(statistics.fmean(ordered), 1)}
+
+
+def _counted_durations(counted: Mapping[float, int]) -> Dict[str, Optional[float]]:
+    """`_durations` of the values `counted` holds ({value: how many times}), without writing each
+    one out: the aggregates keep durations counted per exact value, and a month's cycles would be a
+    list of hundreds of thousands to sort for a few hundred distinct values."""
+    ordered = sorted((value, n) for value, n in counted.items() if n > 0)
+    ends = list(accumulate(n for _, n in ordered))  # ends[i]: how many values up to ordered[i]
+    if not ends:
+        return {"median": None, "p90": None, "mean": None}
+    total = ends[-1]
+
+    def nth(i: int) -> float:  # the i-th (from 0) of the values in order
+        return ordered[bisect_right(ends, i)][0]
+
+    middle = total // 2
+    median = nth(middle) if total % 2 else (nth(middle - 1) + nth(middle)) / 2
+    p90 = nth(min(total - 1, int(round(0.9 * (total - 1)))))
+    # fmean is fsum / n, and fsum the exact sum rounded once: the exact sum of the Fractions, rounded.
+    exact = sum((Fraction(value) * n for value, n in ordered), Fraction(0))
+    return {"median": float(median), "p90": float(p90), "mean": round(float(exact) / total, 1)}
 
 
 def _row(cycle: Cycle, **detail) -> Row:

@@ -47,9 +47,10 @@ class Handoff(Base):
     summary_text = Column(Text, nullable=False, default="")
     summary_json = Column(Text, nullable=False, default="{}")
     assigned_agent_id = Column(String(40), ForeignKey("agents.id"), nullable=True, index=True)
-    created_at = Column(DateTime, nullable=False, default=utcnow)
+    # indexed: the Insights refresh looks for the rows new since its watermark on every page view
+    created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
     assigned_at = Column(DateTime, nullable=True)
-    resolved_at = Column(DateTime, nullable=True)
+    resolved_at = Column(DateTime, nullable=True, index=True)
     resolution = Column(String(12), nullable=True)
     close_label = Column(String(20), nullable=True)  # one of CLOSE_LABELS, or None
 

@@ -24,7 +24,8 @@ class ChannelIdentity(Base):
     verified = Column(Boolean, nullable=False, default=False)
     # inbound:<channel> | import | claim | operator
     source = Column(String(40), nullable=False)
-    created_at = Column(DateTime, nullable=False, default=utcnow)
+    # indexed: the Insights refresh looks for the rows new since its watermark on every page view
+    created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
     last_seen_at = Column(DateTime, nullable=True)
 
 

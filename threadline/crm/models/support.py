@@ -15,8 +15,9 @@ class Case(Base):
     order_id = Column(String(40), nullable=True, index=True)
     status = Column(String(12), nullable=False, default="open")  # open | resolved
     channel = Column(String(20), nullable=True)
-    created_at = Column(DateTime, nullable=False, default=utcnow)
-    resolved_at = Column(DateTime, nullable=True)
+    # indexed: the Insights refresh looks for the rows new since its watermark on every page view
+    created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    resolved_at = Column(DateTime, nullable=True, index=True)
 
 
 class Promise(Base):
