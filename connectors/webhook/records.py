@@ -25,10 +25,16 @@
   channel (connectors/webhook/offers.py): which payloads are current, what "2" means.
 - `tl:inbox:activity:<customer id>`: reactions, reads, edits, deletes and echoes, recorded
   but never shown to the bot.
+
+With `replicas` (THREADLINE_ACK_REPLICAS), a turn's send record is on that many replicas before
+the turn sends its next message: a failover to a replica then cannot forget that a message went
+out, so the turn replayed on the new primary does not send it again (`make bench-scale`: 16, then
+3 answers sent twice after a SIGKILL of the primary, from records written but not yet replicated).
 """
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -37,6 +43,8 @@ from redis.asyncio import Redis
 
 from connectors.webhook.events import InboundEvent
 from connectors.webhook.offers import Offer
+
+log = logging.getLogger(__name__)
 
 MESSAGE_TTL_S = 30 * 24 * 3600
 WINDOW_KEY_TTL_S = 8 * 24 * 3600
@@ -96,8 +104,10 @@ def _sends_key(customer_id: str, source: str) -> str:
 
 
 class ChannelRecords:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, replicas: int = 0, replica_timeout_ms: int = 1_000) -> None:
         self.redis = redis
+        self.replicas = replicas
+        self.replica_timeout_ms = replica_timeout_ms
         self._status = redis.register_script(_STATUS)
 
     # --- outbound messages -------------------------------------------------------------
@@ -114,6 +124,23 @@ class ChannelRecords:
             pipe.hsetnx(key, "status", "accepted")
             pipe.expire(key, MESSAGE_TTL_S)
             await pipe.execute()
+        if slot is not None and self.replicas:
+            await self._replicated(key, customer_id)
+
+    async def _replicated(self, key: str, customer_id: str) -> None:
+        """Wait until `replicas` replicas hold the send record just written (at most the timeout).
+
+        WAIT counts the replicas holding the waiting connection's own last write, and the
+        replication stream is in order: the expiry written again (unchanged) on the connection
+        that waits brings everything written before it, the send record included."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.expire(key, MESSAGE_TTL_S)
+            pipe.wait(self.replicas, self.replica_timeout_ms)
+            _, held = await pipe.execute()
+        if int(held) < self.replicas:
+            log.warning("send record of a message to customer %s: %d of %d replicas hold it after %d ms; "
+                        "a failover now could send it again", customer_id, int(held), self.replicas,
+                        self.replica_timeout_ms)
 
     async def slot_outcome(self, customer_id: str, slot: SendSlot) -> Optional[str]:
         """The provider id sent in `slot`, HELD_MARK if it was held, None if nothing went out."""

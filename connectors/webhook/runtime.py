@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 import aiohttp
 from redis.asyncio import Redis
 
+from connectors.webhook.inbox import AckPolicy
 from connectors.webhook.records import ChannelRecords
 from threadline.conversation.event_log import CustomerEventLog
 from threadline.conversation.redis_connection import connect
@@ -85,7 +86,9 @@ class ChannelRuntime:
     @classmethod
     def open(cls, resolver_factory: ResolverFactory, url: Optional[str] = None) -> "ChannelRuntime":
         redis = connect(url or redis_url())
-        return cls(redis=redis, records=ChannelRecords(redis), resolver=resolver_factory())
+        ack = AckPolicy.from_env()
+        return cls(redis=redis, records=ChannelRecords(redis, ack.replicas, ack.timeout_ms),
+                   resolver=resolver_factory())
 
     @property
     def conversation_log(self) -> CustomerEventLog:
