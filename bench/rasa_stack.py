@@ -86,8 +86,8 @@ class RasaStack:
             raise RuntimeError(f"{status_urls[0]} did not answer in time; see {self.log_dir}")
 
     def _spawn(self, name: str, argv: list) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        return subprocess.Popen(argv, cwd=PROJECT, env=self.env, stdout=log, stderr=log)
+        with open(self.log_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy
+            return subprocess.Popen(argv, cwd=PROJECT, env=self.env, stdout=log, stderr=log)
 
     def stop(self) -> None:
         for process in (self.worker, self.rasa, self.actions, self.sandbox):

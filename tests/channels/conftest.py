@@ -46,10 +46,10 @@ class BotServer:
     arguments: tuple = ()
 
     def start(self, wait: bool = True, **extra: str) -> None:
-        log = open(self.log_path, "ab")
         self.extra = extra
-        self.process = subprocess.Popen([sys.executable, "-m", "tests.channels.bot_server", *self.arguments],
-                                        cwd=PROJECT, env={**self.env, **extra}, stdout=log, stderr=log)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen([sys.executable, "-m", "tests.channels.bot_server", *self.arguments],
+                                            cwd=PROJECT, env={**self.env, **extra}, stdout=log, stderr=log)
         if wait:
             self.wait_until(self.ready, "start")
 
