@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from tests.console.conftest import PASSWORDS, agents, csrf_in, db  # noqa: F401  (fixtures)
+from tests.console.conftest import PASSWORDS, agents, csrf_in, db, escalate  # noqa: F401  (fixtures)
 from tests.support.redis_server import free_port
 from threadline.console.agents import SetAgentActive
 from threadline.console.app import console_app
@@ -203,6 +203,27 @@ async def test_a_disabled_agents_open_live_stream_ends_within_the_recheck_interv
         await asyncio.to_thread(SetAgentActive(db), "bruno", False)
         await asyncio.wait_for(bruno.content.read(), timeout=5)
         assert len(console_lines(caplog, "live stream closed: its session ended or its agent was disabled")) == 2
+    finally:
+        for browser in browsers:
+            await browser.close()
+
+
+async def test_a_disabled_agent_is_sent_no_update_even_before_the_recheck(open_console, db, redis_url, caplog):
+    caplog.set_level(logging.INFO)
+    console = await open_console(session_check_s=30)  # the periodic check never comes in this test
+    base, browsers = str(console.make_url("/")), []
+    try:
+        ana = await _open_stream(browsers, base, await _logged_in_jar(console, "ana"))
+        bruno = await _open_stream(browsers, base, await _logged_in_jar(console, "bruno"))
+        for stream in (ana, bruno):
+            assert (await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)).startswith(b"event: queue")
+        await asyncio.to_thread(SetAgentActive(db), "ana", False)
+        await escalate(db, redis_url, "whatsapp", "5511955550001", name="Carla")  # the queue changes
+        update = await asyncio.wait_for(bruno.content.readuntil(b"\n\n"), 5)
+        assert update.startswith(b"event: queue") and b"Carla" in update
+        rest = await asyncio.wait_for(ana.content.read(), timeout=5)
+        assert ana.content.at_eof() and b"Carla" not in rest and b"event: queue" not in rest
+        assert len(console_lines(caplog, "live stream closed: its session ended or its agent was disabled")) == 1
     finally:
         for browser in browsers:
             await browser.close()

@@ -9,8 +9,9 @@ cannot miss an update: whatever the database shows is what the page gets.
   handoff changes state or owner (the page reloads).
 
 A stream outlives the request that opened it, so it checks its session again every
-`session_check_s` (30 s): when the agent logged out, was disabled or the session reached its
-lifetime, the stream ends and the tab stops updating.
+`session_check_s` (30 s), and before every update it sends: when the agent logged out, was
+disabled or the session reached its lifetime, the stream ends and the tab stops updating, and
+nothing more reaches it.
 """
 from __future__ import annotations
 
@@ -48,7 +49,20 @@ async def _open_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _send(response: web.StreamResponse, event: str, data: object, event_id: Optional[int] = None) -> None:
+class _SessionEnded(Exception):
+    """The stream's session no longer holds: the stream ends."""
+
+
+async def _check_session(request: web.Request) -> None:
+    _session, agent = await logged_in(console_of(request), request.cookies.get(SESSION_COOKIE), touch=False)
+    if agent is None:
+        log.info("console: live stream closed: its session ended or its agent was disabled")
+        raise _SessionEnded
+
+
+async def _send(request: web.Request, response: web.StreamResponse, event: str, data: object,
+                event_id: Optional[int] = None) -> None:
+    await _check_session(request)  # an agent disabled since the last periodic check gets nothing more
     head = f"id: {event_id}\n" if event_id is not None else ""
     await response.write(f"{head}event: {event}\ndata: {json.dumps(data)}\n\n".encode())
 
@@ -66,10 +80,7 @@ async def _ticks(request: web.Request):
             pass
         if time.monotonic() - last_check >= console.session_check_s:
             last_check = time.monotonic()
-            _session, agent = await logged_in(console, request.cookies.get(SESSION_COOKIE), touch=False)
-            if agent is None:
-                log.info("console: live stream closed: its session ended or its agent was disabled")
-                return
+            await _check_session(request)
         if time.monotonic() - last_write > HEARTBEAT_S:
             last_write = time.monotonic()
             yield "heartbeat"
@@ -91,8 +102,10 @@ async def queue_events(request: web.Request) -> web.StreamResponse:
                 html = render_fragment(request, "_queue_rows.html", await queue_context(request))
                 count = len(handoffs)
                 word = translator(language_of(request)).ngettext("open", "open", count)
-                await _send(response, "queue", {"html": html, "count": count, "count_word": word})
+                await _send(request, response, "queue", {"html": html, "count": count, "count_word": word})
     except ConnectionResetError:  # the browser went away
+        pass
+    except _SessionEnded:
         pass
     return response
 
@@ -114,12 +127,14 @@ async def conversation_events(request: web.Request) -> web.StreamResponse:
             if entries:
                 after = entries[-1].id
                 html = render_fragment(request, "_timeline_entries.html", {"entries": entries})
-                await _send(response, "timeline", {"html": html}, event_id=after)
+                await _send(request, response, "timeline", {"html": html}, event_id=after)
             now = await get_handoff(console_of(request).db, handoff_id)
             if (now.status, now.assigned_agent_id) != state:
                 state = (now.status, now.assigned_agent_id)
-                await _send(response, "status", {"status": now.status})
+                await _send(request, response, "status", {"status": now.status})
     except ConnectionResetError:  # the browser went away
+        pass
+    except _SessionEnded:
         pass
     return response
 
