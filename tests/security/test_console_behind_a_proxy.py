@@ -183,15 +183,21 @@ async def _logged_in_jar(console: TestClient, name: str) -> aiohttp.CookieJar:
     return jar
 
 
+async def _ana_and_bruno_watch_the_queue(console: TestClient, browsers: List[aiohttp.ClientSession]):
+    """Both agents logged in, each with the queue's live stream open and its first update read."""
+    base = str(console.make_url("/"))
+    streams = [await _open_stream(browsers, base, await _logged_in_jar(console, name)) for name in ("ana", "bruno")]
+    for stream in streams:
+        assert (await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)).startswith(b"event: queue")
+    return streams
+
+
 async def test_a_disabled_agents_open_live_stream_ends_within_the_recheck_interval(open_console, db, caplog):
     caplog.set_level(logging.INFO)
     console = await open_console(session_check_s=0.5)
-    base, browsers = str(console.make_url("/")), []
+    browsers: List[aiohttp.ClientSession] = []
     try:
-        ana = await _open_stream(browsers, base, await _logged_in_jar(console, "ana"))
-        bruno = await _open_stream(browsers, base, await _logged_in_jar(console, "bruno"))
-        for stream in (ana, bruno):
-            assert (await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)).startswith(b"event: queue")
+        ana, bruno = await _ana_and_bruno_watch_the_queue(console, browsers)
         await asyncio.to_thread(SetAgentActive(db), "ana", False)
         disabled_at = time.monotonic()
         rest = await asyncio.wait_for(ana.content.read(), timeout=5)  # returns at the end of the stream
@@ -211,12 +217,9 @@ async def test_a_disabled_agents_open_live_stream_ends_within_the_recheck_interv
 async def test_a_disabled_agent_is_sent_no_update_even_before_the_recheck(open_console, db, redis_url, caplog):
     caplog.set_level(logging.INFO)
     console = await open_console(session_check_s=30)  # the periodic check never comes in this test
-    base, browsers = str(console.make_url("/")), []
+    browsers: List[aiohttp.ClientSession] = []
     try:
-        ana = await _open_stream(browsers, base, await _logged_in_jar(console, "ana"))
-        bruno = await _open_stream(browsers, base, await _logged_in_jar(console, "bruno"))
-        for stream in (ana, bruno):
-            assert (await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)).startswith(b"event: queue")
+        ana, bruno = await _ana_and_bruno_watch_the_queue(console, browsers)
         await asyncio.to_thread(SetAgentActive(db), "ana", False)
         await escalate(db, redis_url, "whatsapp", "5511955550001", name="Carla")  # the queue changes
         update = await asyncio.wait_for(bruno.content.readuntil(b"\n\n"), 5)
