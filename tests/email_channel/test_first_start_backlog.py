@@ -135,7 +135,8 @@ async def test_a_mail_landing_while_the_reader_starts_is_answered(harness, monke
     monkeypatch.setattr(EmailState, "start_imap_cursor", deliver_meanwhile)
     await harness.start()
     await wait_for(lambda: len(harness.outbox) == 2, timeout=30)
-    assert [m.text for m in harness.bot.handled] == ["antes do início", "durante o início"]
+    # Two customers, two lanes: which of them is answered first is not promised.
+    assert sorted(m.text for m in harness.bot.handled) == ["antes do início", "durante o início"]
 
 
 async def test_a_restart_during_the_backlog_resumes_it_without_answering_twice(harness, email_env):
